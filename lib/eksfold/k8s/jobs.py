@@ -1,0 +1,296 @@
+"""Job manifests for work units: pure functions that return plain dicts.
+
+One ``batch/v1`` Job runs one stage over a *batch* of targets (``ROOT/batches/<name>.json``).
+On servers with Indexed Jobs, per-index backoff and pod failure policies (Kubernetes >= 1.29,
+every EKS version in standard support) that is one Indexed Job whose Pod ``i`` runs the batch's
+``i``-th target: ``python -m eksfold.worker --root ROOT --stage STAGE --batch NAME`` with
+``--index`` taken from ``$JOB_COMPLETION_INDEX``. Older servers silently drop those fields, so
+the *fallback* form is one Job per target carrying ``JOB_COMPLETION_INDEX`` and ``--index``
+explicitly (the executor then applies the failure policy itself).
+
+Resources depend on the stage and the sequence length (:class:`Sizing`): a batch holds targets of
+one size class only, so every Pod of a Job gets the same requests.
+
+>>> sizing = Sizing()
+>>> sizing.for_length("infer", 1800).gpu_class
+'large'
+>>> job = build_job(run_id="demo-1a2b3c4d", pod_root="/fsx/runs/demo", stage="infer",
+...                 batch="infer-0001-large", targets=["T1", "T2"],
+...                 resources=sizing.for_length("infer", 1800))
+>>> job["spec"]["completionMode"], job["spec"]["completions"]
+('Indexed', 2)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, replace
+
+from . import names
+
+STAGES = ("align", "infer")
+CONTAINER = "worker"
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+INDEX_LABEL = "eksfold.io/index"             # fallback form: the unit's index in its batch
+TARGET_ANNOTATION = "eksfold.io/target"      # fallback form: the unit's target id
+BATCH_LABEL = "eksfold.io/batch"
+EXIT_BAD_INPUT = 2                           # worker contract: deterministic, never retry
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests/limits of one unit's container; quantities are strings, as the API wants."""
+
+    size: str                   # size-class name, part of the batch name ("small", "large", ...)
+    cpu: str
+    memory: str
+    gpu: int = 0
+    shm: str = "1Gi"            # emptyDir (medium Memory) at /dev/shm; PyTorch workers use it
+    gpu_class: str | None = None
+    low_memory: bool = False    # run inference with the low-memory settings (chunking, LMA)
+
+    def requirements(self) -> dict:
+        # Memory limit == request (an OOM is a clear, per-unit failure); no CPU limit (no
+        # throttling of alignment tools that briefly use more threads than requested).
+        requests = {"cpu": self.cpu, "memory": self.memory}
+        limits = {"memory": self.memory}
+        if self.gpu:
+            requests[names.GPU_RESOURCE] = str(self.gpu)
+            limits[names.GPU_RESOURCE] = str(self.gpu)
+        return {"requests": requests, "limits": limits}
+
+
+@dataclass(frozen=True)
+class SizeClass:
+    max_length: int | None      # None: no upper bound
+    resources: Resources
+
+
+def _default_classes() -> dict[str, tuple[SizeClass, ...]]:
+    # Alignment: jackhmmer/hhblits memory grows with the database chunking and query length.
+    # Inference: OpenFold activation memory grows ~L^2 (pair stack); above ~1000 residues a
+    # 24 GB GPU runs out, above ~2500 even an 80 GB one needs chunked/low-memory attention.
+    return {
+        "align": (
+            SizeClass(1000, Resources("std", cpu="8", memory="16Gi", shm="1Gi")),
+            SizeClass(None, Resources("long", cpu="8", memory="32Gi", shm="1Gi")),
+        ),
+        "infer": (
+            SizeClass(1000, Resources("std", cpu="4", memory="32Gi", gpu=1, shm="8Gi",
+                                      gpu_class="standard")),
+            SizeClass(2500, Resources("large", cpu="8", memory="64Gi", gpu=1, shm="16Gi",
+                                      gpu_class="large")),
+            SizeClass(None, Resources("xlarge", cpu="8", memory="120Gi", gpu=1, shm="16Gi",
+                                      gpu_class="large", low_memory=True)),
+        ),
+    }
+
+
+@dataclass
+class Sizing:
+    """Per-stage size classes ordered by ``max_length``; the first that fits a length wins."""
+
+    classes: dict[str, tuple[SizeClass, ...]] = field(default_factory=_default_classes)
+
+    def for_length(self, stage: str, length: int) -> Resources:
+        for cls in self.classes[stage]:
+            if cls.max_length is None or length <= cls.max_length:
+                return cls.resources
+        return self.classes[stage][-1].resources
+
+    def scaled(self, **overrides) -> "Sizing":
+        """Every class with fields replaced (e.g. small requests for a test cluster)."""
+        return Sizing({stage: tuple(SizeClass(c.max_length, replace(c.resources, **overrides))
+                                    for c in classes)
+                       for stage, classes in self.classes.items()})
+
+
+@dataclass
+class JobOptions:
+    """Cluster-side settings of the Jobs (everything that is not the unit itself)."""
+
+    namespace: str = names.NAMESPACE
+    image: str = f"{names.WORKER_IMAGE}:latest"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str = names.WORKER_SERVICE_ACCOUNT
+    pvc: str | None = names.PVC_NAME           # None: no shared volume (s3:// run roots)
+    mount_path: str = names.MOUNT_PATH
+    kueue: bool = False                        # label Jobs with the stage's LocalQueue
+    queues: dict = field(default_factory=lambda: {"align": names.CPU_QUEUE,
+                                                  "infer": names.GPU_QUEUE})
+    retries: int = 2                           # per index (indexed) or per Job (fallback)
+    max_failed_indexes: int | None = None      # fail a whole batch beyond this; None: never
+    ttl_seconds: int | None = 86400            # keep finished Jobs a day for logs/diagnosis
+    active_deadline_seconds: int | None = None
+    python: str = "python"
+    env: dict = field(default_factory=dict)
+
+
+# -- names ------------------------------------------------------------------------------------
+_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def dns_label(text: str, max_len: int) -> str:
+    """Lower-case, [a-z0-9-], starts/ends alphanumeric, at most ``max_len`` characters."""
+    out = _DNS.sub("-", text.lower()).strip("-")[:max_len].strip("-")
+    return out or "x"
+
+
+def run_id(pod_root: str) -> str:
+    """A stable, label-safe id of a run: its folder name plus a hash of its full root."""
+    digest = hashlib.sha256(pod_root.rstrip("/").encode()).hexdigest()[:8]
+    base = pod_root.rstrip("/").rsplit("/", 1)[-1]
+    return f"{dns_label(base, 14)}-{digest}"
+
+
+def job_name(run: str, batch: str, index: int | None = None) -> str:
+    """``eksfold-<run>-<batch>[-<index>]``, at most 63 characters (a label value)."""
+    suffix = f"-{index}" if index is not None else ""
+    return dns_label(f"eksfold-{run}-{batch}", 63 - len(suffix)) + suffix
+
+
+# -- manifests --------------------------------------------------------------------------------
+def worker_command(pod_root: str, stage: str, batch: str, index: int | None = None,
+                   python: str = "python") -> list[str]:
+    """The worker entrypoint (docs/DESIGN.md); without ``index`` it reads $JOB_COMPLETION_INDEX."""
+    cmd = [python, "-m", "eksfold.worker", "--root", pod_root, "--stage", stage, "--batch", batch]
+    return cmd + (["--index", str(index)] if index is not None else [])
+
+
+def _affinity(stage: str, res: Resources) -> dict:
+    terms = [{"key": names.POOL_LABEL, "operator": "In",
+              "values": [names.INFER_POOL if stage == "infer" else names.ALIGN_POOL]}]
+    preferred = []
+    if res.gpu_class == "large":
+        terms.append({"key": names.GPU_CLASS_LABEL, "operator": "In", "values": ["large"]})
+    elif res.gpu_class:
+        # a standard unit may use a large GPU when no standard one is free, but prefers its own
+        terms.append({"key": names.GPU_CLASS_LABEL, "operator": "In", "values": list(names.GPU_CLASSES)})
+        preferred.append({"weight": 100, "preference": {"matchExpressions": [
+            {"key": names.GPU_CLASS_LABEL, "operator": "In", "values": [res.gpu_class]}]}})
+    node = {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": terms}]}}
+    if preferred:
+        node["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
+    return {"nodeAffinity": node}
+
+
+def _env(res: Resources, opts: JobOptions, index: int | None, target: str | None) -> list[dict]:
+    cpus = float(res.cpu[:-1]) / 1000 if res.cpu.endswith("m") else float(res.cpu)
+    env = {"PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "kubernetes",
+           "OMP_NUM_THREADS": str(max(1, int(cpus)))}
+    if res.low_memory:
+        env["EKSFOLD_LOW_MEMORY"] = "1"
+    if index is not None:
+        env[INDEX_ENV] = str(index)
+    if target is not None:
+        env["EKSFOLD_TARGET"] = target
+    env.update({k: str(v) for k, v in opts.env.items()})
+    return [{"name": k, "value": v} for k, v in env.items()]
+
+
+def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: Resources,
+                 options: JobOptions, index: int | None = None, target: str | None = None) -> dict:
+    """The Pod template of a unit Job (index/target given only in the fallback form)."""
+    labels = {names.APP_LABEL: names.APP_NAME, names.RUN_LABEL: run,
+              names.STAGE_LABEL: stage, BATCH_LABEL: dns_label(batch, 63)}
+    annotations = {names.DO_NOT_DISRUPT_ANNOTATION: "true"}
+    if index is not None:
+        labels[INDEX_LABEL] = str(index)
+    if target is not None:
+        annotations[TARGET_ANNOTATION] = target
+    volumes = [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}}]
+    mounts = [{"name": "shm", "mountPath": "/dev/shm"}]
+    if options.pvc:
+        volumes.append({"name": "fsx", "persistentVolumeClaim": {"claimName": options.pvc}})
+        mounts.append({"name": "fsx", "mountPath": options.mount_path})
+    container = {
+        "name": CONTAINER,
+        "image": options.image,
+        "imagePullPolicy": options.image_pull_policy,
+        "command": worker_command(pod_root, stage, batch, index, options.python),
+        "env": _env(resources, options, index, target),
+        "resources": resources.requirements(),
+        "volumeMounts": mounts,
+        "securityContext": {"allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    spec = {
+        "restartPolicy": "Never",
+        "serviceAccountName": options.service_account,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": names.WORKER_UID,
+                            "runAsGroup": names.WORKER_UID},
+        "affinity": _affinity(stage, resources),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if resources.gpu:
+        spec["tolerations"] = [{"key": names.GPU_TAINT_KEY, "operator": "Exists",
+                                "effect": "NoSchedule"}]
+    return {"metadata": {"labels": labels, "annotations": annotations}, "spec": spec}
+
+
+def build_job(*, run_id: str, pod_root: str, stage: str, batch: str, targets: list[str],
+              resources: Resources, options: JobOptions | None = None,
+              index: int | None = None) -> dict:
+    """One Job manifest.
+
+    ``index=None``: the Indexed form over all ``targets``. ``index=i``: the fallback form, one
+    Job running only ``targets[i]`` (for servers without Indexed Jobs / per-index backoff).
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    opts = options or JobOptions()
+    target = targets[index] if index is not None else None
+    labels = {names.APP_LABEL: names.APP_NAME, names.RUN_LABEL: run_id,
+              names.STAGE_LABEL: stage, BATCH_LABEL: dns_label(batch, 63)}
+    if opts.kueue:
+        labels[names.QUEUE_LABEL] = opts.queues[stage]
+    meta = {"name": job_name(run_id, batch, index), "namespace": opts.namespace,
+            "labels": labels,
+            "annotations": {names.TARGET_ANNOTATION: json.dumps(list(targets)),
+                            "eksfold.io/root": pod_root}}
+    template = pod_template(run=run_id, pod_root=pod_root, stage=stage, batch=batch,
+                            resources=resources, options=opts, index=index, target=target)
+    if index is None:
+        n = len(targets)
+        spec = {
+            "completionMode": "Indexed",
+            "completions": n,
+            "parallelism": n,
+            "backoffLimitPerIndex": opts.retries,
+            # one bad protein must not stop the others: by default every index runs
+            "maxFailedIndexes": n if opts.max_failed_indexes is None
+            else min(n, opts.max_failed_indexes),
+            "podFailurePolicy": {"rules": [
+                # spot reclaim, node drain, preemption: retry without counting a failure
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget",
+                                                          "status": "True"}]},
+                # deterministic bad input: fail this index now, retries would fail the same way
+                {"action": "FailIndex", "onExitCodes": {"containerName": CONTAINER,
+                                                        "operator": "In",
+                                                        "values": [EXIT_BAD_INPUT]}},
+            ]},
+            "template": template,
+        }
+    else:
+        spec = {"completions": 1, "parallelism": 1, "backoffLimit": opts.retries,
+                "template": template}
+    if opts.ttl_seconds is not None:
+        spec["ttlSecondsAfterFinished"] = opts.ttl_seconds
+    if opts.active_deadline_seconds is not None:
+        spec["activeDeadlineSeconds"] = opts.active_deadline_seconds
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
+
+
+def build_jobs(*, run_id: str, pod_root: str, stage: str, batch: str, targets: list[str],
+               resources: Resources, options: JobOptions | None = None,
+               indexed: bool = True) -> list[dict]:
+    """The Job(s) for one batch: one Indexed Job, or one fallback Job per target."""
+    kw = dict(run_id=run_id, pod_root=pod_root, stage=stage, batch=batch, targets=targets,
+              resources=resources, options=options)
+    if indexed:
+        return [build_job(**kw)]
+    return [build_job(**kw, index=i) for i in range(len(targets))]

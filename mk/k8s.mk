@@ -1,0 +1,18 @@
+# Kubernetes: a real 1.20 control plane (etcd + kube-apiserver/controller-manager/scheduler built
+# from Debian's `kubernetes` source package) for the integration tests of the Kubernetes executor.
+# The build is cached per machine outside the repository (tools/k8s/build_control_plane.sh), so a
+# fresh machine builds it once (5-15 minutes on 2 cores) and every later `make setup` reuses it;
+# a missing binary (cache wiped) rebuilds it.
+
+APT_PACKAGES  += etcd-server golang-go jq rsync dpkg-dev golang-github-modern-go-reflect2-dev openssl
+SETUP_TARGETS += $(STAMPS)/k8s
+
+K8S_BIN := $(shell bash tools/k8s/build_control_plane.sh --print-bin-dir)
+
+$(K8S_BIN)/kube-apiserver: | $(STAMPS)/apt
+	bash tools/k8s/build_control_plane.sh
+
+$(STAMPS)/k8s: tools/k8s/build_control_plane.sh $(K8S_BIN)/kube-apiserver | $(STAMPS)/apt
+	@mkdir -p $(STAMPS)
+	bash tools/k8s/build_control_plane.sh
+	@touch $@

@@ -1,0 +1,177 @@
+"""Every Job manifest eksfold can emit, validated strictly against the Kubernetes schema.
+
+The schema is the one of the newest Kubernetes minor that both EKS and the pinned
+kubernetes-validate support. A "no schema" warning counts as a failure. The same manifests are
+also round-tripped through the official client's models (which reject non-string quantities).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kubernetes import client as kclient
+
+from eksfold.k8s import jobs, names
+
+K8S_SCHEMA_VERSION = "1.33.0"     # EKS standard support 1.31-1.34; kubernetes-validate 1.34 ships <= 1.33
+LENGTHS = {"short": 80, "long": 1800, "very-long": 3200}
+VALIDATE = [str(Path(sys.executable).with_name("kubernetes-validate")), "--strict",
+            "-k", K8S_SCHEMA_VERSION]
+
+
+def all_manifests() -> dict[str, dict]:
+    """name -> manifest for stages x lengths x Kueue x indexed/fallback x volume."""
+    out = {}
+    sizing = jobs.Sizing()
+    for stage, (lname, length), kueue, indexed, pvc in itertools.product(
+            jobs.STAGES, LENGTHS.items(), (False, True), (True, False), (names.PVC_NAME, None)):
+        res = sizing.for_length(stage, length)
+        opts = jobs.JobOptions(kueue=kueue, pvc=pvc, env={"EXTRA": "1"},
+                               active_deadline_seconds=7200 if kueue else None)
+        root = "/fsx/runs/cameo" if pvc else "s3://bucket/runs/cameo"
+        batch = f"{stage}-0001-{res.size}"
+        for i, job in enumerate(jobs.build_jobs(
+                run_id=jobs.run_id(root), pod_root=root, stage=stage, batch=batch,
+                targets=["7ABC_A", "7XYZ_B", "8AAA_C"], resources=res, options=opts,
+                indexed=indexed)):
+            key = (f"{stage}-{lname}-{'kueue' if kueue else 'plain'}-"
+                   f"{'indexed' if indexed else 'fallback'}-{'fsx' if pvc else 's3'}-{i}")
+            out[key] = job
+    return out
+
+
+MANIFESTS = all_manifests()
+
+
+def validate(paths: list[Path]) -> str:
+    """Run kubernetes-validate once over the files; raise on an error or any warning."""
+    proc = subprocess.run(VALIDATE + [str(p) for p in paths], capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    bad = [line for line in out.splitlines() if not line.startswith("INFO ")]
+    if proc.returncode != 0 or bad:
+        raise AssertionError(f"kubernetes-validate rc={proc.returncode}:\n" + "\n".join(bad or [out]))
+    return out
+
+
+def test_every_manifest_validates_strictly(tmp_path):
+    paths = []
+    for key, manifest in MANIFESTS.items():
+        path = tmp_path / f"{key}.json"
+        path.write_text(json.dumps(manifest, indent=1))
+        paths.append(path)
+    out = validate(paths)
+    assert out.count("passed") == len(paths) == len(MANIFESTS)
+
+
+def test_validator_rejects_typos_and_unknown_kinds(tmp_path):
+    """The check above is only worth something if it fails on what it should catch."""
+    job = next(iter(MANIFESTS.values()))
+    typo = dict(job, spec={**job["spec"], "backofLimitPerIndex": 1})
+    crd = {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+           "metadata": {"name": names.GPU_QUEUE}, "spec": {"clusterQueue": "gpu"}}
+    for name, obj in {"typo": typo, "crd": crd}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(obj))
+        with pytest.raises(AssertionError):
+            validate([tmp_path / f"{name}.json"])
+
+
+@pytest.mark.parametrize("key", sorted(MANIFESTS))
+def test_client_model_round_trip(key):
+    manifest = MANIFESTS[key]
+    model = kclient.V1Job.from_dict(manifest)
+    back = kclient.ApiClient().sanitize_for_serialization(model)
+    assert back == manifest     # nothing dropped (unknown field) or retyped
+
+
+def test_client_rejects_integer_quantities():
+    """Why every quantity is emitted as a string: the client's models refuse integers."""
+    job = json.loads(json.dumps(MANIFESTS[sorted(MANIFESTS)[0]]))
+    job["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = 8
+    with pytest.raises(Exception, match="valid string"):
+        kclient.V1Job.from_dict(job)
+
+
+def _walk_quantities(manifest):
+    for c in manifest["spec"]["template"]["spec"]["containers"]:
+        for kind in ("requests", "limits"):
+            yield from c["resources"].get(kind, {}).items()
+    for v in manifest["spec"]["template"]["spec"]["volumes"]:
+        if "emptyDir" in v:
+            yield "sizeLimit", v["emptyDir"]["sizeLimit"]
+
+
+@pytest.mark.parametrize("key", sorted(MANIFESTS))
+def test_manifest_contract(key):
+    job = MANIFESTS[key]
+    stage = job["metadata"]["labels"][names.STAGE_LABEL]
+    pod = job["spec"]["template"]
+    spec = pod["spec"]
+    (c,) = spec["containers"]
+    assert all(isinstance(q, str) for _, q in _walk_quantities(job))
+    assert len(job["metadata"]["name"]) <= 63
+    assert spec["restartPolicy"] == "Never"
+    assert spec["serviceAccountName"] == names.WORKER_SERVICE_ACCOUNT
+    assert pod["metadata"]["annotations"][names.DO_NOT_DISRUPT_ANNOTATION] == "true"
+    assert c["command"][:3] == ["python", "-m", "eksfold.worker"]
+    args = dict(zip(c["command"][3::2], c["command"][4::2]))
+    assert args["--stage"] == stage and args["--batch"].startswith(stage)
+    assert {"name": "shm", "mountPath": "/dev/shm"} in c["volumeMounts"]
+    if "-fsx-" in key:
+        assert {"name": "fsx", "mountPath": names.MOUNT_PATH} in c["volumeMounts"]
+        assert args["--root"].startswith(names.MOUNT_PATH + "/")
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    exprs = {e["key"]: e["values"] for e in terms["nodeSelectorTerms"][0]["matchExpressions"]}
+    if stage == "infer":
+        assert c["resources"]["limits"][names.GPU_RESOURCE] == "1"
+        assert exprs[names.POOL_LABEL] == [names.INFER_POOL]
+        assert {"key": names.GPU_TAINT_KEY, "operator": "Exists",
+                "effect": "NoSchedule"} in spec["tolerations"]
+        want = ["large"] if "-long-" in key or "very-long" in key else list(names.GPU_CLASSES)
+        assert exprs[names.GPU_CLASS_LABEL] == want
+        env = {e["name"]: e["value"] for e in c["env"]}
+        assert ("EKSFOLD_LOW_MEMORY" in env) == ("very-long" in key)
+    else:
+        assert names.GPU_RESOURCE not in c["resources"]["limits"]
+        assert exprs == {names.POOL_LABEL: [names.ALIGN_POOL]} and "tolerations" not in spec
+    queue = job["metadata"]["labels"].get(names.QUEUE_LABEL)
+    assert queue == ({"align": names.CPU_QUEUE, "infer": names.GPU_QUEUE}[stage]
+                     if "-kueue-" in key else None)
+    if "-indexed-" in key:
+        s = job["spec"]
+        assert s["completionMode"] == "Indexed" and s["completions"] == 3
+        assert "--index" not in c["command"]           # the worker reads $JOB_COMPLETION_INDEX
+        rules = s["podFailurePolicy"]["rules"]
+        assert rules[0]["action"] == "Ignore"
+        assert rules[0]["onPodConditions"][0]["type"] == "DisruptionTarget"
+        assert rules[1] == {"action": "FailIndex", "onExitCodes": {
+            "containerName": "worker", "operator": "In", "values": [2]}}
+        assert s["backoffLimitPerIndex"] >= 0 and s["maxFailedIndexes"] == 3
+    else:
+        index = int(key.rsplit("-", 1)[1])
+        env = {e["name"]: e["value"] for e in c["env"]}
+        assert env[jobs.INDEX_ENV] == args["--index"] == str(index)
+        assert "completionMode" not in job["spec"] and job["spec"]["completions"] == 1
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+
+
+def test_sizing_by_length():
+    s = jobs.Sizing()
+    assert s.for_length("infer", 300).gpu_class == "standard"
+    assert s.for_length("infer", 1001).gpu_class == "large"
+    assert s.for_length("infer", 5000).low_memory
+    assert s.for_length("align", 50).gpu == 0
+    small = s.scaled(cpu="100m", memory="64Mi")
+    assert small.for_length("infer", 5000).memory == "64Mi"
+    assert small.for_length("infer", 5000).gpu_class == "large"
+
+
+def test_names_are_dns_labels():
+    rid = jobs.run_id("/fsx/runs/A Very_Long Run Name With Spaces/")
+    assert len(rid) <= 23 and rid == rid.lower()
+    name = jobs.job_name(rid, "infer-0123-xlarge", index=99999)
+    assert len(name) <= 63 and name.endswith("-99999")
+    assert jobs.run_id("/fsx/runs/a") != jobs.run_id("s3://b/runs/a")
