@@ -1,0 +1,219 @@
+"""The inference stage: OpenFold features, model and outputs for one target.
+
+The steps are the ones OpenFold's ``run_pretrained_openfold.py`` performs (DataPipeline ->
+FeaturePipeline in ``predict`` mode -> ``model(batch)`` -> last recycling slice ->
+``protein.from_prediction`` with pLDDT as B-factors), with honest measurements around them:
+the timed forward pass excludes an optional warm-up and is CUDA-synchronised on GPU.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import resource
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .config import InferConfig
+from .errors import ConfigError
+from .openfold_compat import prepare, versions
+from .presets import Preset, build_openfold_config, get_preset
+from .targets import Target
+
+log = logging.getLogger(__name__)
+UNTRAINED_NOTE = ("UNTRAINED RANDOM WEIGHTS: this structure and its confidence values are "
+                  "meaningless; they exist only to measure runtime and memory.")
+WARMUP_LENGTH = 32
+
+
+def resolve_device(spec: str = "auto"):
+    import torch
+
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {spec!r} requested but CUDA is not available")
+    return torch.device(spec)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_weights_path(spec: str) -> Path:
+    """A local weights file for a path, an s3:// URI or a published parameter name."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    if "://" in spec or path.suffix not in (".pt", ".npz"):
+        try:
+            from .data.weights import resolve_weights
+        except ImportError as exc:
+            raise ConfigError(f"weights {spec!r}: not a local file, and the download helpers "
+                              f"are unavailable ({exc})") from exc
+        return Path(resolve_weights(spec))
+    raise ConfigError(f"weights file {spec} not found")
+
+
+def load_weights(model, path: str | Path, preset: Preset) -> None:
+    """Load an OpenFold ``.pt`` checkpoint or AlphaFold ``.npz`` parameters into ``model``."""
+    import torch
+    from openfold.utils.import_weights import import_jax_weights_
+
+    path = Path(path)
+    if path.suffix == ".npz":
+        import_jax_weights_(model, str(path), version=preset.openfold_name)
+        return
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "ema" in state:  # training checkpoints keep the EMA weights used for inference here
+        state = state["ema"]["params"]
+    model.load_state_dict(state)
+
+
+def build_model(preset: Preset, config: InferConfig, device):
+    """Instantiate AlphaFold for ``preset`` and load weights; returns (model, info)."""
+    import torch
+    from openfold.model.model import AlphaFold
+
+    of_config = build_openfold_config(preset)
+    untrained = config.weights == "random" or config.weights.startswith("random:")
+    seed = int(config.weights.split(":")[1]) if untrained and ":" in config.weights else config.seed
+    torch.manual_seed(seed)
+    model = AlphaFold(of_config).eval()
+    info = {"weights": config.weights, "untrained": untrained, "weights_sha256": None}
+    if untrained:
+        log.warning(UNTRAINED_NOTE)
+    else:
+        path = resolve_weights_path(config.weights)
+        load_weights(model, path, preset)
+        info.update(weights_file=str(path), weights_sha256=file_sha256(path))
+    return model.to(device), of_config, info
+
+
+def make_features(target: Target, alignment_dir: str | Path, of_config, seed: int = 0):
+    """OpenFold features for ``target`` from an alignment folder: (raw dict, processed dict)."""
+    import torch
+    from openfold.data import data_pipeline, feature_pipeline
+
+    fasta = Path(alignment_dir).parent / f".{target.id}.query.fasta"
+    fasta.write_text(f">{target.id}\n{target.sequence}\n")
+    try:
+        raw = data_pipeline.DataPipeline(template_featurizer=None).process_fasta(
+            fasta_path=str(fasta), alignment_dir=str(alignment_dir))
+    finally:
+        fasta.unlink(missing_ok=True)
+    np.random.seed(seed)
+    torch.manual_seed(seed + 1)
+    processed = feature_pipeline.FeaturePipeline(of_config.data).process_features(raw, mode="predict")
+    return raw, processed
+
+
+def _dummy_features(sequence: str, of_config):
+    from openfold.data import data_pipeline, feature_pipeline
+
+    raw = {**data_pipeline.make_sequence_features(sequence, "warmup", len(sequence)),
+           **data_pipeline.make_msa_features([[sequence]], [[[0] * len(sequence)]]),
+           **data_pipeline.empty_template_feats(len(sequence))}
+    return feature_pipeline.FeaturePipeline(of_config.data).process_features(raw, mode="predict")
+
+
+def forward(model, processed: dict, device) -> dict:
+    """``model(batch)`` under no_grad, as OpenFold's run_model does (templates off if absent)."""
+    import torch
+
+    batch = {k: torch.as_tensor(v, device=device) for k, v in processed.items()}
+    with torch.no_grad():
+        enabled = model.config.template.enabled
+        model.config.template.enabled = enabled and any("template_" in k for k in batch)
+        try:
+            out = model(batch)
+        finally:
+            model.config.template.enabled = enabled
+    return out
+
+
+@contextmanager
+def _timed(device, into: dict, key: str):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    yield
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    into[key] = round(time.perf_counter() - start, 3)
+
+
+def to_protein(out: dict, processed: dict, preset_name: str, of_config, untrained: bool):
+    """Last recycling slice of the batch + outputs -> (openfold Protein, numpy outputs)."""
+    from openfold.np import protein, residue_constants
+    from openfold.utils.tensor_utils import tensor_tree_map
+
+    feats = tensor_tree_map(lambda x: np.array(x[..., -1].cpu()), processed)
+    result = tensor_tree_map(lambda x: np.array(x.cpu()), out)
+    b_factors = np.repeat(result["plddt"][..., None], residue_constants.atom_type_num, axis=-1)
+    remark = ", ".join([f"no_recycling={of_config.data.common.max_recycling_iters}",
+                        f"max_templates={of_config.data.predict.max_templates}",
+                        f"config_preset={preset_name}"])
+    if untrained:
+        remark += ". " + UNTRAINED_NOTE
+    prot = protein.from_prediction(features=feats, result=result, b_factors=b_factors,
+                                   chain_index=np.zeros_like(feats["aatype"]), remark=remark)
+    return prot, result
+
+
+def infer_target(target: Target, alignment_dir: str | Path, config: InferConfig,
+                 out_dir: str | Path) -> dict:
+    """Fold ``target``; write unrelaxed.pdb, plddt.npy (+ pae.npy for pTM) into ``out_dir``."""
+    import torch
+    from openfold.np import protein
+
+    prepare()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    preset = get_preset(config.preset)
+    device = resolve_device(config.device)
+    if device.type == "cpu" and config.threads:
+        torch.set_num_threads(config.threads)
+    timings: dict[str, float] = {}
+    with _timed(device, timings, "model_load_s"):
+        model, of_config, weights_info = build_model(preset, config, device)
+    with _timed(torch.device("cpu"), timings, "feature_s"):
+        raw, processed = make_features(target, alignment_dir, of_config, config.seed)
+    warm = config.warmup == "on" or (config.warmup == "auto" and device.type == "cuda")
+    if warm:
+        with _timed(device, timings, "warmup_s"):
+            forward(model, _dummy_features(target.sequence[:WARMUP_LENGTH], of_config), device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with _timed(device, timings, "inference_s"):
+        out = forward(model, processed, device)
+    peak_cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    prot, result = to_protein(out, processed, preset.name, of_config, weights_info["untrained"])
+    (out_dir / "unrelaxed.pdb").write_text(protein.to_pdb(prot))
+    np.save(out_dir / "plddt.npy", result["plddt"].astype(np.float32))
+    metrics = {"mean_plddt": round(float(result["plddt"].mean()), 3), "ptm": None}
+    if "predicted_aligned_error" in result:
+        np.save(out_dir / "pae.npy", result["predicted_aligned_error"].astype(np.float32))
+        metrics["ptm"] = round(float(result["predicted_tm_score"]), 4)
+    return {
+        **timings, **metrics, **weights_info,
+        "length": target.length,
+        "preset": preset.name,
+        "openfold_preset": preset.openfold_name,
+        "msa_rows": int(raw["msa"].shape[0]),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_cuda_mb": round(peak_cuda, 1) if peak_cuda is not None else None,
+        "warmup": warm,
+        "versions": versions(),
+    }
