@@ -1,0 +1,158 @@
+"""A run: one root directory (local or ``s3://``) holding manifest, targets, outputs, summary.
+
+The layout is documented in ``docs/DESIGN.md``. A unit ``(stage, target)`` is done when its
+``targets/<id>/<stage>/metrics.json`` exists with status "ok"; that file is written last.
+"""
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import platform
+import shutil
+import socket
+import subprocess
+import time
+from functools import cached_property
+from pathlib import Path
+
+from . import __version__
+from .config import RunConfig
+from .errors import ConfigError, TargetError
+from .storage import Store, open_store
+from .targets import Target, dump_targets, load_targets
+
+STAGES = ("align", "infer")
+DEPENDS_ON = {"infer": "align"}
+MANIFEST, TARGETS, SUMMARY = "manifest.json", "targets.json", "summary.csv"
+
+
+def unit_dir(stage: str, target_id: str) -> str:
+    return f"targets/{target_id}/{stage}"
+
+
+def metrics_path(stage: str, target_id: str) -> str:
+    return f"{unit_dir(stage, target_id)}/metrics.json"
+
+
+def log_path(stage: str, target_id: str) -> str:
+    return f"logs/{stage}/{target_id}.log"
+
+
+def _tool_version(cmd: list[str]) -> str | None:
+    if not shutil.which(cmd[0]):
+        return None
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout + ""
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    return next((ln.strip("# ").strip() for ln in lines if any(c.isdigit() for c in ln)), None)
+
+
+def _describe_database(path: str) -> dict:
+    """Size and, for small files, a hash: enough to tell two databases apart cheaply."""
+    p = Path(path)
+    if not p.exists():
+        return {"path": path, "exists": False}
+    info = {"path": path, "exists": True, "bytes": p.stat().st_size if p.is_file() else None}
+    if p.is_file() and p.stat().st_size < 256 * 2**20:
+        info["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return info
+
+
+def environment_versions() -> dict:
+    return {
+        "eksfold": __version__, "python": platform.python_version(),
+        "jackhmmer": _tool_version(["jackhmmer", "-h"]),
+        "hhblits": _tool_version(["hhblits", "-h"]),
+    }
+
+
+class Run:
+    """Handle on a run root. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.root = store.uri()
+
+    # -- creation -----------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str, targets: list[Target], config: RunConfig,
+               inputs: dict | None = None, rejected: list[TargetError] = ()) -> "Run":
+        """Create a run, or reopen it when ``root`` already holds the same targets and config."""
+        store = open_store(root)
+        targets_json = dump_targets(targets)
+        targets_hash = hashlib.sha256(targets_json.encode()).hexdigest()
+        if store.exists(MANIFEST):
+            manifest = store.read_json(MANIFEST)
+            if manifest.get("targets_sha256") != targets_hash or manifest.get("config") != config.to_dict():
+                raise ConfigError(
+                    f"{store.uri()} already holds a run with other targets or settings; "
+                    "choose a new --root (or delete the old run) instead of mixing results")
+            return cls(store)
+        manifest = {
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "created_by": {"user": getpass.getuser(), "host": socket.gethostname()},
+            "inputs": inputs or {},
+            "targets_sha256": targets_hash,
+            "n_targets": len(targets),
+            "rejected_targets": [{"target": e.target, "problem": e.problem} for e in rejected],
+            "config": config.to_dict(),
+            "databases": {k: _describe_database(v) for k, v in config.databases.configured().items()},
+            "versions": environment_versions(),
+        }
+        store.write_text(TARGETS, targets_json)
+        store.write_json(MANIFEST, manifest)  # last: a manifest means the run is complete
+        return cls(store)
+
+    @classmethod
+    def open(cls, root: str) -> "Run":
+        store = open_store(root)
+        if not store.exists(MANIFEST):
+            raise ConfigError(f"{store.uri()} is not an eksfold run (no {MANIFEST})")
+        return cls(store)
+
+    # -- contents -----------------------------------------------------------------------
+    @cached_property
+    def manifest(self) -> dict:
+        return self.store.read_json(MANIFEST)
+
+    @cached_property
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(self.manifest["config"])
+
+    @cached_property
+    def targets(self) -> list[Target]:
+        return load_targets(self.store.read_text(TARGETS))
+
+    def target(self, target_id: str) -> Target:
+        for target in self.targets:
+            if target.id == target_id:
+                return target
+        raise TargetError(target_id, f"not a target of run {self.root}")
+
+    def unit_metrics(self, stage: str, target_id: str) -> dict | None:
+        try:
+            return self.store.read_json(metrics_path(stage, target_id))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def unit_status(self, stage: str, target_id: str) -> str:
+        """"done", "failed" or "missing"."""
+        metrics = self.unit_metrics(stage, target_id)
+        if metrics is None:
+            return "missing"
+        return "done" if metrics.get("status") == "ok" else "failed"
+
+    def read_log(self, stage: str, target_id: str, tail: int = 40) -> str:
+        try:
+            lines = self.store.read_text(log_path(stage, target_id)).splitlines()
+        except FileNotFoundError:
+            return ""
+        return "\n".join(lines[-tail:])
+
+    def write_batch(self, name: str, target_ids: list[str]) -> str:
+        rel = f"batches/{name}.json"
+        self.store.write_json(rel, list(target_ids))
+        return rel
+
+    def read_batch(self, name: str) -> list[str]:
+        return self.store.read_json(f"batches/{name}.json")
