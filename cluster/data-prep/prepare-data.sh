@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Download the sequence databases and the OpenFold weights into the shared volume.
+#
+#   prepare-data.sh reduced|full [ROOT]        ROOT defaults to /fsx
+#
+# Runs in the eksfold-worker image (aria2c, rsync, pigz, python3 + boto3) as the Job in
+# data-prep/job.yaml. Layout, as eksfold expects it (docs/DESIGN.md):
+#   ROOT/db/uniref90/uniref90.fasta            ROOT/db/mgnify/mgy_clusters_2022_05.fa
+#   ROOT/db/pdb70/pdb70_*                      ROOT/db/pdb_mmcif/{mmcif_files/,obsolete.dat}
+#   ROOT/db/small_bfd/bfd-first_non_consensus_sequences.fasta            (reduced)
+#   ROOT/db/bfd/bfd_metaclust_*  ROOT/db/uniref30/UniRef30_2021_03_*     (full)
+#   ROOT/weights/openfold/*.pt   (s3://openfold/openfold_params/, public bucket, unsigned)
+#
+# Sizes, from the AlphaFold README (google-deepmind/alphafold, "Genetic databases"), which
+# lists the same sources: full set ~556 GB to download, ~2.62 TB unpacked (bfd alone 1.8 TB);
+# reduced set (small_bfd instead of bfd + uniref30) ~180 GB download, ~0.5 TB unpacked
+# (AlphaFold asks for 600 GB of disk for reduced_dbs). See cluster/README.md for times.
+#
+# Idempotent: every item ends by touching ROOT/db/<item>/.done and is skipped on a rerun (a Job
+# retry resumes where it stopped; aria2c continues partial downloads).
+set -euo pipefail
+
+preset=${1:?usage: prepare-data.sh reduced|full [ROOT]}
+root=${2:-/fsx}
+case "$preset" in reduced|full) ;; *) echo "preset must be reduced or full, not '$preset'" >&2; exit 2;; esac
+
+db=$root/db
+mkdir -p "$db" "$root/weights" "$root/runs"
+log() { echo "[$(date -u +%FT%TZ)] $*"; }
+
+# fetch ITEM URL: download URL into db/ITEM and unpack it there (.gz or .tar.gz).
+fetch() {
+  local item=$1 url=$2 dir=$db/$1 file
+  file=$(basename "$url")
+  if [ -e "$dir/.done" ]; then log "$item: present"; return; fi
+  mkdir -p "$dir"
+  log "$item: downloading $url"
+  aria2c --continue=true --max-connection-per-server=8 --split=8 --summary-interval=300 \
+    --dir="$dir" --out="$file" "$url"
+  log "$item: unpacking $file"
+  case "$file" in
+    *.tar.gz) tar --use-compress-program=pigz -xf "$dir/$file" -C "$dir" ;;
+    *.gz) pigz -d -f "$dir/$file" ;;
+  esac
+  rm -f "$dir/$file"
+  touch "$dir/.done"
+  log "$item: done ($(du -sh "$dir" | cut -f1))"
+}
+
+pdb_mmcif() {
+  local dir=$db/pdb_mmcif
+  if [ -e "$dir/.done" ]; then log "pdb_mmcif: present"; return; fi
+  mkdir -p "$dir/raw" "$dir/mmcif_files"
+  log "pdb_mmcif: rsync from the RCSB mirror (about 200,000 files)"
+  rsync --recursive --links --perms --times --compress --info=progress2 --delete --port=33444 \
+    rsync.rcsb.org::ftp_data/structures/divided/mmCIF/ "$dir/raw"
+  log "pdb_mmcif: flattening and unpacking"
+  find "$dir/raw" -type f -name '*.cif.gz' -exec mv -t "$dir/mmcif_files" {} +
+  find "$dir/mmcif_files" -name '*.cif.gz' -print0 | xargs -0 -r -n 500 -P "$(nproc)" gunzip -f
+  rm -rf "$dir/raw"
+  aria2c --continue=true --dir="$dir" --out=obsolete.dat \
+    https://files.wwpdb.org/pub/pdb/data/status/obsolete.dat
+  touch "$dir/.done"
+  log "pdb_mmcif: done ($(du -sh "$dir" | cut -f1))"
+}
+
+weights() {
+  local dir=$root/weights/openfold
+  if [ -e "$dir/.done" ]; then log "weights: present"; return; fi
+  mkdir -p "$dir"
+  log "weights: s3://openfold/openfold_params/ (public, unsigned)"
+  python3 - "$dir" <<'PY'
+import sys, pathlib, boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+out = pathlib.Path(sys.argv[1])
+s3 = boto3.client("s3", region_name="us-east-1", config=Config(signature_version=UNSIGNED))
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket="openfold", Prefix="openfold_params/"):
+    for obj in page.get("Contents", []):
+        name = obj["Key"].rsplit("/", 1)[-1]
+        if name and not (out / name).exists():
+            print("  ", name, obj["Size"] // 2**20, "MiB", flush=True)
+            s3.download_file("openfold", obj["Key"], str(out / (name + ".part")))
+            (out / (name + ".part")).rename(out / name)
+PY
+  touch "$dir/.done"
+}
+
+GCS=https://storage.googleapis.com/alphafold-databases
+weights
+fetch uniref90 https://ftp.ebi.ac.uk/pub/databases/uniprot/uniref/uniref90/uniref90.fasta.gz
+fetch mgnify "$GCS/v2.3/mgy_clusters_2022_05.fa.gz"
+fetch pdb70 https://wwwuser.gwdg.de/~compbiol/data/hhsuite/databases/hhsuite_dbs/old-releases/pdb70_from_mmcif_200401.tar.gz
+pdb_mmcif
+if [ "$preset" = reduced ]; then
+  fetch small_bfd "$GCS/reduced_dbs/bfd-first_non_consensus_sequences.fasta.gz"
+else
+  fetch bfd "$GCS/casp14_versions/bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt.tar.gz"
+  fetch uniref30 "$GCS/v2.3/UniRef30_2021_03.tar.gz"
+fi
+log "all done: $(du -sh "$db" | cut -f1) in $db"
