@@ -1,0 +1,45 @@
+"""Shared fixtures. Everything a test needs is installed by `make setup`; a missing piece fails
+loudly with that hint instead of skipping."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared"
+CAMEO92 = PROJECT / "data" / "cameo92" / "targets.fasta"
+HMMER_TUTORIAL = Path("/usr/share/doc/hmmer/tutorial")
+
+
+def require(path: Path, what: str) -> Path:
+    if not path.exists():
+        pytest.fail(f"{what} missing at {path}: run `make setup` first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_db() -> Path:
+    """The real 20,000-sequence UniProt FASTA built by `make setup` (tools/build_db.sh)."""
+    return require(PROJECT / "data" / "db" / "uniprot20k.fasta", "sequence database")
+
+
+@pytest.fixture(scope="session")
+def globins() -> tuple[Path, Path]:
+    """HMMER's tutorial data: (HBB_HUMAN query, globins45 database)."""
+    return (require(HMMER_TUTORIAL / "HBB_HUMAN", "hmmer-doc tutorial"),
+            require(HMMER_TUTORIAL / "globins45.fa", "hmmer-doc tutorial"))
+
+
+@pytest.fixture(scope="session")
+def cameo_fasta() -> Path:
+    return require(CAMEO92, "CAMEO-92 target set")
+
+
+@pytest.fixture
+def worker_env(monkeypatch):
+    """Subprocess workers must import this checkout's package."""
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return sys.executable
