@@ -1,0 +1,16 @@
+"""Data a run needs that does not come with eksfold: weights, alignments, databases, references.
+
+Everything here is one call away, resumable and verified:
+
+- :mod:`.weights`     OpenFold parameters from ``s3://openfold/openfold_params/`` into a cache
+                      (``resolve_weights("finetuning_ptm_2") -> Path``)
+- :mod:`.alignments`  OpenFold's precomputed alignments for PDB chains (``s3://openfold/pdb/``)
+- :mod:`.databases`   the sequence databases each alignment mode needs, and their download/unpack
+- :mod:`.references`  experimental structures of PDB chains, for accuracy analysis
+- :mod:`.transfer`    the resumable, checksum-verified download all of them use
+- :mod:`.progress`    transfer progress bars (terminal and notebook)
+- :mod:`.locals3`     a local S3-compatible server (SeaweedFS) for tests, demos and benchmarks
+- :mod:`.bench`       transfer throughput and resume figures against that server
+
+The command line is ``eksfold data weights|alignments|databases|references ...``.
+"""

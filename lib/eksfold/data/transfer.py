@@ -1,0 +1,387 @@
+"""Resumable, verified downloads from ``s3://``, ``http(s)://`` or local sources.
+
+:func:`fetch` downloads into ``<dest>.part`` and resumes an interrupted transfer with a Range
+GET from the part's size (S3 requests carry ``If-Match: <etag>`` so a changed object restarts
+the download instead of splicing two versions). When the bytes are all there it checks the size,
+the S3 ETag (single-part MD5 or multipart MD5-of-MD5s) and the SHA-256 (a known value, or a
+``<source>.sha256`` sidecar published next to the object), renames the part into place and
+writes ``<dest>.sha256`` (``sha256sum`` format). A later call finds that sidecar and skips.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import StorageError
+from .progress import transfer_bar
+
+CHUNK = 1 << 20
+# Errors after which a broken stream is resumed from the bytes already written.
+_TRANSIENT = (BotoCoreError, ConnectionError, TimeoutError, http.client.HTTPException)
+
+
+class IntegrityError(StorageError):
+    """Downloaded bytes do not match the expected size, ETag or checksum."""
+
+
+@dataclass
+class FetchResult:
+    path: Path
+    size: int
+    sha256: str
+    skipped: bool = False       # already present and verified: nothing transferred
+    resumed_from: int = 0       # bytes found in <dest>.part when the call started
+    transferred: int = 0        # bytes received by this call
+    reconnects: int = 0         # broken streams resumed within this call
+    seconds: float = 0.0
+
+
+# -- sources -----------------------------------------------------------------------------
+class _S3Source:
+    def __init__(self, uri: str, anon: bool | None):
+        from ..storage_s3 import make_client, parse_s3_uri, want_unsigned
+        self.uri = uri
+        self.bucket, self.key = parse_s3_uri(uri)
+        self.client = make_client(want_unsigned(self.bucket) if anon is None else anon)
+
+    def _err(self, exc):
+        from ..storage_s3 import translate
+        return translate(exc, self.uri, self.client)
+
+    def head(self) -> tuple[int, str | None]:
+        try:
+            meta = self.client.head_object(Bucket=self.bucket, Key=self.key)
+        except (ClientError, BotoCoreError) as exc:
+            err = self._err(exc)
+            if isinstance(err, FileNotFoundError):
+                self._check_bucket()
+            raise err from None
+        if meta.get("ServerSideEncryption", "").startswith("aws:kms") or meta.get("SSECustomerAlgorithm"):
+            return meta["ContentLength"], None  # such ETags are not MD5 digests
+        return meta["ContentLength"], meta.get("ETag")
+
+    def _check_bucket(self) -> None:
+        # HEAD gives a bare 404 for a missing bucket too: ask the bucket to tell them apart.
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key, MaxKeys=1)
+        except (ClientError, BotoCoreError) as exc:
+            err = self._err(exc)
+            if isinstance(err, StorageError):
+                raise err from None
+
+    def part_size(self) -> int | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self.key,
+                                           PartNumber=1)["ContentLength"]
+        except (ClientError, BotoCoreError):
+            return None
+
+    def open(self, offset: int, etag: str | None):
+        kwargs = {"Bucket": self.bucket, "Key": self.key}
+        if offset:
+            kwargs["Range"] = f"bytes={offset}-"
+        if etag:
+            kwargs["IfMatch"] = etag
+        try:
+            return self.client.get_object(**kwargs)["Body"]
+        except ClientError as exc:
+            if etag and exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise _Changed() from None
+            raise self._err(exc) from None
+
+    def sidecar(self) -> str | None:
+        try:
+            text = self.client.get_object(Bucket=self.bucket, Key=self.key + ".sha256")["Body"].read()
+            return text.decode().split()[0].lower()
+        except (ClientError, BotoCoreError, IndexError, UnicodeDecodeError):
+            return None
+
+
+class _HttpSource:
+    def __init__(self, uri: str, timeout: float = 60):
+        self.uri, self.timeout = uri, timeout
+
+    def _request(self, method="GET", headers=None):
+        req = urllib.request.Request(self.uri, method=method, headers=headers or {})
+        try:
+            return urllib.request.urlopen(req, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise FileNotFoundError(2, "not found (HTTP 404)", self.uri) from None
+            if exc.code in (401, 403):
+                raise StorageError(self.uri, f"access denied (HTTP {exc.code})",
+                                   "check the URL and that the server allows downloads") from None
+            raise StorageError(self.uri, f"HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise StorageError(self.uri, f"cannot reach server: {reason}",
+                               "check network access, proxy settings and the base URL") from None
+
+    def head(self) -> tuple[int | None, str | None]:
+        with self._request("HEAD") as resp:
+            size = resp.headers.get("Content-Length")
+            return (int(size) if size is not None else None), None
+
+    def part_size(self):
+        return None
+
+    def open(self, offset: int, etag):
+        resp = self._request(headers={"Range": f"bytes={offset}-"} if offset else None)
+        if offset and resp.status != 206:  # server ignored the Range: start again
+            resp.close()
+            raise _Changed()
+        return resp
+
+    def sidecar(self) -> str | None:
+        try:
+            with urllib.request.urlopen(self.uri + ".sha256", timeout=self.timeout) as resp:
+                return resp.read().decode().split()[0].lower()
+        except (urllib.error.URLError, OSError, IndexError, UnicodeDecodeError):
+            return None
+
+
+class _Changed(Exception):
+    """The remote object changed (or the server cannot resume): restart from zero."""
+
+
+# -- checksums ---------------------------------------------------------------------------
+class _Hashes:
+    """SHA-256, plain MD5 and S3 multipart MD5 (per part) in one pass."""
+
+    def __init__(self, part_size: int | None):
+        self.sha, self.md5 = hashlib.sha256(), hashlib.md5()
+        self.part_size, self.part_md5s, self._part, self._in_part = part_size, [], hashlib.md5(), 0
+
+    def update(self, data: bytes) -> None:
+        self.sha.update(data)
+        self.md5.update(data)
+        if not self.part_size:
+            return
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self.part_size - self._in_part)
+            self._part.update(view[:take])
+            self._in_part += take
+            view = view[take:]
+            if self._in_part == self.part_size:
+                self.part_md5s.append(self._part.digest())
+                self._part, self._in_part = hashlib.md5(), 0
+
+    def etag(self, parts: int) -> str:
+        digests = self.part_md5s + ([self._part.digest()] if self._in_part else [])
+        if len(digests) != parts:
+            return "?"
+        return hashlib.md5(b"".join(digests)).hexdigest() + f"-{parts}"
+
+
+def _hash_file(path: Path, hashes: _Hashes) -> None:
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            hashes.update(block)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    hashes = _Hashes(None)
+    _hash_file(Path(path), hashes)
+    return hashes.sha.hexdigest()
+
+
+def read_sidecar(path: Path) -> str | None:
+    side = Path(str(path) + ".sha256")
+    try:
+        return side.read_text().split()[0].lower()
+    except (OSError, IndexError):
+        return None
+
+
+def _write_sidecar(path: Path, digest: str) -> None:
+    Path(str(path) + ".sha256").write_text(f"{digest}  {path.name}\n")
+
+
+def is_verified(dest: Path, sha256: str | None = None, full: bool = False) -> bool:
+    """``dest`` and its ``.sha256`` sidecar exist and agree with ``sha256``.
+
+    The file is rehashed when ``full`` is set or when it is newer than its sidecar (changed
+    after verification, or copied without keeping times).
+    """
+    recorded = read_sidecar(dest)
+    if not dest.is_file() or recorded is None:
+        return False
+    if sha256 and recorded != sha256.lower():
+        return False
+    if full or Path(str(dest) + ".sha256").stat().st_mtime < dest.stat().st_mtime:
+        return sha256_file(dest) == recorded
+    return True
+
+
+# -- fetch -------------------------------------------------------------------------------
+def _source(uri: str, anon: bool | None):
+    if uri.startswith("s3://"):
+        return _S3Source(uri, anon)
+    if uri.startswith(("http://", "https://")):
+        return _HttpSource(uri)
+    raise StorageError(uri, "unsupported source", "use s3://, http(s):// or a local path")
+
+
+def fetch(source: str, dest: str | os.PathLike, *, sha256: str | None = None,
+          size: int | None = None, anon: bool | None = None, progress: bool | None = None,
+          max_reconnects: int = 5, verify_existing: bool = False,
+          desc: str | None = None) -> FetchResult:
+    """Download ``source`` to ``dest``, resuming a previous partial download.
+
+    Parameters
+    ----------
+    source : ``s3://bucket/key``, ``http(s)://...`` or a local path
+    dest : the local file to create
+    sha256, size : expected values; when ``sha256`` is None a ``<source>.sha256`` sidecar is used
+        if the source publishes one
+    anon : unsigned S3 requests (default: ``EKSFOLD_S3_UNSIGNED`` or a known public bucket)
+    max_reconnects : broken streams resumed within this call before giving up (the part file is
+        kept either way, so a later call resumes)
+    verify_existing : rehash an already-present file instead of trusting its sidecar
+    """
+    dest = Path(dest).expanduser()
+    start = time.perf_counter()
+    if is_verified(dest, sha256, full=verify_existing):
+        return FetchResult(dest, dest.stat().st_size, read_sidecar(dest), skipped=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    source = str(source)
+    if "://" not in source:
+        return _copy_local(Path(source).expanduser(), dest, sha256, start)
+
+    src = _source(source, anon)
+    remote_size, etag = src.head()
+    if size is not None and remote_size is not None and size != remote_size:
+        raise IntegrityError(source, f"size is {remote_size} bytes, expected {size}",
+                             "the source holds a different file than the one pinned")
+    total = remote_size if remote_size is not None else size
+    expected = (sha256 or src.sidecar() or "").lower() or None
+    parts = int(etag.strip('"').rsplit("-", 1)[1]) if etag and "-" in etag else 0
+    part_size = src.part_size() if parts else None
+
+    if dest.is_file() and total is not None and dest.stat().st_size == total:
+        adopted = _adopt(source, dest, total, etag, parts, part_size, expected)
+        if adopted:
+            return adopted
+    part = Path(str(dest) + ".part")
+    state = Path(str(dest) + ".part.json")
+    offset = part.stat().st_size if part.exists() else 0
+    try:
+        if json.loads(state.read_text()) != {"source": source, "etag": etag, "size": total}:
+            offset = 0
+    except (OSError, ValueError):
+        offset = 0
+    if total is not None and offset > total:
+        offset = 0
+    state.write_text(json.dumps({"source": source, "etag": etag, "size": total}))
+    if offset == 0:
+        part.write_bytes(b"")
+    hashes = _Hashes(part_size)
+    _hash_file(part, hashes)
+    result = FetchResult(dest, 0, "", resumed_from=offset)
+
+    bar = transfer_bar(total, desc or dest.name, initial=offset, progress=progress)
+    try:
+        with open(part, "ab") as out:
+            while total is None or offset < total:
+                try:
+                    body = src.open(offset, etag if source.startswith("s3://") else None)
+                except _Changed:
+                    out.truncate(0)
+                    out.seek(0)
+                    offset, hashes = 0, _Hashes(part_size)
+                    result.resumed_from = 0
+                    bar.reset()
+                    body = src.open(0, None)
+                try:
+                    while block := body.read(CHUNK):
+                        out.write(block)
+                        hashes.update(block)
+                        offset += len(block)
+                        result.transferred += len(block)
+                        bar(len(block))
+                    if total is None:
+                        total = offset
+                except _TRANSIENT as exc:
+                    out.flush()
+                    if result.reconnects >= max_reconnects:
+                        raise StorageError(
+                            source, f"transfer interrupted after {offset} of {total} bytes "
+                            f"({type(exc).__name__}: {exc})",
+                            f"the partial file {part} is kept: run again to resume") from None
+                    result.reconnects += 1
+                    time.sleep(min(0.2 * 2 ** result.reconnects, 5))
+                finally:
+                    body.close()
+    finally:
+        bar.close(f", resumed from {result.resumed_from} B" if result.resumed_from else "")
+
+    _verify(source, part, offset, total, etag, parts, hashes, expected, state)
+    os.replace(part, dest)
+    state.unlink(missing_ok=True)
+    digest = hashes.sha.hexdigest()
+    _write_sidecar(dest, digest)
+    result.size, result.sha256 = offset, digest
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _adopt(source, dest, total, etag, parts, part_size, expected) -> FetchResult | None:
+    """A file already at ``dest`` (no sidecar) that matches the source is kept as it is."""
+    hashes = _Hashes(part_size)
+    _hash_file(dest, hashes)
+    if not (etag or expected) or _problems(total, total, etag, parts, hashes, expected):
+        return None
+    _write_sidecar(dest, hashes.sha.hexdigest())
+    return FetchResult(dest, total, hashes.sha.hexdigest(), skipped=True)
+
+
+def _problems(offset, total, etag, parts, hashes, expected) -> list[str]:
+    problems = []
+    if total is not None and offset != total:
+        problems.append(f"size {offset} != {total}")
+    if etag and parts and hashes.part_size:
+        got = hashes.etag(parts)
+        if got != etag.strip('"'):
+            problems.append(f"multipart ETag {got} != {etag.strip(chr(34))}")
+    elif etag and not parts and len(etag.strip('"')) == 32:
+        if hashes.md5.hexdigest() != etag.strip('"'):
+            problems.append(f"MD5 {hashes.md5.hexdigest()} != ETag {etag.strip(chr(34))}")
+    if expected and hashes.sha.hexdigest() != expected:
+        problems.append(f"sha256 {hashes.sha.hexdigest()} != expected {expected}")
+    return problems
+
+
+def _verify(source, part, offset, total, etag, parts, hashes, expected, state) -> None:
+    problems = _problems(offset, total, etag, parts, hashes, expected)
+    if problems:
+        part.unlink(missing_ok=True)
+        state.unlink(missing_ok=True)
+        raise IntegrityError(source, "downloaded data failed verification: " + "; ".join(problems),
+                             "the partial file was removed; check the expected checksum or "
+                             "download again")
+
+
+def _copy_local(src: Path, dest: Path, sha256: str | None, start: float) -> FetchResult:
+    if not src.is_file():
+        raise FileNotFoundError(2, "no such file", str(src))
+    tmp = Path(str(dest) + ".part")
+    shutil.copyfile(src, tmp)
+    digest = sha256_file(tmp)
+    if sha256 and digest != sha256.lower():
+        tmp.unlink()
+        raise IntegrityError(str(src), f"sha256 {digest} != expected {sha256}")
+    os.replace(tmp, dest)
+    _write_sidecar(dest, digest)
+    return FetchResult(dest, dest.stat().st_size, digest, transferred=dest.stat().st_size,
+                       seconds=time.perf_counter() - start)

@@ -1,0 +1,252 @@
+"""Run roots on Amazon S3 (or any S3-compatible server) through boto3.
+
+``S3Store("s3://bucket/prefix")`` implements the :class:`eksfold.storage.Store` primitives.
+Objects appear whole or not at all: a small write is one PUT, a large one a multipart upload
+that S3 publishes only when it completes (an aborted upload leaves nothing visible).
+
+Configuration comes from the usual AWS places (IRSA on EKS, ``AWS_PROFILE``, environment
+credentials) plus a few variables of ours:
+
+``AWS_ENDPOINT_URL`` / ``EKSFOLD_S3_ENDPOINT``
+    an S3-compatible endpoint (ours wins when both are set).
+``EKSFOLD_S3_UNSIGNED=1``
+    anonymous (unsigned) requests, for public buckets such as ``s3://openfold``.
+``EKSFOLD_S3_MAX_ATTEMPTS`` / ``EKSFOLD_S3_RETRY_MODE``
+    botocore retries with backoff (default 5 attempts, mode ``standard``).
+
+>>> store = S3Store("s3://my-bucket/runs/demo")          # doctest: +SKIP
+>>> store.write_json("manifest.json", {"a": 1})          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError,
+                                 ConnectTimeoutError, EndpointConnectionError,
+                                 NoCredentialsError, ReadTimeoutError)
+
+from .errors import StorageError
+from .storage import Store, _check_rel
+
+MiB = 1 << 20
+# Buckets that are public and read without credentials unless EKSFOLD_S3_UNSIGNED=0.
+PUBLIC_BUCKETS = frozenset({"openfold", "pdbsnapshots"})
+
+HINT_DENIED = ("check the IAM role bound to the pod's service account (IRSA, annotation "
+               "eks.amazonaws.com/role-arn) or your AWS credentials (`aws sts get-caller-identity`); "
+               "for a public bucket use unsigned requests (EKSFOLD_S3_UNSIGNED=1)")
+HINT_NO_CREDENTIALS = ("configure AWS credentials (AWS_PROFILE, `aws configure`, or IRSA on EKS), "
+                       "or set EKSFOLD_S3_UNSIGNED=1 to read a public bucket anonymously")
+HINT_NETWORK = ("check network access to S3 (NAT gateway or S3 VPC endpoint on EKS, proxy settings) "
+                "and the endpoint in AWS_ENDPOINT_URL / EKSFOLD_S3_ENDPOINT")
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``"s3://bucket/a/b"`` -> ``("bucket", "a/b")``."""
+    if not uri.startswith("s3://"):
+        raise StorageError(uri, "not an s3:// URI")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise StorageError(uri, "missing bucket name", "write s3://BUCKET/PREFIX")
+    return bucket, key.strip("/")
+
+
+def endpoint_url() -> str | None:
+    """The S3 endpoint override, if any (``EKSFOLD_S3_ENDPOINT``, then ``AWS_ENDPOINT_URL*``)."""
+    return (os.environ.get("EKSFOLD_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def want_unsigned(bucket: str | None = None) -> bool:
+    """Whether to send unsigned requests: ``EKSFOLD_S3_UNSIGNED`` if set, else known public buckets."""
+    flag = os.environ.get("EKSFOLD_S3_UNSIGNED", "").strip().lower()
+    if flag:
+        return flag in ("1", "true", "yes", "on")
+    return bucket in PUBLIC_BUCKETS
+
+
+def make_client(anon: bool = False, endpoint: str | None = None, max_attempts: int | None = None,
+                connect_timeout: float = 10, read_timeout: float = 60):
+    """A boto3 S3 client with retries (standard/adaptive backoff) and optional unsigned requests."""
+    attempts = max_attempts or int(os.environ.get("EKSFOLD_S3_MAX_ATTEMPTS", "5"))
+    config = Config(
+        retries={"mode": os.environ.get("EKSFOLD_S3_RETRY_MODE", "standard"),
+                 "max_attempts": attempts},
+        connect_timeout=connect_timeout, read_timeout=read_timeout,
+        signature_version=UNSIGNED if anon else None,
+        s3={"addressing_style": "path"} if (endpoint or endpoint_url()) else None,
+    )
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint or endpoint_url(),
+                          region_name=session.region_name or "us-east-1", config=config)
+
+
+def transfer_config(threshold: int = 8 * MiB, chunksize: int = 8 * MiB,
+                    concurrency: int = 4) -> TransferConfig:
+    """Multipart settings for uploads/downloads above ``threshold`` bytes."""
+    return TransferConfig(multipart_threshold=threshold, multipart_chunksize=chunksize,
+                          max_concurrency=concurrency, use_threads=concurrency > 1)
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: Exception, uri: str, client=None) -> Exception:
+    """Map a boto3/botocore error to FileNotFoundError or a StorageError with a hint."""
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return FileNotFoundError(2, "no such object", uri)
+        if code == "NoSuchBucket":
+            bucket = uri[len("s3://"):].split("/", 1)[0]
+            return StorageError(uri, f"bucket {bucket!r} does not exist",
+                                "check the bucket name (and region/endpoint); create it with "
+                                f"`aws s3 mb s3://{bucket}`")
+        if code in ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId",
+                    "SignatureDoesNotMatch", "AllAccessDisabled", "ExpiredToken",
+                    "InvalidToken") or status == 403:
+            return StorageError(uri, f"access denied ({code})", HINT_DENIED)
+        return StorageError(uri, f"S3 error {code or status}: {message}".rstrip(": "))
+    if isinstance(exc, NoCredentialsError):
+        return StorageError(uri, "no AWS credentials found", HINT_NO_CREDENTIALS)
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError,
+                        ReadTimeoutError)):
+        where = getattr(client, "meta", None) and client.meta.endpoint_url
+        return StorageError(uri, f"cannot reach S3 endpoint {where or ''}".rstrip(), HINT_NETWORK)
+    if isinstance(exc, BotoCoreError):
+        return StorageError(uri, f"S3 request failed: {exc}")
+    return exc
+
+
+class S3Store(Store):
+    """A run root at ``s3://bucket/prefix``.
+
+    Parameters
+    ----------
+    root_uri : ``s3://bucket[/prefix]``
+    anon : send unsigned requests (default: ``EKSFOLD_S3_UNSIGNED``, else only for known
+        public buckets)
+    endpoint : S3 endpoint URL (default: ``EKSFOLD_S3_ENDPOINT`` / ``AWS_ENDPOINT_URL``)
+    multipart_threshold, multipart_chunksize, max_concurrency : multipart transfer settings
+    """
+
+    def __init__(self, root_uri: str, anon: bool | None = None, endpoint: str | None = None,
+                 max_attempts: int | None = None, multipart_threshold: int = 8 * MiB,
+                 multipart_chunksize: int = 8 * MiB, max_concurrency: int = 4, client=None):
+        self.bucket, self.prefix = parse_s3_uri(str(root_uri).rstrip("/"))
+        self.root = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.anon = want_unsigned(self.bucket) if anon is None else anon
+        self.client = client or make_client(self.anon, endpoint, max_attempts)
+        self.transfer = transfer_config(multipart_threshold, multipart_chunksize, max_concurrency)
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.root!r})"
+
+    def key(self, rel: str = "") -> str:
+        rel = _check_rel(rel) if rel else ""
+        if rel in ("", "."):
+            return self.prefix
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def _err(self, exc: Exception, rel: str = "") -> Exception:
+        return translate(exc, self.uri(rel) if rel else self.root, self.client)
+
+    # -- primitives ---------------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        """True for an object, or for a 'directory' with objects under it (as LocalStore)."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self.key(rel))
+            return True
+        except ClientError as exc:
+            if error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise self._err(exc, rel) from None
+        except BotoCoreError as exc:
+            raise self._err(exc, rel) from None
+        # HEAD cannot tell a missing key from a missing bucket: a listing can (and finds dirs).
+        return bool(self._keys(self.key(rel) + "/", limit=1))
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise self._err(exc, rel) from None
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        if len(data) < self.transfer.multipart_threshold:
+            self._call(rel, self.client.put_object, Bucket=self.bucket, Key=self.key(rel), Body=data)
+        else:
+            self._call(rel, self.client.upload_fileobj, io.BytesIO(data), self.bucket,
+                       self.key(rel), Config=self.transfer)
+
+    def put_file(self, local: str | os.PathLike, rel: str, callback=None) -> None:
+        """Upload a file (multipart above the threshold); ``callback(nbytes)`` reports progress."""
+        self._call(rel, self.client.upload_file, str(local), self.bucket, self.key(rel),
+                   Config=self.transfer, Callback=callback)
+
+    def get_file(self, rel: str, local: str | os.PathLike, callback=None) -> None:
+        """Download to ``local`` through a temporary file renamed into place."""
+        dest = Path(local)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            self._call(rel, self.client.download_file, self.bucket, self.key(rel), tmp,
+                       Config=self.transfer, Callback=callback)
+            os.replace(tmp, dest)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self.key(prefix.rstrip("/")) if prefix.strip("/") else self.prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        keys = self._keys(base + "/" if base else "")
+        if base and not keys:  # `prefix` may name one object
+            keys = [k for k in self._keys(base, limit=1) if k == base]
+        return sorted(k[strip:] for k in keys if not k.endswith("/"))
+
+    def delete(self, rel: str) -> None:
+        """Delete an object, or every object under ``rel/`` (as LocalStore removes a dir)."""
+        key = self.key(rel)
+        keys = [key] + self._keys(key + "/")
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i:i + 1000]]
+            self._call(rel, self.client.delete_objects, Bucket=self.bucket,
+                       Delete={"Objects": batch, "Quiet": True})
+
+    # -- helpers ------------------------------------------------------------------------
+    def head(self, rel: str) -> dict:
+        """Object metadata (``ContentLength``, ``ETag``, ...); FileNotFoundError if missing."""
+        return self._call(rel, self.client.head_object, Bucket=self.bucket, Key=self.key(rel))
+
+    def _keys(self, prefix: str, limit: int | None = None) -> list[str]:
+        keys: list[str] = []
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+                if limit and len(keys) >= limit:
+                    break
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"s3://{self.bucket}/{prefix}", self.client) from None
+        return keys
+
+    def _call(self, rel: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._err(exc, rel) from None
+        except Exception as exc:  # s3transfer wraps some failures; unwrap one level
+            cause = getattr(exc, "last_exception", None) or exc.__cause__ or exc.__context__
+            if isinstance(cause, (ClientError, BotoCoreError)):
+                raise self._err(cause, rel) from None
+            raise
