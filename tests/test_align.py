@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+from eksfold.align import Jackhmmer, align_target, msa_depth, read_msa_sequences, truncate_stockholm
+from eksfold.config import AlignConfig, DatabaseConfig
+from eksfold.errors import ConfigError, ToolError
+from eksfold.targets import read_fasta
+
+
+def test_jackhmmer_finds_the_globin_family(globins, tmp_path):
+    query, db = globins
+    out = tmp_path / "hits.sto"
+    run = Jackhmmer(str(db), cpus=1).run(query, out)
+    seqs = read_msa_sequences(out)
+    # HMMER's tutorial: HBB_HUMAN against globins45 hits every globin.
+    assert len(seqs) >= 40
+    assert run.wall_s > 0 and run.peak_rss_mb > 1
+    assert len({len(s) for s in seqs.values()}) == 1  # one alignment, equal row lengths
+
+
+def test_max_hits_truncates_the_stockholm_file(globins, tmp_path):
+    query, db = globins
+    out = tmp_path / "hits.sto"
+    Jackhmmer(str(db), cpus=1, max_hits=5).run(query, out)
+    assert len(read_msa_sequences(out)) == 5
+    assert out.read_text().rstrip().endswith("//")
+
+
+def test_align_target_on_the_real_database_writes_openfold_layout(small_db, tmp_path):
+    # A UniProt sequence of the database itself must find at least itself.
+    lines = small_db.read_text().split(">", 3)[1]
+    header, seq = lines.split("\n", 1)
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(f">q\n{seq.replace(chr(10), '')[:300]}\n")
+    (target,) = read_fasta(fasta)
+    metrics = align_target(target, DatabaseConfig(uniref90=str(small_db)), AlignConfig(cpus=2), tmp_path / "aln")
+    files = sorted(p.name for p in (tmp_path / "aln").iterdir())
+    assert files == ["uniref90_hits.sto"]
+    assert metrics["msa_depth"] >= 2 and metrics["msa_depth"] == msa_depth(tmp_path / "aln")
+    assert metrics["tools"][0]["tool"] == "jackhmmer" and metrics["cpu_s"] >= 0
+
+
+def test_tool_failure_carries_exit_code_and_stderr(tmp_path, globins):
+    bad_db = tmp_path / "not_fasta.fa"
+    bad_db.write_text("this is not a sequence file\n")
+    with pytest.raises(ToolError) as err:
+        Jackhmmer(str(bad_db), cpus=1).run(globins[0], tmp_path / "o.sto")
+    assert err.value.exit_code != 0 and err.value.stderr_tail
+
+
+def test_missing_database_and_no_database_are_config_errors(tmp_path, cameo_fasta):
+    with pytest.raises(ConfigError, match="not found"):
+        Jackhmmer(str(tmp_path / "missing.fasta"))
+    target = read_fasta(cameo_fasta)[0]
+    with pytest.raises(ConfigError, match="no sequence database"):
+        align_target(target, DatabaseConfig(), AlignConfig(), tmp_path)
+
+
+def test_msa_depth_deduplicates_rows_across_files(tmp_path):
+    (tmp_path / "a.a3m").write_text(">q\nMKV\n>h1\nMKaV\n>h2\nMRV\n")
+    (tmp_path / "b.sto").write_text("# STOCKHOLM 1.0\nq MKV\nh9 MRV\n//\n")
+    assert msa_depth(tmp_path) == 2  # MKV (h1 without its insertion) and MRV
+
+
+def test_truncate_keeps_query_and_annotations(tmp_path):
+    sto = tmp_path / "x.sto"
+    sto.write_text("# STOCKHOLM 1.0\n#=GS a DE x\n#=GS b DE y\na MK\nb MR\nc MV\n#=GC RF xx\n//\n")
+    truncate_stockholm(sto, 2)
+    text = sto.read_text()
+    assert "c MV" not in text and "a MK" in text and "#=GC RF" in text
