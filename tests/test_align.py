@@ -69,3 +69,16 @@ def test_truncate_keeps_query_and_annotations(tmp_path):
     truncate_stockholm(sto, 2)
     text = sto.read_text()
     assert "c MV" not in text and "a MK" in text and "#=GC RF" in text
+
+
+def test_alignment_whose_query_is_not_the_target_is_refused(tmp_path):
+    from eksfold.align import check_alignments
+    from eksfold.errors import TargetError
+    from eksfold.targets import parse_fasta
+
+    (target,) = parse_fasta(">x\nMKTAYIAKQRQISFVKSHFSRQ\n")
+    (tmp_path / "ok.a3m").write_text(">x\nMKTAYIAKQRQISFVKSHFSRQ\n>h\nMKTAYaIAKQRQISFVKSHF--\n")
+    check_alignments(target, tmp_path)
+    (tmp_path / "bad.sto").write_text("# STOCKHOLM 1.0\nq MKTAY\n//\n")
+    with pytest.raises(TargetError, match="bad.sto: first row is not the target sequence"):
+        check_alignments(target, tmp_path)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .config import AlignConfig, DatabaseConfig
-from .errors import ConfigError, ToolError
+from .errors import ConfigError, TargetError, ToolError
 from .targets import Target
 
 
@@ -79,6 +79,22 @@ def msa_depth(alignment_dir: str | Path) -> int:
                 # A3M lower case = insertions; OpenFold drops them when comparing rows.
                 distinct.add("".join(c for c in seq if not c.islower() and c != "."))
     return len(distinct)
+
+
+def check_alignments(target: Target, alignment_dir: str | Path) -> None:
+    """Refuse MSAs whose first row is not this target's sequence (a wrong or corrupt file).
+
+    OpenFold itself accepts such files silently and predicts from mismatched features.
+    """
+    for path in sorted(Path(alignment_dir).iterdir()):
+        if path.suffix not in (".sto", ".a3m"):
+            continue
+        rows = read_msa_sequences(path)
+        query = next(iter(rows.values()), "")
+        ungapped = "".join(c for c in query if c not in "-." and not c.islower())
+        if ungapped.upper() != target.sequence:
+            raise TargetError(target.id, f"alignment {path.name}: first row is not the target "
+                                         f"sequence ({len(ungapped)} vs {target.length} residues)")
 
 
 def truncate_stockholm(path: Path, max_sequences: int) -> None:

@@ -175,7 +175,10 @@ def infer_target(target: Target, alignment_dir: str | Path, config: InferConfig,
     import torch
     from openfold.np import protein
 
+    from .align import check_alignments
+
     prepare()
+    check_alignments(target, alignment_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     preset = get_preset(config.preset)
