@@ -1,0 +1,155 @@
+"""eksfold.viz: plots carry data and fitted exponents; 3D views carry pLDDT colours, the
+reference, a legend and (once) the offline 3Dmol.js library. Rendering in a real browser is
+tested in test_report.py."""
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from eksfold import metrics, viz
+from eksfold.errors import MissingDependencyError
+
+DATA = Path(__file__).parent / "data" / "structures"
+
+
+def summary(n=40, seed=0):
+    """A synthetic summary table (DESIGN.md columns) with known scaling exponents."""
+    rng = np.random.default_rng(seed)
+    length = rng.integers(40, 900, n)
+    df = pd.DataFrame({
+        "target": [f"t{i}" for i in range(n)], "length": length,
+        "preset": np.repeat(["tiny", "full"], n // 2),
+        "device": np.tile(["cpu", "cuda:0"], n // 2),
+        "inference_s": 0.01 * length ** 1.5 * np.exp(rng.normal(0, 0.05, n)),
+        "infer_peak_rss_mb": 2.0 * length ** 1.2, "peak_cuda_mb": 0.5 * length ** 2.0,
+        "align_wall_s": 0.3 * length ** 1.1, "msa_depth": rng.integers(1, 5000, n),
+        "mean_plddt": rng.uniform(30, 95, n),
+        "tm_score": rng.uniform(0, 1, n), "gdt_ts": rng.uniform(0, 1, n),
+        "lddt_ca": rng.uniform(0, 1, n), "rmsd": rng.uniform(0, 15, n)})
+    df.loc[3, "inference_s"] = np.nan  # failed units leave gaps: plots must skip them
+    return df
+
+
+def plotted_points(fig):
+    """Number of data points drawn in all axes (scatter collections, lines, bars, images)."""
+    count = 0
+    for ax in fig.axes:
+        count += sum(len(c.get_offsets()) for c in ax.collections if hasattr(c, "get_offsets"))
+        count += sum(len(line.get_xdata()) for line in ax.lines)
+        count += len([p for p in ax.patches if p.get_height() > 0]) + len(ax.images)
+    return count
+
+
+def calls(html, method):
+    """Viewer method calls py3Dmol generated (not the names inside the 3Dmol.js library)."""
+    return len(re.findall(rf"viewer(?:grid)?_\d+(?:\[\d+\]\[\d+\])?\.{method}\(", html))
+
+
+def texts(fig):
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts + [ax.title])
+
+
+def test_fit_power_law_recovers_known_exponents():
+    x = np.geomspace(30, 1000, 25)
+    a, c = viz.fit_power_law(x, 0.02 * x ** 1.7)
+    assert a == pytest.approx(1.7, abs=1e-10) and c == pytest.approx(0.02, rel=1e-8)
+    noisy = 3.0 * x ** 2.2 * np.exp(np.random.default_rng(1).normal(0, 0.1, x.size))
+    assert viz.fit_power_law(x, noisy)[0] == pytest.approx(2.2, abs=0.05)
+    with pytest.raises(ValueError):
+        viz.fit_power_law([100, 100], [1, 2])
+
+
+def test_runtime_plot_prints_fitted_exponents_per_group():
+    df = summary()
+    fig = viz.plot_runtime_vs_length(df)
+    assert isinstance(fig, Figure)
+    exponents = [float(e) for e in re.findall(r"\^([\d.]+)", texts(fig))]
+    assert len(exponents) == 4  # tiny/full x cpu/cuda
+    assert exponents == pytest.approx([1.5] * 4, abs=0.06)
+    assert plotted_points(fig) >= len(df) - 1
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+
+def test_memory_plot_uses_gpu_memory_on_cuda_rows():
+    fig = viz.plot_memory_vs_length(summary(), by="device")
+    fits = dict(re.findall(r"(\S+): peak_mb ~ length\^([\d.]+)", texts(fig)))
+    assert float(fits["cpu"]) == pytest.approx(1.2, abs=1e-6)
+    assert float(fits["cuda:0"]) == pytest.approx(2.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("plot", [viz.plot_alignment_runtime, viz.plot_msa_depth_vs_plddt,
+                                  viz.plot_accuracy])
+def test_summary_plots_have_data(plot):
+    fig = plot(summary())
+    assert isinstance(fig, Figure) and plotted_points(fig) > 10
+
+
+def test_accuracy_plot_panels_and_missing_columns():
+    fig = viz.plot_accuracy(summary())
+    assert [ax.get_xlabel() for ax in fig.axes] == ["TM-score", "GDT-TS", "lDDT-Cα", "RMSD (Å)"]
+    with pytest.raises(ValueError):
+        viz.plot_accuracy(summary().drop(columns=["tm_score", "gdt_ts", "lddt_ca", "rmsd"]))
+
+
+def test_pae_and_plddt_plots():
+    pae = np.random.default_rng(0).uniform(0, 30, (70, 70))
+    fig = viz.plot_pae(pae, title="t1")
+    assert fig.axes[0].images[0].get_array().shape == (70, 70)
+    assert len(viz.plot_plddt(np.linspace(20, 95, 70)).axes[0].lines[0].get_xdata()) == 70
+
+
+def test_plddt_bands():
+    assert [viz.plddt_colour(v) for v in (95, 90, 75, 55, 10)] == \
+        ["#0053D6", "#65CBF3", "#65CBF3", "#FFDB13", "#FF7D45"]
+
+
+@pytest.fixture
+def fresh_kernel(monkeypatch):
+    """As if no view was shown yet in this session."""
+    monkeypatch.setattr(viz, "_inlined_in_kernel", False)
+
+
+def test_view_structure_html(fresh_kernel):
+    model, ref = DATA / "7th2.C.pdb", DATA / "7tgi.B.pdb"
+    first = viz.view_structure(model, ref, title="7th2.C on 7tgi.B")._repr_html_()
+    second = viz.view_structure(model)._repr_html_()
+    # The library travels with the first view only, and defines py3Dmol's promise.
+    assert first.count(viz.THREEDMOL_MARKER) == 1 and viz.THREEDMOL_MARKER not in second
+    assert "$3Dmolpromise = Promise.resolve()" in first
+    assert calls(first, "addModel") == 2 and calls(second, "addModel") == 1
+    assert "Reference (experimental)" in first and "Reference" not in second
+    for _, colour, label in viz.PLDDT_BANDS:
+        assert html.escape(label) in second and colour in second
+    # B-factors of this crystal structure as pLDDT: every residue in exactly one band.
+    chain = metrics.read_chain(model)
+    styled = re.findall(r'setStyle\(\{"model": 0, "resi": \[([\d, ]+)\]\}', second)
+    assert sorted(int(r) for s in styled for r in s.split(",")) == sorted(map(int, chain.resids))
+    # The model is drawn superposed on the reference, not where its file puts it.
+    moved = metrics.superpose(model, ref).splitlines()[0][30:54]
+    assert moved in first and model.read_text().splitlines()[0][30:54] not in first
+
+
+def test_view_grid(fresh_kernel):
+    grid = viz.view_grid({"a": DATA / "7tgi.B.pdb", "b": DATA / "7vp6.D.pdb",
+                          "c": DATA / "7rup.A.pdb"}, ncols=2)
+    page = grid._repr_html_()
+    assert "rows: 2, cols: 2" in page and calls(page, "addLabel") == 3
+    assert calls(page, "addModel") == 3 and page.count(viz.THREEDMOL_MARKER) == 1
+
+
+def test_missing_3dmol_has_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setenv("EKSFOLD_3DMOL_JS", str(tmp_path / "absent.js"))
+    with pytest.raises(MissingDependencyError, match="make setup"):
+        viz.threedmol_script()
+
+
+def test_3dmol_from_setup_is_the_pinned_version():
+    js = viz.threedmol_js_path()
+    pkg = js.parent.parent / "package.json"
+    assert f'"version": "{viz.THREEDMOL_VERSION}"' in pkg.read_text()
+    assert js.stat().st_size > 400_000
