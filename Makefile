@@ -17,7 +17,7 @@ SETUP_TARGETS := $(STAMPS)/venv $(STAMPS)/openfold $(STAMPS)/db
 include $(sort $(wildcard mk/*.mk))
 
 DEMO_ROOT    ?= runs/demo
-DEMO_TARGETS ?= 4
+DEMO_TARGETS ?= 6
 DEMO_ARGS    ?= --limit $(DEMO_TARGETS) --shortest --preset demo --weights random
 PYTEST_ARGS  ?=
 
