@@ -173,7 +173,7 @@ class S3Store(Store):
         except BotoCoreError as exc:
             raise self._err(exc, rel) from None
         # HEAD cannot tell a missing key from a missing bucket: a listing can (and finds dirs).
-        return bool(self._keys(self.key(rel) + "/", limit=1))
+        return bool(self._keys(self.key(rel) + "/", limit=1, uri=self.uri(rel)))
 
     def read_bytes(self, rel: str) -> bytes:
         try:
@@ -209,7 +209,7 @@ class S3Store(Store):
     def list(self, prefix: str = "") -> list[str]:
         base = self.key(prefix.rstrip("/")) if prefix.strip("/") else self.prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
-        keys = self._keys(base + "/" if base else "")
+        keys = self._keys(base + "/" if base else "", uri=self.uri(prefix.strip("/")))
         if base and not keys:  # `prefix` may name one object
             keys = [k for k in self._keys(base, limit=1) if k == base]
         return sorted(k[strip:] for k in keys if not k.endswith("/"))
@@ -228,7 +228,7 @@ class S3Store(Store):
         """Object metadata (``ContentLength``, ``ETag``, ...); FileNotFoundError if missing."""
         return self._call(rel, self.client.head_object, Bucket=self.bucket, Key=self.key(rel))
 
-    def _keys(self, prefix: str, limit: int | None = None) -> list[str]:
+    def _keys(self, prefix: str, limit: int | None = None, uri: str | None = None) -> list[str]:
         keys: list[str] = []
         kwargs = {"Bucket": self.bucket, "Prefix": prefix}
         try:
@@ -237,7 +237,7 @@ class S3Store(Store):
                 if limit and len(keys) >= limit:
                     break
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"s3://{self.bucket}/{prefix}", self.client) from None
+            raise translate(exc, uri or f"s3://{self.bucket}/{prefix}", self.client) from None
         return keys
 
     def _call(self, rel: str, fn, *args, **kwargs):

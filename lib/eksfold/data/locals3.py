@@ -89,7 +89,8 @@ class LocalS3Server:
                    "-ip.bind=127.0.0.1", f"-s3.config={self._config()}", f"-master.port={master}",
                    f"-volume.port={volume}", f"-filer.port={filer}", f"-s3.port={s3}",
                    f"-admin.port={admin}", "-admin.ui=false", "-webdav=false",
-                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64"]
+                   "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64",
+                   "-s3.autoCreateBucket=false"]  # as on AWS: a PUT never creates a bucket
             log = open(self.workdir / "weed.log", "ab")
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
