@@ -1,0 +1,202 @@
+"""Reports: an executed notebook rendered to one self-contained HTML file that opens offline.
+
+The page inlines everything it needs: plots are embedded PNGs, 3Dmol.js is inlined once in the
+page head (copies a notebook inlined for itself are removed), and the CDN scripts of
+nbconvert's template (require.js, MathJax, mermaid, widget manager) are left out.
+
+>>> from eksfold.report import build_report
+>>> build_report("runs/demo")                 # doctest: +SKIP
+'runs/demo/report.html'
+
+From the shell: ``eksfold report runs/demo [--out report.html] [-p name=value ...]``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+from .errors import EksfoldError
+
+DEFAULT_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "analysis.ipynb"
+REPORT_NAME = "report.html"
+# lab/index.html.j2 minus every block that loads from a CDN, plus 3Dmol.js inlined once.
+TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{{ resources.eksfold_head_js }}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def _strip_inlined_3dmol(nb):
+    """Remove the copies of 3Dmol.js that cells inlined; the page head carries one."""
+    from .viz import THREEDMOL_MARKER
+
+    pattern = re.compile(rf"<script {THREEDMOL_MARKER}=[^>]*>.*?</script>", re.S)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if isinstance(data.get("text/html"), str) and THREEDMOL_MARKER in data["text/html"]:
+                data["text/html"] = pattern.sub("", data["text/html"])
+    return nb
+
+
+class _ExternalRefs(HTMLParser):
+    """Collects URLs a browser would fetch: script/img/iframe src, link href."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        url = attrs.get("href") if tag == "link" else attrs.get("src")
+        if tag in ("script", "img", "iframe", "link", "source", "embed") and url:
+            if re.match(r"^([a-z][a-z0-9+.-]*:)?//", url, re.I) and not url.startswith("data:"):
+                self.urls.append(url)
+
+
+def external_urls(page: str) -> list:
+    """URLs in ``page`` that a browser would load from the network (should be none)."""
+    parser = _ExternalRefs()
+    parser.feed(page)
+    return parser.urls
+
+
+def render_report(notebook, out_html, *, hide_input: bool = False) -> Path:
+    """Render an executed notebook to a self-contained HTML file.
+
+    Parameters
+    ----------
+    notebook : str, path-like or nbformat.NotebookNode
+        The executed notebook (its outputs are rendered as they are).
+    out_html : str or path-like
+        Where to write the page.
+    hide_input : bool
+        Leave code cells out (narrative, tables, plots and views only).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_html``.
+
+    Raises
+    ------
+    EksfoldError
+        If the page would still load anything from the network.
+    """
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    from .viz import threedmol_script
+
+    if isinstance(notebook, (str, Path)):
+        nb = nbformat.read(str(notebook), as_version=4)
+    else:
+        nb = copy.deepcopy(notebook)
+    exporter = HTMLExporter(template_name="lab", template_file="eksfold_report.html.j2",
+                            extra_loaders=[jinja2.DictLoader({"eksfold_report.html.j2": TEMPLATE})],
+                            embed_images=True, exclude_input=hide_input,
+                            exclude_input_prompt=hide_input, exclude_output_prompt=hide_input)
+    page, _ = exporter.from_notebook_node(_strip_inlined_3dmol(nb),
+                                          resources={"eksfold_head_js": threedmol_script()})
+    urls = external_urls(page)
+    if urls:
+        raise EksfoldError(f"report would load from the network: {urls[:5]}")
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def build_report(run_root, out_html=None, params: dict | None = None, *, notebook=None,
+                 kernel_name: str | None = None, hide_input: bool = False) -> str:
+    """Execute the analysis notebook for a run with papermill and render it to HTML.
+
+    Parameters
+    ----------
+    run_root : str or path-like
+        The run root (local path or ``s3://...``), passed as the notebook parameter
+        ``run_root``.
+    out_html : str or path-like, optional
+        Local path of the page; default ``report.html`` in the run root (uploaded for S3
+        roots). The executed notebook is kept beside it (``.ipynb``).
+    params : dict, optional
+        More papermill parameters for the notebook.
+    notebook : str or path-like, optional
+        Notebook to execute; default ``notebooks/analysis.ipynb``.
+    kernel_name : str, optional
+        Jupyter kernel; default the notebook's own.
+    hide_input : bool
+        Leave code cells out of the page.
+
+    Returns
+    -------
+    str
+        Path or URI of the written page.
+
+    Raises
+    ------
+    papermill.PapermillExecutionError
+        A cell failed; it names the cell and carries the error.
+    """
+    import papermill
+
+    from .storage import open_store, split_scheme
+
+    root = str(run_root)
+    if split_scheme(root)[0] == "file":  # the kernel may run elsewhere: pass absolute paths
+        root = str(Path(split_scheme(root)[1]).resolve())
+    store = open_store(root)
+    with tempfile.TemporaryDirectory(prefix="eksfold-report-") as tmp:
+        local = Path(out_html) if out_html else (
+            store.local_path(REPORT_NAME) or Path(tmp) / REPORT_NAME)
+        executed = local.with_suffix(".ipynb")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        papermill.execute_notebook(str(notebook or DEFAULT_NOTEBOOK), str(executed),
+                                   parameters={"run_root": root, **(params or {})},
+                                   kernel_name=kernel_name, progress_bar=False)
+        render_report(executed, local, hide_input=hide_input)
+        if out_html is None and store.local_path() is None:  # S3 root: upload both
+            store.put_file(local, REPORT_NAME)
+            store.put_file(executed, executed.name)
+            return store.uri(REPORT_NAME)
+    return str(local)
+
+
+def _parse_param(text: str):
+    """``name=value``; the value is read as JSON when it parses (numbers, lists), else text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise EksfoldError(f"parameter {text!r}: expected name=value")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def cmd_report(args) -> int:
+    """``eksfold report RUN``: one call to :func:`build_report`."""
+    where = build_report(args.root, out_html=args.out, params=dict(map(_parse_param, args.param)),
+                         notebook=args.notebook, kernel_name=args.kernel,
+                         hide_input=args.hide_input)
+    print(where)
+    return 0
+
+
+def add_report_parser(sub) -> None:
+    """Register ``eksfold report`` on the CLI's sub-command parsers."""
+    p = sub.add_parser("report", help="render the analysis notebook of a run to offline HTML")
+    p.add_argument("root", help="run root (path or s3:// URI)")
+    p.add_argument("--out", help="HTML file to write (default: ROOT/report.html)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra notebook parameter (repeatable)")
+    p.add_argument("--notebook", help="notebook to execute (default notebooks/analysis.ipynb)")
+    p.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
+    p.add_argument("--hide-input", action="store_true", help="leave code cells out")
+    p.set_defaults(func=cmd_report)
