@@ -222,3 +222,25 @@ def test_kabsch_and_helpers():
     assert metrics._fragment_lengths(3) == [3]
     assert metrics.tm_d0(20) == 0.5 and metrics.tm_d0(100) == pytest.approx(3.6521, abs=1e-4)
     assert metrics.alignment_strings("ACDE", "CDF", np.array([[1, 0], [2, 1]])) == ("ACDE-", "-CD-F")
+
+
+def test_score_run_scores_predictions_that_have_references(tmp_path):
+    from eksfold.config import RunConfig
+    from eksfold.run import Run
+    from eksfold.targets import Target
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    (refs / "7tgi.B.pdb").write_text(pdb("7tgi.B").read_text())
+    seq = metrics.read_chain(pdb("7tgi.B")).sequence
+    targets = [Target("t1", seq, pdb_id="7TGI", chain="B"),       # prediction + reference
+               Target("t2", seq, pdb_id="7ZZZ", chain="A"),       # no reference file
+               Target("t3", seq)]                                 # no PDB entry named
+    run = Run.create(str(tmp_path / "run"), targets, RunConfig())
+    prediction = perturbed_copy(pdb("7tgi.B").read_text(), np.random.default_rng(5), noise=0.3)
+    for tid in ("t1", "t2", "t3"):
+        run.store.write_text(f"targets/{tid}/infer/unrelaxed.pdb", prediction)
+    table = metrics.score_run(tmp_path / "run", refs)
+    assert list(table.target) == ["t1"]
+    assert list(table.columns) == ["target", *metrics.ACCURACY_COLUMNS]
+    assert table.tm_score[0] > 0.95 and table.n_aligned[0] == len(seq)

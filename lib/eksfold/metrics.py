@@ -123,10 +123,11 @@ def read_chain(pdb, chain: str | None = None) -> Chain:
     seq, xyz, resids, bfac = [], [], [], []
     seen = set()
     for line in _atom_lines(_pdb_text(pdb)):
-        # " CA " (column-aligned) is C-alpha; calcium is written "CA  ".
-        resname = line[17:20].strip()
-        if line[12:16] != " CA " or (line[:6] == "HETATM" and resname not in THREE_TO_ONE):
+        # " CA " is C-alpha, also in HETATM modified residues (read as X unless known);
+        # calcium is written "CA  ".
+        if line[12:16] != " CA ":
             continue
+        resname = line[17:20].strip()
         chain = line[21] if chain is None else chain
         key = (line[22:26].strip(), line[26].strip())
         if line[21] != chain or key in seen:  # `seen`: keep the first altloc only
@@ -403,3 +404,36 @@ def superpose(model_pdb, reference_pdb, model_chain: str | None = None,
     result = compare_chains(read_chain(text, model_chain),
                             read_chain(reference_pdb, reference_chain))
     return transform_pdb(text, result.rotation, result.translation)
+
+
+ACCURACY_COLUMNS = ("tm_score", "gdt_ts", "lddt_ca", "rmsd", "n_aligned", "seq_identity")
+
+
+def score_run(run_root, reference_dir) -> "pandas.DataFrame":
+    """Accuracy of every finished prediction of a run that has a reference structure.
+
+    References are ``<reference_dir>/<pdb>.<chain>.pdb`` (as written by
+    :func:`eksfold.data.references.fetch_reference`) for targets with ``pdb_id`` and
+    ``chain``; targets without a reference or a prediction are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``target`` plus :data:`ACCURACY_COLUMNS`; merge it into the summary table on
+        ``target``.
+    """
+    import pandas as pd
+
+    from .data.references import reference_path
+    from .run import Run, unit_dir
+
+    run, rows = Run.open(str(run_root)), []
+    for target in run.targets:
+        model = f"{unit_dir('infer', target.id)}/unrelaxed.pdb"
+        if not (target.pdb_id and target.chain and run.store.exists(model)):
+            continue
+        reference = reference_path(reference_dir, target.pdb_id, target.chain)
+        if reference.exists():
+            rows.append({"target": target.id,
+                         **compare_structures(run.store.read_text(model), reference)})
+    return pd.DataFrame(rows, columns=["target", *ACCURACY_COLUMNS])
