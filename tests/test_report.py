@@ -72,9 +72,10 @@ def find_image(shot: np.ndarray, image: np.ndarray):
     h, w, _ = image.shape
     row = image[h // 2].tobytes()
     for y in range(h // 2, shot.shape[0] - (h - h // 2) + 1):
-        start = shot[y].tobytes().find(row)
-        while start >= 0 and start % 3:
-            start = shot[y].tobytes().find(row, start + 1)
+        line = shot[y].tobytes()
+        start = line.find(row)
+        while start >= 0 and start % 3:  # a match must start on a pixel boundary
+            start = line.find(row, start + 1)
         if start >= 0:
             top, left = y - h // 2, start // 3
             if np.array_equal(shot[top:top + h, left:left + w], image):
@@ -152,3 +153,8 @@ def test_cli_parameters():
     assert report._parse_param("ids=[1, 2]") == ("ids", [1, 2])
     with pytest.raises(Exception, match="name=value"):
         report._parse_param("novalue")
+
+
+def test_missing_notebook_is_a_clear_error(tmp_path):
+    with pytest.raises(report.EksfoldError, match="not found"):
+        report.build_report(tmp_path, notebook=tmp_path / "absent.ipynb")

@@ -149,6 +149,9 @@ def build_report(run_root, out_html=None, params: dict | None = None, *, noteboo
 
     from .storage import open_store, split_scheme
 
+    notebook = Path(notebook or DEFAULT_NOTEBOOK)
+    if not notebook.is_file():
+        raise EksfoldError(f"notebook {notebook} not found")
     root = str(run_root)
     if split_scheme(root)[0] == "file":  # the kernel may run elsewhere: pass absolute paths
         root = str(Path(split_scheme(root)[1]).resolve())
@@ -158,7 +161,7 @@ def build_report(run_root, out_html=None, params: dict | None = None, *, noteboo
             store.local_path(REPORT_NAME) or Path(tmp) / REPORT_NAME)
         executed = local.with_suffix(".ipynb")
         local.parent.mkdir(parents=True, exist_ok=True)
-        papermill.execute_notebook(str(notebook or DEFAULT_NOTEBOOK), str(executed),
+        papermill.execute_notebook(str(notebook), str(executed),
                                    parameters={"run_root": root, **(params or {})},
                                    kernel_name=kernel_name, progress_bar=False)
         render_report(executed, local, hide_input=hide_input)
