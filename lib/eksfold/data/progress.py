@@ -44,7 +44,7 @@ class TransferBar:
         self._lock = threading.Lock()  # boto3 calls back from several threads
         self._log = log if log is not None else (enabled is None and not sys.stderr.isatty())
         self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit,
-                         unit_scale=unit == "B", unit_divisor=1024, disable=(enabled is False) or None, leave=False,
+                         unit_scale=unit == "B", unit_divisor=1024, disable=None if enabled is None else not enabled, leave=False,
                          dynamic_ncols=True)
 
     def __call__(self, nbytes: int) -> None:
