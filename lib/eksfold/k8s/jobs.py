@@ -119,7 +119,7 @@ class JobOptions:
     kueue: bool = False                        # label Jobs with the stage's LocalQueue
     queues: dict = field(default_factory=lambda: {"align": names.CPU_QUEUE,
                                                   "infer": names.GPU_QUEUE})
-    retries: int = 2                           # per index (indexed) or per Job (fallback)
+    retries: int = 2                           # per index (Job controller or, fallback, executor)
     max_failed_indexes: int | None = None      # fail a whole batch beyond this; None: never
     ttl_seconds: int | None = 86400            # keep finished Jobs a day for logs/diagnosis
     active_deadline_seconds: int | None = None
@@ -144,9 +144,10 @@ def run_id(pod_root: str) -> str:
     return f"{dns_label(base, 14)}-{digest}"
 
 
-def job_name(run: str, batch: str, index: int | None = None) -> str:
-    """``eksfold-<run>-<batch>[-<index>]``, at most 63 characters (a label value)."""
+def job_name(run: str, batch: str, index: int | None = None, attempt: int = 0) -> str:
+    """``eksfold-<run>-<batch>[-<index>[r<attempt>]]``, at most 63 characters (a label value)."""
     suffix = f"-{index}" if index is not None else ""
+    suffix += f"r{attempt}" if attempt else ""
     return dns_label(f"eksfold-{run}-{batch}", 63 - len(suffix)) + suffix
 
 
@@ -234,11 +235,14 @@ def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: 
 
 def build_job(*, run_id: str, pod_root: str, stage: str, batch: str, targets: list[str],
               resources: Resources, options: JobOptions | None = None,
-              index: int | None = None) -> dict:
+              index: int | None = None, attempt: int = 0) -> dict:
     """One Job manifest.
 
     ``index=None``: the Indexed form over all ``targets``. ``index=i``: the fallback form, one
-    Job running only ``targets[i]`` (for servers without Indexed Jobs / per-index backoff).
+    Job running only ``targets[i]`` (for servers without Indexed Jobs / per-index backoff). The
+    fallback Job never retries by itself (``backoffLimit: 0``): without ``podFailurePolicy`` it
+    could not tell bad input or a node disruption from other failures, so the executor decides
+    and submits attempt ``attempt + 1`` as a new Job.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}")
@@ -248,7 +252,7 @@ def build_job(*, run_id: str, pod_root: str, stage: str, batch: str, targets: li
               names.STAGE_LABEL: stage, BATCH_LABEL: dns_label(batch, 63)}
     if opts.kueue:
         labels[names.QUEUE_LABEL] = opts.queues[stage]
-    meta = {"name": job_name(run_id, batch, index), "namespace": opts.namespace,
+    meta = {"name": job_name(run_id, batch, index, attempt), "namespace": opts.namespace,
             "labels": labels,
             "annotations": {names.TARGET_ANNOTATION: json.dumps(list(targets)),
                             "eksfold.io/root": pod_root}}
@@ -276,8 +280,7 @@ def build_job(*, run_id: str, pod_root: str, stage: str, batch: str, targets: li
             "template": template,
         }
     else:
-        spec = {"completions": 1, "parallelism": 1, "backoffLimit": opts.retries,
-                "template": template}
+        spec = {"completions": 1, "parallelism": 1, "backoffLimit": 0, "template": template}
     if opts.ttl_seconds is not None:
         spec["ttlSecondsAfterFinished"] = opts.ttl_seconds
     if opts.active_deadline_seconds is not None:

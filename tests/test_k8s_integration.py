@@ -1,0 +1,245 @@
+"""The Kubernetes executor against a real control plane (etcd + kube-apiserver/controller-manager/
+scheduler 1.20 on 127.0.0.1, see tests/k8s_cluster.py); a stand-in kubelet runs the Pods' worker
+commands locally. Nothing is mocked on the API side: Jobs are validated and defaulted by the
+server, Pods are created by the Job controller and placed by the real scheduler.
+
+1.20 predates Indexed Jobs, so these runs use the executor's fallback form (one Job per target,
+index passed explicitly); the Indexed form is covered by the strict schema tests.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eksfold.config import DatabaseConfig
+from eksfold.executors.kubernetes import KubernetesExecutor
+from eksfold.k8s import jobs as kjobs
+from eksfold.k8s import names
+from eksfold.pipeline import run_pipeline
+from eksfold.progress import TextProgress
+from eksfold.results import load_summary
+from eksfold.run import Run
+
+import k8s_cluster
+
+pytestmark = pytest.mark.k8s
+PROJECT = Path(__file__).resolve().parents[1]
+GOOD = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQ"
+        "HDFSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQ")
+# Columns that must agree between executors (timings and memory differ run to run).
+SAME = ["target", "length", "pdb_id", "chain", "align_status", "msa_depth", "infer_status",
+        "device", "preset", "weights", "untrained", "mean_plddt", "ptm", "error"]
+
+
+@pytest.fixture(scope="session")
+def k8s(tmp_path_factory):
+    missing = k8s_cluster.missing_binaries()
+    if missing:
+        pytest.fail("Kubernetes control plane not built: missing " + ", ".join(missing)
+                    + ". Run `make setup` (tools/k8s/build_control_plane.sh builds it once per "
+                    "machine, 5-15 minutes).")
+    cluster = k8s_cluster.Cluster(tmp_path_factory.mktemp("k8s"))
+    # the worker image's environment: this checkout's package and the venv's `python`
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
+    os.environ["PYTHONPATH"] = str(PROJECT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    try:
+        cluster.start()
+    except Exception:
+        print(cluster.diagnostics())
+        cluster.stop()
+        raise
+    print(f"\ncontrol plane + nodes ready in {cluster.startup_s:.1f}s")
+    yield cluster
+    cluster.stop()
+
+
+def executor(k8s, **kw) -> KubernetesExecutor:
+    opts = dict(kubeconfig=str(k8s.kubeconfig), volume_root=str(k8s.volume_dir),
+                poll_interval=0.3, retries=0, unschedulable_timeout=60)
+    opts.update(kw)
+    return KubernetesExecutor(**opts)
+
+
+def fasta(path: Path, records) -> Path:
+    path.write_text("".join(f">{name}\n{seq}\n" for name, seq in records))
+    return path
+
+
+def run_root(k8s, name: str) -> Path:
+    return k8s.volume_dir / "runs" / name
+
+
+def wait_events(ex, n: int, timeout: float = 120) -> list:
+    events, deadline = [], time.monotonic() + timeout
+    while len([e for e in events if e.state != "running"]) < n:
+        assert time.monotonic() < deadline, f"timed out; events so far: {events}"
+        events += ex.poll()
+        time.sleep(0.2)
+    return events
+
+
+def pdb_coords(path: Path) -> np.ndarray:
+    return np.array([[float(line[30:38]), float(line[38:46]), float(line[46:54])]
+                     for line in path.read_text().splitlines() if line.startswith("ATOM")])
+
+
+def test_end_to_end_matches_local_executor(k8s, cameo_fasta, small_db, tmp_path, worker_env):
+    common = dict(preset="tiny", weights="random", limit=3, shortest=True,
+                  databases=DatabaseConfig(uniref90=str(small_db)))
+    t0 = time.monotonic()
+    local = run_pipeline(cameo_fasta, str(tmp_path / "local"), reporter=TextProgress(bars=False),
+                         **common)
+    t1 = time.monotonic()
+    root = run_root(k8s, "e2e")
+    ex_opts = dict(kubeconfig=str(k8s.kubeconfig), volume_root=str(k8s.volume_dir),
+                   poll_interval=0.3, ttl_seconds=600)
+    kube = run_pipeline(cameo_fasta, str(root), executor="kubernetes", executor_options=ex_opts,
+                        reporter=TextProgress(bars=False), **common)
+    print(f"local {t1 - t0:.1f}s, kubernetes {time.monotonic() - t1:.1f}s")
+
+    a, b = load_summary(local.root), load_summary(kube.root)
+    assert len(a) == 3 and (b.infer_status == "done").all()
+    pd.testing.assert_frame_equal(a[SAME], b[SAME])
+    # same output files; identical alignments; same structures and confidences
+    files = lambda r: sorted(p.relative_to(r).as_posix() for p in Path(r).glob("targets/**/*")
+                             if p.is_file() and p.name != "metrics.json")
+    assert files(local.root) == files(kube.root)
+    for rel in files(local.root):
+        pa, pb = Path(local.root) / rel, Path(kube.root) / rel
+        if pa.suffix == ".sto":
+            assert pa.read_bytes() == pb.read_bytes(), rel
+        elif pa.suffix == ".pdb":
+            np.testing.assert_allclose(pdb_coords(pa), pdb_coords(pb), atol=2e-3)
+        elif pa.suffix == ".npy":
+            np.testing.assert_allclose(np.load(pa), np.load(pb), atol=1e-3)
+    # it really went through Kubernetes: Pods bound by the scheduler to the right pools,
+    # with the worker command of docs/DESIGN.md on the /fsx view of the run root
+    ran = [r for r in k8s.kubelet.history if str(root) in r.argv]
+    assert len(ran) == 6
+    for r in ran:
+        stage = r.argv[r.argv.index("--stage") + 1]
+        assert r.argv[1:3] == ["-m", "eksfold.worker"] and "--batch" in r.argv
+        assert r.env[kjobs.INDEX_ENV] == r.argv[r.argv.index("--index") + 1]
+        assert r.node.startswith("align-" if stage == "align" else "infer-")
+        assert r.env["OMP_NUM_THREADS"] in ("8", "4")
+    metrics = json.loads((root / "targets" / b.target[0] / "infer" / "metrics.json").read_text())
+    assert metrics["pod"].startswith("eksfold-")         # the worker saw the Pod's hostname
+    batches = sorted(p.name for p in (root / "batches").iterdir())
+    assert batches and all(json.loads((root / "batches" / n).read_text()) for n in batches)
+    jobs_ = KubernetesExecutor(kubeconfig=str(k8s.kubeconfig),
+                               volume_root=str(k8s.volume_dir)).run_jobs(kube)
+    assert {j.metadata.labels[names.STAGE_LABEL] for j in jobs_} == {"align", "infer"}
+    job = jobs_[0]
+    assert job.spec.completion_mode is None                # 1.20 dropped it: fallback form used
+    assert job.spec.ttl_seconds_after_finished == 600      # TTLAfterFinished gate honoured
+    tpl = job.spec.template
+    assert tpl.metadata.annotations[names.DO_NOT_DISRUPT_ANNOTATION] == "true"
+    assert tpl.spec.service_account_name == names.WORKER_SERVICE_ACCOUNT
+
+
+def test_failed_unit_reported_and_resubmit_reruns_only_it(k8s, small_db, tmp_path, worker_env):
+    records = [("alpha", GOOD[:50]), ("beta", GOOD[50:110]), ("gamma", GOOD[110:170])]
+    src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "failing")
+    common = dict(preset="tiny", databases=DatabaseConfig(uniref90=str(small_db)),
+                  executor="kubernetes", reporter=TextProgress(bars=False),
+                  executor_options=dict(kubeconfig=str(k8s.kubeconfig), retries=0,
+                                        volume_root=str(k8s.volume_dir), poll_interval=0.3))
+    run_pipeline(src, str(root), stages=("align",), **common)
+    sto = root / "targets" / "beta" / "align" / "uniref90_hits.sto"
+    good_sto = sto.read_text()
+    sto.write_text("# STOCKHOLM 1.0\nq NOT-AN-ALIGNMENT-OF-THE-QUERY\n//\n")
+    run = run_pipeline(src, str(root), **common)
+    df = load_summary(run.root).set_index("target")
+    assert df.loc["beta", "infer_status"] == "failed"
+    assert (df.drop("beta").infer_status == "done").all()
+
+    ex = executor(k8s)
+    err = ex.unit_failure(run, "infer", "beta")
+    assert err.exit_code == 1 and err.stderr_tail      # the worker's log, read from the run root
+    assert "infer" in str(err) and err.reason
+    assert ex.unit_failure(run, "infer", "alpha") is None
+
+    before = {t: (root / "targets" / t / "infer" / "metrics.json").stat().st_mtime_ns
+              for t in ("alpha", "gamma")}
+    n_pods = len(k8s.kubelet.history)
+    sto.write_text(good_sto)
+    status = ex.resubmit(run, reporter=TextProgress(bars=False))
+    assert all(v == "done" for v in status.values())
+    new = k8s.kubelet.history[n_pods:]
+    assert [(r.argv[r.argv.index("--stage") + 1], r.env["EKSFOLD_TARGET"]) for r in new] == [
+        ("infer", "beta")]
+    assert before == {t: (root / "targets" / t / "infer" / "metrics.json").stat().st_mtime_ns
+                      for t in ("alpha", "gamma")}
+    assert (load_summary(run.root).infer_status == "done").all()
+
+
+def test_bad_input_fails_fast_without_retries(k8s, small_db, tmp_path, worker_env):
+    """Exit code 2 (deterministic) is not retried even with retries left (podFailurePolicy's
+    FailIndex, applied by the executor on servers without it)."""
+    src = fasta(tmp_path / "in.fasta", [("solo", GOOD[:40])])
+    root = run_root(k8s, "badinput")
+    run = run_pipeline(src, str(root), preset="tiny", stages=(),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    ex = executor(k8s, retries=3)
+    ex.launch(run, "infer", ["solo"])           # no alignment yet: the worker exits 2
+    events = wait_events(ex, 1)
+    final = [e for e in events if e.state != "running"]
+    assert final[0].state == "failed" and final[0].detail.startswith("exit code 2")
+    time.sleep(2)
+    ran = [r for r in k8s.kubelet.history if str(root) in r.argv]
+    assert len(ran) == 1                         # no retry Pod
+    assert not [j for j in ex.run_jobs(run) if (j.status.active or 0) > 0]
+    err = ex.unit_failure(run, "infer", "solo")
+    assert err.exit_code == 2 and "alignment" in err.reason
+
+
+def test_unschedulable_unit_reported_with_scheduler_reason(k8s, small_db, tmp_path, worker_env):
+    src = fasta(tmp_path / "in.fasta", [("huge", GOOD[:40])])
+    root = run_root(k8s, "nogpu")
+    run = run_pipeline(src, str(root), preset="tiny", stages=(),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    # every GPU node has one GPU: a unit asking for four can never be placed
+    ex = executor(k8s, sizing=kjobs.Sizing().scaled(gpu=4), unschedulable_timeout=3)
+    ex.launch(run, "infer", ["huge"])
+    events = wait_events(ex, 1, timeout=60)
+    (final,) = [e for e in events if e.state != "running"]
+    assert final.state == "failed"
+    assert final.detail.startswith("unschedulable: 0/3 nodes are available")
+    assert "Insufficient nvidia.com/gpu" in final.detail
+    err = ex.unit_failure(run, "infer", "huge")
+    assert err is not None and "Insufficient nvidia.com/gpu" in err.reason
+    k8s_cluster.wait_until(lambda: not ex.run_jobs(run), 30, "the abandoned Job to be deleted")
+    assert not [r for r in k8s.kubelet.history if str(root) in r.argv]
+
+
+def test_cancel_stops_jobs_pods_and_processes(k8s, small_db, tmp_path, worker_env):
+    records = [(f"c{i}", GOOD[i * 30:i * 30 + 40]) for i in range(4)]
+    src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "cancel")
+    run = run_pipeline(src, str(root), preset="tiny", stages=(),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    ex = executor(k8s)
+    ex.launch(run, "infer", [t for t, _ in records])   # no alignments: each Pod fails fast...
+    ex.launch(run, "align", [t for t, _ in records])   # ...while these run the real aligner
+    k8s_cluster.wait_until(lambda: any(str(root) in r.argv for r in k8s.kubelet.history), 60,
+                           "a Pod of the run to start")
+    ex.cancel()
+    other = executor(k8s)                      # another session (e.g. a notebook) sees nothing left
+    k8s_cluster.wait_until(lambda: not other.run_jobs(run), 30, "the Jobs to be deleted")
+    core = k8s.api.core
+    k8s_cluster.wait_until(lambda: not core.list_namespaced_pod(
+        names.NAMESPACE, label_selector=f"{names.RUN_LABEL}={ex.run_id(run)}").items, 60,
+        "the Pods to be deleted")
+    k8s_cluster.wait_until(lambda: all(r.proc.poll() is not None for r in k8s.kubelet.history
+                                       if str(root) in r.argv), 30, "the processes to stop")
+    assert ex.poll() == []
+    # cancel_run from another session: launch again, then stop it by the run's label alone
+    ex.launch(run, "align", ["c0"])
+    assert other.cancel_run(run)
+    k8s_cluster.wait_until(lambda: not other.run_jobs(run), 30, "the Jobs to be deleted")
