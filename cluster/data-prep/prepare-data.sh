@@ -12,9 +12,10 @@
 #   ROOT/weights/openfold/*.pt   (s3://openfold/openfold_params/, public bucket, unsigned)
 #
 # Sizes, from the AlphaFold README (google-deepmind/alphafold, "Genetic databases"), which
-# lists the same sources: full set ~556 GB to download, ~2.62 TB unpacked (bfd alone 1.8 TB);
-# reduced set (small_bfd instead of bfd + uniref30) ~180 GB download, ~0.5 TB unpacked
-# (AlphaFold asks for 600 GB of disk for reduced_dbs). See cluster/README.md for times.
+# lists the same sources: full set ~490 GB to download, ~2.5 TB unpacked (AlphaFold's totals
+# with the multimer extras: 556 GB, 2.62 TB; bfd alone 1.8 TB); reduced set (small_bfd instead
+# of bfd + uniref30) ~175 GB download, ~0.5 TB unpacked (AlphaFold asks for 600 GB of disk for
+# reduced_dbs). See cluster/README.md for times.
 #
 # Idempotent: every item ends by touching ROOT/db/<item>/.done and is skipped on a rerun (a Job
 # retry resumes where it stopped; aria2c continues partial downloads).
