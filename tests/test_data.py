@@ -30,6 +30,7 @@ from eksfold.errors import ConfigError, StorageError
 from eksfold.storage import open_store
 from s3_server import STRUCTURES, s3_bucket_uri, two_chain_mmcif
 
+pytestmark = pytest.mark.s3
 PROJECT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
 BIG = "s3://openfold/openfold_params/finetuning_ptm_1.pt"      # 24 MiB, multipart, no sidecar

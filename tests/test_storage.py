@@ -17,7 +17,7 @@ from s3_server import s3_bucket_uri
 MiB = 1 << 20
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def store(request, tmp_path):
     if request.param == "local":
         return open_store(str(tmp_path / "root"))
@@ -133,6 +133,7 @@ def test_readers_never_see_a_partial_object(store):
 
 
 # -- S3-specific ---------------------------------------------------------------------------
+@pytest.mark.s3
 def test_s3_store_from_uri_and_endpoint_env(s3_env):
     store = open_store("s3://private/some/prefix/")
     assert isinstance(store, S3Store)
@@ -140,6 +141,7 @@ def test_s3_store_from_uri_and_endpoint_env(s3_env):
     assert store.client.meta.endpoint_url == s3_env.endpoint
 
 
+@pytest.mark.s3
 def test_s3_missing_bucket_is_a_clear_error(s3_env):
     store = open_store("s3://no-such-bucket-eksfold/run")
     for op in (lambda: store.read_bytes("x"), lambda: store.exists("x"), lambda: store.list(),
@@ -149,6 +151,7 @@ def test_s3_missing_bucket_is_a_clear_error(s3_env):
         assert "does not exist" in str(err.value) and "aws s3 mb" in err.value.hint
 
 
+@pytest.mark.s3
 def test_s3_denied_writes_and_reads_name_the_fix(s3_as):
     s3_as("reader")  # valid credentials, but only read access to the public buckets
     store = open_store("s3://private/run")
@@ -162,6 +165,7 @@ def test_s3_denied_writes_and_reads_name_the_fix(s3_as):
     assert os.environ["AWS_SECRET_ACCESS_KEY"] not in str(err.value)
 
 
+@pytest.mark.s3
 def test_s3_no_credentials_and_unreachable_endpoint(s3_as, monkeypatch):
     s3_as("anon")
     with pytest.raises(StorageError) as err:
@@ -182,6 +186,7 @@ def test_s3_no_credentials_and_unreachable_endpoint(s3_as, monkeypatch):
     assert "cannot reach S3 endpoint" in str(err.value) and "VPC endpoint" in err.value.hint
 
 
+@pytest.mark.s3
 def test_s3_aborted_multipart_upload_leaves_nothing_visible(s3_env, tmp_path):
     store = open_store(s3_bucket_uri(s3_env, "abort"))
     client = store.client
