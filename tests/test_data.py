@@ -105,6 +105,22 @@ def test_killed_download_process_resumes_where_it_stopped(s3_env, monkeypatch, t
     assert result.sha256 == s3_env.seed.sha256[BIG]
 
 
+def test_concurrent_downloads_of_one_file_take_turns(s3_env, monkeypatch, tmp_path):
+    """Two pods filling the same shared cache: one downloads, the other waits and skips."""
+    cache = tmp_path / "shared-weights"
+    with FaultyProxy(s3_env.endpoint, rate=8 * MiB) as proxy:  # ~3 s: the two overlap
+        via(monkeypatch, proxy.endpoint)
+        cmd = [sys.executable, "-m", "eksfold.cli", "data", "weights", "finetuning_ptm_1", "--cache", str(cache)]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    states = sorted("downloaded" if "(downloaded)" in out else "present" for out, _ in outs)
+    assert states == ["downloaded", "present"], outs
+    assert sum("waiting for another process" in err for _, err in outs) == 1
+    assert sha256(cache / "finetuning_ptm_1.pt") == s3_env.seed.sha256[BIG]
+    assert sorted(p.name for p in cache.iterdir()) == ["finetuning_ptm_1.pt", "finetuning_ptm_1.pt.sha256"]
+
+
 def test_broken_streams_are_resumed_within_one_call(s3_env, monkeypatch, tmp_path):
     with FaultyProxy(s3_env.endpoint, cut_after=5 * MiB, cuts=2) as proxy:
         via(monkeypatch, proxy.endpoint)

@@ -9,14 +9,17 @@ writes ``<dest>.sha256`` (``sha256sum`` format). A later call finds that sidecar
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.client
 import json
 import os
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,7 +131,13 @@ class _HttpSource:
                                "check network access, proxy settings and the base URL") from None
 
     def head(self) -> tuple[int | None, str | None]:
-        with self._request("HEAD") as resp:
+        try:
+            resp = self._request("HEAD")
+        except StorageError as exc:
+            if exc.problem.startswith("HTTP 4") or exc.problem.startswith("HTTP 5"):
+                return None, None  # no HEAD support (405, presigned GET URLs): size unknown
+            raise
+        with resp:
             size = resp.headers.get("Content-Length")
             return (int(size) if size is not None else None), None
 
@@ -251,11 +260,45 @@ def fetch(source: str, dest: str | os.PathLike, *, sha256: str | None = None,
     verify_existing : rehash an already-present file instead of trusting its sidecar
     """
     dest = Path(dest).expanduser()
-    start = time.perf_counter()
     if is_verified(dest, sha256, full=verify_existing):
         return FetchResult(dest, dest.stat().st_size, read_sidecar(dest), skipped=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    source = str(source)
+    with _locked(dest):  # one writer per file, also across pods on a shared (flock) volume
+        if is_verified(dest, sha256):  # another process finished it while we waited
+            return FetchResult(dest, dest.stat().st_size, read_sidecar(dest), skipped=True)
+        return _fetch(str(source), dest, sha256, size, anon, progress, max_reconnects, desc)
+
+
+@contextmanager
+def _locked(dest: Path):
+    """An exclusive ``flock`` on ``<dest>.lock``, removed on release.
+
+    A waiter that wakes up holding a lock on a file already unlinked by the previous holder
+    tries again on the new one, so unlinking cannot let two processes in at once.
+    """
+    path = Path(str(dest) + ".lock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process downloading {dest} ...", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _fetch(source, dest, sha256, size, anon, progress, max_reconnects, desc) -> FetchResult:
+    start = time.perf_counter()
     if "://" not in source:
         return _copy_local(Path(source).expanduser(), dest, sha256, start)
 
