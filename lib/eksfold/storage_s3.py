@@ -216,8 +216,8 @@ class S3Store(Store):
 
     def delete(self, rel: str) -> None:
         """Delete an object, or every object under ``rel/`` (as LocalStore removes a dir)."""
-        key = self.key(rel)
-        keys = [key] + self._keys(key + "/")
+        key = self.key(rel) if rel.strip("/") else self.prefix
+        keys = ([key] if key else []) + self._keys(key + "/" if key else "")
         for i in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[i:i + 1000]]
             self._call(rel, self.client.delete_objects, Bucket=self.bucket,

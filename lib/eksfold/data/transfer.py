@@ -165,15 +165,16 @@ class _Changed(Exception):
 
 # -- checksums ---------------------------------------------------------------------------
 class _Hashes:
-    """SHA-256, plain MD5 and S3 multipart MD5 (per part) in one pass."""
+    """SHA-256 plus the MD5 an ETag needs (whole file, or per part of a multipart upload)."""
 
-    def __init__(self, part_size: int | None):
-        self.sha, self.md5 = hashlib.sha256(), hashlib.md5()
+    def __init__(self, part_size: int | None, md5: bool = True):
+        self.sha, self.md5 = hashlib.sha256(), (hashlib.md5() if md5 else None)
         self.part_size, self.part_md5s, self._part, self._in_part = part_size, [], hashlib.md5(), 0
 
     def update(self, data: bytes) -> None:
         self.sha.update(data)
-        self.md5.update(data)
+        if self.md5 is not None:
+            self.md5.update(data)
         if not self.part_size:
             return
         view = memoryview(data)
@@ -200,7 +201,7 @@ def _hash_file(path: Path, hashes: _Hashes) -> None:
 
 
 def sha256_file(path: str | os.PathLike) -> str:
-    hashes = _Hashes(None)
+    hashes = _Hashes(None, md5=False)
     _hash_file(Path(path), hashes)
     return hashes.sha.hexdigest()
 
@@ -329,7 +330,7 @@ def _fetch(source, dest, sha256, size, anon, progress, max_reconnects, desc) -> 
     state.write_text(json.dumps({"source": source, "etag": etag, "size": total}))
     if offset == 0:
         part.write_bytes(b"")
-    hashes = _Hashes(part_size)
+    hashes = _Hashes(part_size, md5=not parts)
     _hash_file(part, hashes)
     result = FetchResult(dest, 0, "", resumed_from=offset)
 
@@ -342,7 +343,7 @@ def _fetch(source, dest, sha256, size, anon, progress, max_reconnects, desc) -> 
                 except _Changed:
                     out.truncate(0)
                     out.seek(0)
-                    offset, hashes = 0, _Hashes(part_size)
+                    offset, hashes = 0, _Hashes(part_size, md5=not parts)
                     result.resumed_from = 0
                     bar.reset()
                     body = src.open(0, None)
@@ -381,7 +382,7 @@ def _fetch(source, dest, sha256, size, anon, progress, max_reconnects, desc) -> 
 
 def _adopt(source, dest, total, etag, parts, part_size, expected) -> FetchResult | None:
     """A file already at ``dest`` (no sidecar) that matches the source is kept as it is."""
-    hashes = _Hashes(part_size)
+    hashes = _Hashes(part_size, md5=not parts)
     _hash_file(dest, hashes)
     if not (etag or expected) or _problems(total, total, etag, parts, hashes, expected):
         return None
@@ -397,7 +398,7 @@ def _problems(offset, total, etag, parts, hashes, expected) -> list[str]:
         got = hashes.etag(parts)
         if got != etag.strip('"'):
             problems.append(f"multipart ETag {got} != {etag.strip(chr(34))}")
-    elif etag and not parts and len(etag.strip('"')) == 32:
+    elif etag and not parts and len(etag.strip('"')) == 32 and hashes.md5 is not None:
         if hashes.md5.hexdigest() != etag.strip('"'):
             problems.append(f"MD5 {hashes.md5.hexdigest()} != ETag {etag.strip(chr(34))}")
     if expected and hashes.sha.hexdigest() != expected:
