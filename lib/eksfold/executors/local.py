@@ -17,8 +17,9 @@ class LocalExecutor(Executor):
     """Subprocesses of ``python -m eksfold.worker``, with a concurrency limit per stage.
 
     Alignment of later targets overlaps with inference of earlier ones because each stage has
-    its own slots. ``threads`` caps the BLAS/OpenMP threads each unit uses (default: the CPU
-    count divided by the number of slots).
+    its own slots. ``threads`` caps the torch/OpenMP threads of each inference unit (default:
+    the CPU count divided by the inference slots); alignment tools take their CPU count from
+    the run's AlignConfig, and are short next to inference, so the brief overlap is accepted.
     """
 
     name = "local"
@@ -27,8 +28,7 @@ class LocalExecutor(Executor):
                  threads: int | None = None, python: str = sys.executable,
                  grace_seconds: float = 10.0):
         self.slots = {"align": max(1, align_workers), "infer": max(1, infer_workers)}
-        total = sum(self.slots.values())
-        self.threads = threads or max(1, (os.cpu_count() or 1) // total)
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.slots["infer"])
         self.python, self.grace = python, grace_seconds
         self.procs: dict[tuple[str, str], tuple[subprocess.Popen, Path]] = {}
         self._logdir = None
