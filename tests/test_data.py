@@ -15,7 +15,6 @@ import time
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from eksfold.config import DatabaseConfig
@@ -103,6 +102,45 @@ def test_killed_download_process_resumes_where_it_stopped(s3_env, monkeypatch, t
     result = fetch(BIG, cache / "finetuning_ptm_1.pt", progress=False)
     assert result.resumed_from == kept and result.transferred == s3_env.seed.size[BIG] - kept
     assert result.sha256 == s3_env.seed.sha256[BIG]
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files with ``Range: bytes=N-`` support (python's own handler ignores Range)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        spec = self.headers.get("Range")
+        if not spec:
+            return super().do_GET()
+        path = Path(self.translate_path(self.path))
+        data = path.read_bytes()[int(spec.split("=")[1].rstrip("-")):]
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_https_style_source_resumes_with_range_or_restarts_without(tmp_path, ranges):
+    (tmp_path / "www").mkdir()
+    data = os.urandom(3 * MiB)
+    (tmp_path / "www" / "w.pt").write_bytes(data)
+    handler = RangeHandler if ranges else http.server.SimpleHTTPRequestHandler
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(tmp_path / "www")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/w.pt"
+    try:
+        dest = tmp_path / "w.pt"
+        Path(f"{dest}.part").write_bytes(data[:MiB])  # left by an interrupted attempt
+        Path(f"{dest}.part.json").write_text(json.dumps({"source": url, "etag": None, "size": len(data)}))
+        result = fetch(url, dest, sha256=hashlib.sha256(data).hexdigest(), progress=False)
+        assert dest.read_bytes() == data
+        assert (result.resumed_from, result.transferred) == ((MiB, 2 * MiB) if ranges else (0, 3 * MiB))
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_concurrent_downloads_of_one_file_take_turns(s3_env, monkeypatch, tmp_path):

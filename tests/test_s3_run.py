@@ -2,6 +2,7 @@
 jackhmmer, OpenFold tiny preset) against the local S3 server, with weights resolved by name from
 a user bucket into the cache, and nothing left behind but the run root and the weights cache."""
 import hashlib
+import io
 
 import numpy as np
 import pytest
@@ -36,7 +37,6 @@ def tiny_checkpoint_in_bucket(s3_env, monkeypatch):
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.02)
     params = open_store(s3_bucket_uri(s3_env, "params"))
-    import io
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     params.write_bytes("finetuning_ptm_2.pt", buf.getvalue())
@@ -68,7 +68,7 @@ def test_run_with_its_root_on_s3_end_to_end(s3_env, tiny_checkpoint_in_bucket, s
                 f"targets/{tid}/infer/metrics.json", f"logs/infer/{tid}.log"} <= keys
         metrics = store.read_json(f"targets/{tid}/infer/metrics.json")
         assert metrics["status"] == "ok" and metrics["weights_sha256"] == tiny_checkpoint_in_bucket
-        plddt = np.load(__import__("io").BytesIO(store.read_bytes(f"targets/{tid}/infer/plddt.npy")))
+        plddt = np.load(io.BytesIO(store.read_bytes(f"targets/{tid}/infer/plddt.npy")))
         assert plddt.shape == (len(SEQS[tid]),)
         pdb = store.read_text(f"targets/{tid}/infer/unrelaxed.pdb")
         assert sum(1 for line in pdb.splitlines() if line.startswith("ATOM") and line[12:16] == " CA ") == len(SEQS[tid])

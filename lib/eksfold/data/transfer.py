@@ -17,16 +17,15 @@ import os
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from ..errors import StorageError
 from .progress import transfer_bar
+from .sources import Changed, open_source
 
 CHUNK = 1 << 20
 # Errors after which a broken stream is resumed from the bytes already written.
@@ -47,120 +46,6 @@ class FetchResult:
     transferred: int = 0        # bytes received by this call
     reconnects: int = 0         # broken streams resumed within this call
     seconds: float = 0.0
-
-
-# -- sources -----------------------------------------------------------------------------
-class _S3Source:
-    def __init__(self, uri: str, anon: bool | None):
-        from ..storage_s3 import make_client, parse_s3_uri, want_unsigned
-        self.uri = uri
-        self.bucket, self.key = parse_s3_uri(uri)
-        self.client = make_client(want_unsigned(self.bucket) if anon is None else anon)
-
-    def _err(self, exc):
-        from ..storage_s3 import translate
-        return translate(exc, self.uri, self.client)
-
-    def head(self) -> tuple[int, str | None]:
-        try:
-            meta = self.client.head_object(Bucket=self.bucket, Key=self.key)
-        except (ClientError, BotoCoreError) as exc:
-            err = self._err(exc)
-            if isinstance(err, FileNotFoundError):
-                self._check_bucket()
-            raise err from None
-        if meta.get("ServerSideEncryption", "").startswith("aws:kms") or meta.get("SSECustomerAlgorithm"):
-            return meta["ContentLength"], None  # such ETags are not MD5 digests
-        return meta["ContentLength"], meta.get("ETag")
-
-    def _check_bucket(self) -> None:
-        # HEAD gives a bare 404 for a missing bucket too: ask the bucket to tell them apart.
-        try:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key, MaxKeys=1)
-        except (ClientError, BotoCoreError) as exc:
-            err = self._err(exc)
-            if isinstance(err, StorageError):
-                raise err from None
-
-    def part_size(self) -> int | None:
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.key,
-                                           PartNumber=1)["ContentLength"]
-        except (ClientError, BotoCoreError):
-            return None
-
-    def open(self, offset: int, etag: str | None):
-        kwargs = {"Bucket": self.bucket, "Key": self.key}
-        if offset:
-            kwargs["Range"] = f"bytes={offset}-"
-        if etag:
-            kwargs["IfMatch"] = etag
-        try:
-            return self.client.get_object(**kwargs)["Body"]
-        except ClientError as exc:
-            if etag and exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
-                raise _Changed() from None
-            raise self._err(exc) from None
-
-    def sidecar(self) -> str | None:
-        try:
-            text = self.client.get_object(Bucket=self.bucket, Key=self.key + ".sha256")["Body"].read()
-            return text.decode().split()[0].lower()
-        except (ClientError, BotoCoreError, IndexError, UnicodeDecodeError):
-            return None
-
-
-class _HttpSource:
-    def __init__(self, uri: str, timeout: float = 60):
-        self.uri, self.timeout = uri, timeout
-
-    def _request(self, method="GET", headers=None):
-        req = urllib.request.Request(self.uri, method=method, headers=headers or {})
-        try:
-            return urllib.request.urlopen(req, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise FileNotFoundError(2, "not found (HTTP 404)", self.uri) from None
-            if exc.code in (401, 403):
-                raise StorageError(self.uri, f"access denied (HTTP {exc.code})",
-                                   "check the URL and that the server allows downloads") from None
-            raise StorageError(self.uri, f"HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise StorageError(self.uri, f"cannot reach server: {reason}",
-                               "check network access, proxy settings and the base URL") from None
-
-    def head(self) -> tuple[int | None, str | None]:
-        try:
-            resp = self._request("HEAD")
-        except StorageError as exc:
-            if exc.problem.startswith("HTTP 4") or exc.problem.startswith("HTTP 5"):
-                return None, None  # no HEAD support (405, presigned GET URLs): size unknown
-            raise
-        with resp:
-            size = resp.headers.get("Content-Length")
-            return (int(size) if size is not None else None), None
-
-    def part_size(self):
-        return None
-
-    def open(self, offset: int, etag):
-        resp = self._request(headers={"Range": f"bytes={offset}-"} if offset else None)
-        if offset and resp.status != 206:  # server ignored the Range: start again
-            resp.close()
-            raise _Changed()
-        return resp
-
-    def sidecar(self) -> str | None:
-        try:
-            with urllib.request.urlopen(self.uri + ".sha256", timeout=self.timeout) as resp:
-                return resp.read().decode().split()[0].lower()
-        except (urllib.error.URLError, OSError, IndexError, UnicodeDecodeError):
-            return None
-
-
-class _Changed(Exception):
-    """The remote object changed (or the server cannot resume): restart from zero."""
 
 
 # -- checksums ---------------------------------------------------------------------------
@@ -235,14 +120,6 @@ def is_verified(dest: Path, sha256: str | None = None, full: bool = False) -> bo
 
 
 # -- fetch -------------------------------------------------------------------------------
-def _source(uri: str, anon: bool | None):
-    if uri.startswith("s3://"):
-        return _S3Source(uri, anon)
-    if uri.startswith(("http://", "https://")):
-        return _HttpSource(uri)
-    raise StorageError(uri, "unsupported source", "use s3://, http(s):// or a local path")
-
-
 def fetch(source: str, dest: str | os.PathLike, *, sha256: str | None = None,
           size: int | None = None, anon: bool | None = None, progress: bool | None = None,
           max_reconnects: int = 5, verify_existing: bool = False,
@@ -303,7 +180,7 @@ def _fetch(source, dest, sha256, size, anon, progress, max_reconnects, desc) -> 
     if "://" not in source:
         return _copy_local(Path(source).expanduser(), dest, sha256, start)
 
-    src = _source(source, anon)
+    src = open_source(source, anon)
     remote_size, etag = src.head()
     if size is not None and remote_size is not None and size != remote_size:
         raise IntegrityError(source, f"size is {remote_size} bytes, expected {size}",
@@ -340,7 +217,7 @@ def _fetch(source, dest, sha256, size, anon, progress, max_reconnects, desc) -> 
             while total is None or offset < total:
                 try:
                     body = src.open(offset, etag if source.startswith("s3://") else None)
-                except _Changed:
+                except Changed:
                     out.truncate(0)
                     out.seek(0)
                     offset, hashes = 0, _Hashes(part_size, md5=not parts)
