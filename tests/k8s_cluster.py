@@ -204,6 +204,7 @@ class ControlPlane:
             str(bins / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
             "--port=0", f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'apiserver.crt'}",   # ca.crt in service-account secrets
             f"--feature-gates={FEATURE_GATES}", "--controllers=*",
             # the stand-in kubelet renews leases; a generous grace period keeps a busy 2-core
             # machine from declaring the nodes lost mid-test

@@ -41,6 +41,11 @@ def all_manifests() -> dict[str, dict]:
             key = (f"{stage}-{lname}-{'kueue' if kueue else 'plain'}-"
                    f"{'indexed' if indexed else 'fallback'}-{'fsx' if pvc else 's3'}-{i}")
             out[key] = job
+    # the executor's retry of a fallback unit (attempt 1) on servers without podFailurePolicy
+    res = sizing.for_length("infer", 80)
+    out["infer-short-plain-fallback-fsx-retry-1"] = jobs.build_job(
+        run_id=jobs.run_id("/fsx/runs/cameo"), pod_root="/fsx/runs/cameo", stage="infer",
+        batch="infer-0002-std", targets=["7ABC_A", "7XYZ_B"], resources=res, index=1, attempt=1)
     return out
 
 
@@ -155,6 +160,8 @@ def test_manifest_contract(key):
         env = {e["name"]: e["value"] for e in c["env"]}
         assert env[jobs.INDEX_ENV] == args["--index"] == str(index)
         assert "completionMode" not in job["spec"] and job["spec"]["completions"] == 1
+        assert job["spec"]["backoffLimit"] == 0     # the executor applies the retry policy
+        assert "podFailurePolicy" not in job["spec"]
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
 
 
@@ -174,4 +181,6 @@ def test_names_are_dns_labels():
     assert len(rid) <= 23 and rid == rid.lower()
     name = jobs.job_name(rid, "infer-0123-xlarge", index=99999)
     assert len(name) <= 63 and name.endswith("-99999")
+    retry = jobs.job_name(rid, "infer-0123-xlarge", index=99999, attempt=12)
+    assert len(retry) <= 63 and retry.endswith("-99999r12") and retry != name
     assert jobs.run_id("/fsx/runs/a") != jobs.run_id("s3://b/runs/a")

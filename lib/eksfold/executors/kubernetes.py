@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -59,6 +60,8 @@ class KubernetesExecutor(Executor):
     seconds a unit may wait for a node before it is failed with the scheduler's reason (Karpenter
     needs a few minutes to add nodes). ``batch_window``: seconds to gather launches into one
     Job (0: submit at once). ``poll_interval``: minimum seconds between two reads of the API.
+    ``$EKSFOLD_IMAGE`` and ``$EKSFOLD_VOLUME_ROOT`` give defaults for ``image`` and
+    ``volume_root`` (so ``eksfold run --executor kubernetes`` needs no further options).
     """
 
     name = "kubernetes"
@@ -75,6 +78,10 @@ class KubernetesExecutor(Executor):
         self._connect_args = dict(kubeconfig=kubeconfig, context=context, namespace=namespace,
                                   use_in_cluster=in_cluster)
         self._api, self._own_api = api, api is None
+        # a JupyterHub profile (or a shell) can set these once for every run
+        if os.environ.get("EKSFOLD_IMAGE"):
+            job_options.setdefault("image", os.environ["EKSFOLD_IMAGE"])
+        volume_root = volume_root or os.environ.get("EKSFOLD_VOLUME_ROOT")
         self.options = kjobs.JobOptions(**job_options)
         self._namespace = namespace
         self.sizing = sizing or kjobs.Sizing()

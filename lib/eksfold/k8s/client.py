@@ -31,9 +31,9 @@ def _kubernetes():
     return kubernetes
 
 
-def in_cluster() -> bool:
+def in_cluster(sa_dir: Path = SA_DIR) -> bool:
     """True inside a Pod that has a service-account token mounted."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SA_DIR / "token").exists()
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (Path(sa_dir) / "token").exists()
 
 
 @dataclass
@@ -69,17 +69,25 @@ def parse_version(major: str, minor: str) -> tuple[int, int]:
 
 
 def connect(kubeconfig: str | os.PathLike | None = None, context: str | None = None,
-            namespace: str | None = None, use_in_cluster: bool | None = None) -> Api:
+            namespace: str | None = None, use_in_cluster: bool | None = None,
+            sa_dir: str | os.PathLike = SA_DIR) -> Api:
     """Load the configuration and ask the server its version.
 
-    ``use_in_cluster=None`` decides by :func:`in_cluster`. The namespace is, in order: the
-    argument, the Pod's own namespace (in cluster) or the kubeconfig context's, ``eksfold``.
+    ``use_in_cluster=None`` decides by :func:`in_cluster` (``KUBERNETES_SERVICE_HOST`` set and a
+    token in ``sa_dir``). The namespace is, in order: the argument, the Pod's own namespace (in
+    cluster) or the kubeconfig context's, ``eksfold``.
     """
     k8s = _kubernetes()
     cfg = k8s.client.Configuration()
-    if use_in_cluster if use_in_cluster is not None else in_cluster():
-        k8s.config.load_incluster_config(client_configuration=cfg)
-        ns = (SA_DIR / "namespace").read_text().strip() if (SA_DIR / "namespace").exists() else None
+    sa_dir = Path(sa_dir)
+    if use_in_cluster if use_in_cluster is not None else in_cluster(sa_dir):
+        from kubernetes.config.incluster_config import InClusterConfigLoader
+        try:
+            InClusterConfigLoader(token_filename=str(sa_dir / "token"),
+                                  cert_filename=str(sa_dir / "ca.crt")).load_and_set(cfg)
+        except k8s.config.ConfigException as exc:
+            raise ConfigError(f"in-cluster configuration failed: {exc}") from exc
+        ns = (sa_dir / "namespace").read_text().strip() if (sa_dir / "namespace").exists() else None
     else:
         path = str(kubeconfig) if kubeconfig else None
         try:
