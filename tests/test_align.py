@@ -82,3 +82,28 @@ def test_alignment_whose_query_is_not_the_target_is_refused(tmp_path):
     (tmp_path / "bad.sto").write_text("# STOCKHOLM 1.0\nq MKTAY\n//\n")
     with pytest.raises(TargetError, match="bad.sto: first row is not the target sequence"):
         check_alignments(target, tmp_path)
+
+
+def test_precomputed_alignments_are_reused_only_when_they_match(small_db, tmp_path):
+    from eksfold.targets import Target
+
+    # A directory laid out like s3://openfold/pdb/<pdbid>_<chain>/ (the S3 path of the same
+    # fetcher is tested against the local S3 server in test_data.py).
+    seq = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEV"
+    bucket = tmp_path / "pdb"
+    (bucket / "1abc_A" / "a3m").mkdir(parents=True)
+    (bucket / "1abc_A" / "a3m" / "uniref90_hits.a3m").write_text(f">q\n{seq}\n>h\n{seq[:-2]}--\n")
+    (bucket / "2xyz_B" / "a3m").mkdir(parents=True)
+    (bucket / "2xyz_B" / "a3m" / "uniref90_hits.a3m").write_text(">q\nMKTAYIAKQ\n")
+    config = AlignConfig(cpus=1, use_precomputed=True, precomputed_source=str(bucket))
+    dbs = DatabaseConfig(uniref90=str(small_db))
+    reused = align_target(Target("t1", seq, pdb_id="1abc", chain="A"), dbs, config, tmp_path / "a")
+    assert reused["precomputed"] == "1abc_A" and reused["msa_depth"] == 2
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["uniref90_hits.a3m"]
+    # Mismatching query row (SEQRES differs from the target): fall back to jackhmmer.
+    fresh = align_target(Target("t2", seq, pdb_id="2xyz", chain="B"), dbs, config, tmp_path / "b")
+    assert "precomputed" not in fresh and fresh["tools"][0]["tool"] == "jackhmmer"
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["uniref90_hits.sto"]
+    # No precomputed chain at all: align.
+    none = align_target(Target("t3", seq, pdb_id="9zzz", chain="A"), dbs, config, tmp_path / "c")
+    assert none["tools"][0]["tool"] == "jackhmmer"

@@ -42,8 +42,10 @@ class AlignConfig:
     uniref90_max_hits: int = 10000
     mgnify_max_hits: int = 501
     hhblits_iterations: int = 3
-    # Reuse OpenFold's precomputed alignments (s3://openfold/pdb/<chain>/) when they exist.
+    # Reuse OpenFold's precomputed alignments (s3://openfold/pdb/<chain>/) when they exist for
+    # the target's PDB chain and their query row is the target's sequence.
     use_precomputed: bool = False
+    precomputed_source: str | None = None   # base URI or directory; None = the public bucket
 
 
 @dataclass
