@@ -33,6 +33,9 @@ def _add_run(sub) -> None:
     p.add_argument("--bfd", help="HH-suite database prefix for hhblits")
     p.add_argument("--uniclust30", help="second HH-suite database prefix for hhblits")
     p.add_argument("--align-cpus", type=int, default=2, help="CPUs per alignment unit")
+    p.add_argument("--precomputed", nargs="?", const="", metavar="SOURCE",
+                   help="reuse OpenFold's precomputed alignments of the target's PDB chain when "
+                        "they match (default source s3://openfold/pdb)")
     p.add_argument("--align-workers", type=int, default=1, help="concurrent alignment units (local)")
     p.add_argument("--infer-workers", type=int, default=1, help="concurrent inference units (local)")
     p.set_defaults(func=cmd_run)
@@ -50,7 +53,9 @@ def cmd_run(args) -> int:
     options = ({"align_workers": args.align_workers, "infer_workers": args.infer_workers}
                if args.executor == "local" else {})
     run = run_pipeline(args.fasta, args.root, preset=args.preset, weights=args.weights,
-                       databases=dbs, align=AlignConfig(cpus=args.align_cpus),
+                       databases=dbs, align=AlignConfig(cpus=args.align_cpus,
+                                         use_precomputed=args.precomputed is not None,
+                                         precomputed_source=args.precomputed or None),
                        device=args.device, seed=args.seed, executor=args.executor,
                        executor_options=options, stages=tuple(args.stages.split(",")),
                        ids=args.targets.split(",") if args.targets else None, limit=args.limit,
