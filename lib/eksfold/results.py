@@ -1,13 +1,22 @@
 """The summary table: one row per target, built from the units' metrics.json files.
 
+When experimental reference structures are available (``<dir>/<pdb>.<chain>.pdb``, the layout
+of ``data/cameo2022/structures`` and of ``eksfold data references``), the table also carries
+the accuracy columns :data:`ACCURACY_COLUMNS` from :func:`eksfold.metrics.score_run`.
+
 >>> df = load_summary("runs/demo")   # doctest: +SKIP
 """
 from __future__ import annotations
 
 import io
+import logging
+import os
+from pathlib import Path
 
 from .run import SUMMARY, Run
 from .storage import open_store
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     "target", "length", "pdb_id", "chain",
@@ -15,6 +24,8 @@ COLUMNS = [
     "infer_status", "feature_s", "inference_s", "infer_peak_rss_mb", "peak_cuda_mb",
     "device", "preset", "weights", "untrained", "mean_plddt", "ptm", "error",
 ]
+ACCURACY_COLUMNS = ["tm_score", "gdt_ts", "lddt_ca", "rmsd"]
+REFERENCES_ENV = "EKSFOLD_REFERENCES"  # a folder of <pdb>.<chain>.pdb used for every run
 
 
 def _status(metrics: dict | None) -> str:
@@ -50,11 +61,59 @@ def summary_rows(run: Run) -> list[dict]:
     return rows
 
 
-def write_summary(run: Run):
-    """Rebuild ``summary.csv`` from the run's metrics and return it as a DataFrame."""
+def default_references_dir(run: Run) -> Path | None:
+    """Where a run's reference structures are when none is named.
+
+    ``$EKSFOLD_REFERENCES`` if set, else a ``structures/`` folder beside the run's input FASTA
+    (``data/cameo2022/targets.fasta`` -> ``data/cameo2022/structures``), else None.
+    """
+    if os.environ.get(REFERENCES_ENV):
+        return Path(os.environ[REFERENCES_ENV])
+    fasta = (run.manifest.get("inputs") or {}).get("fasta")
+    if fasta and (Path(fasta).parent / "structures").is_dir():
+        return Path(fasta).parent / "structures"
+    return None
+
+
+def with_accuracy(df, run_root: str, references_dir):
+    """``df`` with :data:`ACCURACY_COLUMNS` (re)computed against ``references_dir``.
+
+    Targets without a reference or a prediction get NaN. A reference that cannot be scored
+    leaves the columns empty and logs why, rather than losing the rest of the table.
+    """
+    from .metrics import score_run
+
+    df = df.drop(columns=[c for c in ACCURACY_COLUMNS if c in df.columns])
+    try:
+        scores = score_run(run_root, references_dir)[["target", *ACCURACY_COLUMNS]]
+    except Exception as exc:  # a malformed reference must not cost the summary
+        log.warning("accuracy against %s not computed: %s: %s", references_dir,
+                    type(exc).__name__, exc)
+        scores = None
+    if scores is None or scores.empty:
+        return df.assign(**{c: float("nan") for c in ACCURACY_COLUMNS})
+    return df.merge(scores, on="target", how="left")
+
+
+def write_summary(run: Run, references_dir=None):
+    """Rebuild ``summary.csv`` from the run's metrics and return it as a DataFrame.
+
+    Parameters
+    ----------
+    run : Run
+    references_dir : str or path-like, optional
+        Folder of reference structures ``<pdb>.<chain>.pdb``; default
+        :func:`default_references_dir`. When there is one, the accuracy columns
+        :data:`ACCURACY_COLUMNS` are added (NaN for targets without a reference).
+    """
     import pandas as pd
 
     df = pd.DataFrame(summary_rows(run), columns=COLUMNS)
+    references_dir = references_dir or default_references_dir(run)
+    if references_dir is not None and Path(references_dir).is_dir():
+        df = with_accuracy(df, run.root, references_dir)
+    elif references_dir is not None:
+        log.warning("references folder %s not found: no accuracy columns", references_dir)
     run.store.write_text(SUMMARY, df.to_csv(index=False))
     return df
 
@@ -67,3 +126,36 @@ def load_summary(root: str):
     if not store.exists(SUMMARY):
         return write_summary(Run.open(root))
     return pd.read_csv(io.StringIO(store.read_text(SUMMARY)))
+
+
+def read_prediction(root: str, target_id: str) -> dict:
+    """One target's predicted outputs, from a local or ``s3://`` run root.
+
+    Returns ``{"pdb": PDB text, "plddt": array or None, "pae": array or None}``; ``pae`` is
+    written only by pTM presets. Raises ``FileNotFoundError`` when the target has no prediction.
+    """
+    import numpy as np
+
+    from .run import unit_dir
+
+    store, base = open_store(str(root)), unit_dir("infer", target_id)
+    out = {"pdb": store.read_text(f"{base}/unrelaxed.pdb")}
+    for name in ("plddt", "pae"):
+        rel = f"{base}/{name}.npy"
+        out[name] = np.load(io.BytesIO(store.read_bytes(rel))) if store.exists(rel) else None
+    return out
+
+
+def reference_structures(run: Run, references_dir=None) -> dict:
+    """``{target id: reference PDB path}`` for the run's targets whose reference exists.
+
+    ``references_dir`` defaults to :func:`default_references_dir`; empty when there is none.
+    """
+    from .data.references import reference_path
+
+    folder = references_dir or default_references_dir(run)
+    if folder is None:
+        return {}
+    found = {t.id: reference_path(folder, t.pdb_id, t.chain) for t in run.targets
+             if t.pdb_id and t.chain}
+    return {tid: path for tid, path in found.items() if path.exists()}
