@@ -131,3 +131,44 @@ def test_cpu_fallback_softmax_matches_plain_attention():
     fast = attention_core(q, k, v, bias, None)
     plain = _attention(q, k, v, [bias])
     assert torch.allclose(fast, plain, atol=1e-5)
+
+
+def export_npz(model, version: str, path: Path) -> None:
+    """Write ``model``'s parameters in AlphaFold's .npz layout (test helper).
+
+    Inverts OpenFold's import translation. Multi-head weights are written with a head axis of
+    1 (AlphaFold splits heads out); OpenFold's import reshapes them to the same tensors.
+    """
+    from openfold.utils.import_weights import ParamType, generate_translation_dict, process_translation_dict
+
+    def to_jax(t: torch.Tensor, kind) -> np.ndarray:
+        a = t.detach().cpu().numpy()
+        if kind is ParamType.LinearWeight:
+            return np.swapaxes(a, -1, -2)
+        if kind is ParamType.LinearWeightMHA:
+            return np.swapaxes(a, -1, -2)[..., None, :]
+        if kind in (ParamType.LinearMHAOutputWeight, ParamType.LinearWeightOPM):
+            return np.swapaxes(a, -1, -2)[..., None, :, :]
+        if kind is ParamType.LinearBiasMHA:
+            return a[..., None, :]
+        return a
+
+    flat = process_translation_dict(generate_translation_dict(model, version))
+    arrays = {k: (np.stack([to_jax(t, p.param_type) for t in p.param]) if p.stacked
+                  else to_jax(p.param, p.param_type)) for k, p in flat.items()}
+    np.savez(path, **arrays)
+
+
+def test_alphafold_npz_params_load_through_openfold_import(target, alignment_dir, checkpoint, tmp_path):
+    prepare()
+    from openfold.model.model import AlphaFold
+
+    model = AlphaFold(build_openfold_config(get_preset("tiny")))
+    model.load_state_dict(torch.load(checkpoint))
+    npz = tmp_path / "params_model_1_ptm.npz"
+    export_npz(model, "model_1_ptm", npz)
+    a = infer_target(target, alignment_dir, InferConfig(preset="tiny", weights=str(checkpoint)), tmp_path / "pt")
+    b = infer_target(target, alignment_dir, InferConfig(preset="tiny", weights=str(npz)), tmp_path / "npz")
+    assert b["untrained"] is False and b["weights_file"].endswith(".npz")
+    assert np.abs(pdb_coords(tmp_path / "pt/unrelaxed.pdb") - pdb_coords(tmp_path / "npz/unrelaxed.pdb")).max() <= 1e-3
+    assert abs(a["mean_plddt"] - b["mean_plddt"]) < 1e-3

@@ -46,6 +46,7 @@ def prepare() -> None:
     warnings.filterwarnings("ignore", message="Using a non-tuple sequence for multidimensional")
     warnings.filterwarnings("ignore", module="Bio.Data.SCOPData")
     warnings.filterwarnings("ignore", message="The 'Bio.Data.SCOPData' module")
+    warnings.filterwarnings("ignore", message=r"torch.get_autocast_gpu_dtype\(\) is deprecated")
     kernel = importlib.import_module("attn_core_inplace_cuda")
     kernel.forward_ = _softmax_inplace_fallback(kernel.forward_)
     _PREPARED = True

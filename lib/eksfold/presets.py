@@ -32,17 +32,16 @@ class Preset:
         return "ptm" in self.openfold_name
 
 
-_NO_TEMPLATES = {"data.common.use_templates": False, "model.template.enabled": False}
-
+# Template settings stay OpenFold's: model.template.enabled and data.common.use_templates are
+# one shared reference there, and AlphaFold .npz parameters include the template modules. With
+# no template hits the pipeline passes empty (masked) templates, as OpenFold's script does.
 CUSTOM = {
     "demo": Preset("demo", "model_1_ptm", {
-        **_NO_TEMPLATES,
         "data.common.max_recycling_iters": 0,
         "data.predict.max_extra_msa": 1024,
         "data.predict.max_msa_clusters": 128,
     }, description="full architecture, no recycling, 1024 extra / 128 clustered MSA rows"),
     "tiny": Preset("tiny", "model_1_ptm", {
-        **_NO_TEMPLATES,
         "data.common.max_recycling_iters": 0,
         "data.predict.max_extra_msa": 16,
         "data.predict.max_msa_clusters": 8,
