@@ -10,9 +10,12 @@ STAMPS    := .setup
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(BIN):$(PATH)
 
-# Debian packages; each mk/*.mk fragment may append to APT_PACKAGES and SETUP_TARGETS.
-APT_PACKAGES  := hmmer hhsuite kalign mmseqs2 mmseqs2-examples hmmer-doc tm-align
-SETUP_TARGETS := $(STAMPS)/venv $(STAMPS)/openfold $(STAMPS)/db
+# What the demo needs (setup) and what only the tests need (test-setup). Each mk/*.mk
+# fragment appends to these lists.
+APT_PACKAGES       := hmmer hhsuite kalign mmseqs2 mmseqs2-examples hmmer-doc tm-align
+SETUP_TARGETS      := $(STAMPS)/venv $(STAMPS)/openfold $(STAMPS)/db
+TEST_APT_PACKAGES  :=
+TEST_SETUP_TARGETS := $(STAMPS)/hhdb
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -21,20 +24,36 @@ DEMO_TARGETS ?= 6
 DEMO_ARGS    ?= --limit $(DEMO_TARGETS) --shortest --preset demo --weights random
 PYTEST_ARGS  ?=
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup test-setup clean
 demo: setup
 	$(BIN)/eksfold run data/cameo92/targets.fasta --root $(DEMO_ROOT) $(DEMO_ARGS)
 
-test: setup
+test: setup test-setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: $(STAMPS)/apt $(SETUP_TARGETS)
+test-setup: $(STAMPS)/apt-test $(TEST_SETUP_TARGETS)
+
+# apt-get only when a package is missing (dpkg -s), so reruns and offline reruns are quick.
+define apt_install
+	@mkdir -p $(STAMPS)
+	@if dpkg -s $(1) >/dev/null 2>&1; then echo "apt: $(words $(1)) packages present"; else \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(1); fi
+	@touch $@
+endef
 
 $(STAMPS)/apt: Makefile $(wildcard mk/*.mk)
+	$(call apt_install,$(APT_PACKAGES))
+
+$(STAMPS)/apt-test: Makefile $(wildcard mk/*.mk) | $(STAMPS)/apt
+	$(call apt_install,$(TEST_APT_PACKAGES))
+
+# npm from Debian only where none is on PATH: Debian's npm conflicts with NodeSource's nodejs.
+$(STAMPS)/npm-tool:
 	@mkdir -p $(STAMPS)
-	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then echo "apt: all packages present"; else \
-	  $(SUDO) apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(APT_PACKAGES); fi
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends nodejs npm; }
 	@touch $@
 
 $(STAMPS)/venv: requirements.txt constraints.txt pyproject.toml
@@ -50,6 +69,10 @@ $(STAMPS)/openfold: $(STAMPS)/venv tools/install_openfold.sh
 
 $(STAMPS)/db: $(STAMPS)/apt tools/build_db.sh
 	bash tools/build_db.sh data/db
+	@touch $@
+
+$(STAMPS)/hhdb: $(STAMPS)/db tools/build_hhdb.sh
+	bash tools/build_hhdb.sh data/db/uniprot20k.fasta data/db/hhsuite 150
 	@touch $@
 
 clean:

@@ -5,17 +5,15 @@
 #    installed from Debian only when no npm is on PATH (a machine with NodeSource's nodejs has
 #    npm already, and Debian's npm package conflicts with it);
 #  - shellcheck for cluster's scripts, envsubst (gettext-base) for cluster/render.sh.
-APT_PACKAGES  += shellcheck gettext-base
-SETUP_TARGETS += $(STAMPS)/karpenter-schemas
+TEST_APT_PACKAGES  += shellcheck gettext-base
+TEST_SETUP_TARGETS += $(STAMPS)/karpenter-schemas
 
 KARPENTER_MODELS_VERSION := 2.0.0
 KARPENTER_NPM            := $(STAMPS)/npm-karpenter
 KARPENTER_MODELS_PKG     := $(KARPENTER_NPM)/node_modules/@kubernetes-models/karpenter/package.json
 
-$(STAMPS)/karpenter-schemas: mk/cluster.mk
+$(STAMPS)/karpenter-schemas: mk/cluster.mk $(STAMPS)/npm-tool
 	@mkdir -p $(KARPENTER_NPM)
-	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends nodejs npm; }
 	@if grep -q '"version": "$(KARPENTER_MODELS_VERSION)"' $(KARPENTER_MODELS_PKG) 2>/dev/null; then \
 	  echo "karpenter schemas: @kubernetes-models/karpenter $(KARPENTER_MODELS_VERSION) present"; else \
 	  npm install --prefix $(KARPENTER_NPM) --no-save --no-audit --no-fund --ignore-scripts \

@@ -4,15 +4,15 @@
 # fresh machine builds it once (5-15 minutes on 2 cores) and every later `make setup` reuses it;
 # a missing binary (cache wiped) rebuilds it.
 
-APT_PACKAGES  += etcd-server golang-go jq rsync dpkg-dev golang-github-modern-go-reflect2-dev openssl
-SETUP_TARGETS += $(STAMPS)/k8s
+TEST_APT_PACKAGES += etcd-server golang-go jq rsync dpkg-dev golang-github-modern-go-reflect2-dev openssl
+TEST_SETUP_TARGETS += $(STAMPS)/k8s
 
 K8S_BIN := $(shell bash tools/k8s/build_control_plane.sh --print-bin-dir)
 
-$(K8S_BIN)/kube-apiserver: | $(STAMPS)/apt
+$(K8S_BIN)/kube-apiserver: | $(STAMPS)/apt-test
 	bash tools/k8s/build_control_plane.sh
 
-$(STAMPS)/k8s: tools/k8s/build_control_plane.sh $(K8S_BIN)/kube-apiserver | $(STAMPS)/apt
+$(STAMPS)/k8s: tools/k8s/build_control_plane.sh $(K8S_BIN)/kube-apiserver | $(STAMPS)/apt-test
 	@mkdir -p $(STAMPS)
 	bash tools/k8s/build_control_plane.sh
 	@touch $@
