@@ -488,7 +488,9 @@ class Cluster:
     def kubeconfig(self) -> Path:
         return self.plane.kubeconfig
 
-    def start(self) -> "Cluster":
+    def start(self, image_env: dict | None = None) -> "Cluster":
+        """Start everything; ``image_env`` is added to the Pods' base environment (what the
+        worker image would provide, e.g. PATH to its Python)."""
         missing = missing_binaries()
         if missing:
             raise RuntimeError("Kubernetes control-plane binaries are missing: "
@@ -500,6 +502,7 @@ class Cluster:
         self._objects()
         (self.workdir / "kubelet").mkdir(exist_ok=True)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+        base_env.update(image_env or {})
         self.kubelet = Kubelet(self.api, [n.name for n in self.node_specs],
                                self.workdir / "kubelet", base_env)
         self.kubelet.heartbeat()

@@ -48,10 +48,10 @@ def k8s(tmp_path_factory):
                     "machine, 5-15 minutes).")
     cluster = k8s_cluster.Cluster(tmp_path_factory.mktemp("k8s"))
     # the worker image's environment: this checkout's package and the venv's `python`
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]
-    os.environ["PYTHONPATH"] = str(PROJECT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    image_env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+                 "PYTHONPATH": str(PROJECT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     try:
-        cluster.start()
+        cluster.start(image_env)
     except Exception:
         print(cluster.diagnostics())
         cluster.stop()
