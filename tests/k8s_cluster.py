@@ -2,7 +2,7 @@
 
 etcd (Debian ``etcd-server``) and kube-apiserver, kube-controller-manager, kube-scheduler 1.20
 (built from Debian's ``kubernetes`` source package by ``tools/k8s/build_control_plane.sh``, run by
-``make setup``) start on random free ports in a temporary directory. Everything except running
+``make test-setup``) start on random free ports in a temporary directory. Everything except running
 containers is the real thing: admission, defaulting, the Job controller creating Pods, the
 scheduler placing them by taints, affinity and ``nvidia.com/gpu`` capacity, the PV binder, the
 TTL and garbage collectors.
@@ -494,7 +494,7 @@ class Cluster:
         missing = missing_binaries()
         if missing:
             raise RuntimeError("Kubernetes control-plane binaries are missing: "
-                               + ", ".join(missing) + ". Run `make setup` (it builds them once "
+                               + ", ".join(missing) + ". Run `make test-setup` (it builds them once "
                                "per machine with tools/k8s/build_control_plane.sh).")
         t0 = time.monotonic()
         self.plane.start(bin_dir())

@@ -44,7 +44,7 @@ def k8s(tmp_path_factory):
     missing = k8s_cluster.missing_binaries()
     if missing:
         pytest.fail("Kubernetes control plane not built: missing " + ", ".join(missing)
-                    + ". Run `make setup` (tools/k8s/build_control_plane.sh builds it once per "
+                    + ". Run `make test-setup` (tools/k8s/build_control_plane.sh builds it once per "
                     "machine, 5-15 minutes).")
     cluster = k8s_cluster.Cluster(tmp_path_factory.mktemp("k8s"))
     # the worker image's environment: this checkout's package and the venv's `python`
