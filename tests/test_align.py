@@ -107,3 +107,35 @@ def test_precomputed_alignments_are_reused_only_when_they_match(small_db, tmp_pa
     # No precomputed chain at all: align.
     none = align_target(Target("t3", seq, pdb_id="9zzz", chain="A"), dbs, config, tmp_path / "c")
     assert none["tools"][0]["tool"] == "jackhmmer"
+
+
+@pytest.fixture(scope="session")
+def hh_db():
+    from conftest import PROJECT, require
+
+    return str(require(PROJECT / "data" / "db" / "hhsuite" / "uniprot150_cs219.ffdata",
+                       "HH-suite test database")).removesuffix("_cs219.ffdata")
+
+
+def test_hhblits_on_a_real_hhsuite_database_writes_the_bfd_a3m(small_db, hh_db, tmp_path):
+    from eksfold.align import check_alignments
+    from eksfold.targets import Target
+
+    # A sequence of the HH-suite database itself: hhblits must find it and write an A3M
+    # whose first row is the query, beside jackhmmer's Stockholm file.
+    record = small_db.read_text().split(">")[3]
+    seq = "".join(record.split("\n", 1)[1].split())
+    target = Target("q", seq)
+    metrics = align_target(target, DatabaseConfig(uniref90=str(small_db), bfd=hh_db), AlignConfig(cpus=2),
+                           tmp_path / "aln")
+    assert sorted(p.name for p in (tmp_path / "aln").iterdir()) == ["bfd_uniclust_hits.a3m", "uniref90_hits.sto"]
+    assert [t["tool"] for t in metrics["tools"]] == ["jackhmmer", "hhblits"]
+    check_alignments(target, tmp_path / "aln")  # both MSAs start with the target's sequence
+    assert metrics["tools"][1]["wall_s"] > 0 and metrics["tools"][1]["peak_rss_mb"] > 1
+
+
+def test_missing_hhsuite_database_is_a_config_error(tmp_path):
+    from eksfold.align import HHblits
+
+    with pytest.raises(ConfigError, match="expected .*_cs219.ffdata"):
+        HHblits([str(tmp_path / "nope")])
