@@ -199,7 +199,7 @@ def test_bad_input_fails_fast_without_retries(k8s, small_db, tmp_path, worker_en
     root = run_root(k8s, "badinput")
     run = run_pipeline(src, str(root), preset="tiny", stages=(),
                        databases=DatabaseConfig(uniref90=str(small_db)))
-    ex = executor(k8s, retries=3)
+    ex = executor(k8s, retries=3, ttl_seconds=3)
     ex.launch(run, "infer", ["solo"])           # no alignment yet: the worker exits 2
     events = wait_events(ex, 1)
     final = [e for e in events if e.state != "running"]
@@ -210,6 +210,10 @@ def test_bad_input_fails_fast_without_retries(k8s, small_db, tmp_path, worker_en
     assert not [j for j in ex.run_jobs(run) if (j.status.active or 0) > 0]
     err = ex.unit_failure(run, "infer", "solo")
     assert err.exit_code == 2 and "alignment" in err.reason
+    # ttlSecondsAfterFinished: the TTL controller removes the finished Job, and the reason
+    # stays readable from the run root (the executor recorded it: the worker could not)
+    k8s_cluster.wait_until(lambda: not ex.run_jobs(run), 60, "the TTL controller")
+    assert "exit code 2" in ex.unit_failure(run, "infer", "solo").reason
 
 
 def test_unschedulable_unit_reported_with_scheduler_reason(k8s, small_db, tmp_path, worker_env):
