@@ -213,7 +213,8 @@ def test_bad_input_fails_fast_without_retries(k8s, small_db, tmp_path, worker_en
     # ttlSecondsAfterFinished: the TTL controller removes the finished Job, and the reason
     # stays readable from the run root (the executor recorded it: the worker could not)
     k8s_cluster.wait_until(lambda: not ex.run_jobs(run), 60, "the TTL controller")
-    assert "exit code 2" in ex.unit_failure(run, "infer", "solo").reason
+    later = ex.unit_failure(run, "infer", "solo")
+    assert later.exit_code == 2 and "exit code 2" in later.reason
 
 
 def test_unschedulable_unit_reported_with_scheduler_reason(k8s, small_db, tmp_path, worker_env):

@@ -385,7 +385,8 @@ class KubernetesExecutor(Executor):
         if st.state == "unschedulable":
             reason = st.detail
         log_text = run.read_log(stage, target_id) or self._pod_log(latest)
-        return UnitError(stage, target_id, st.exit_code, log_text, reason)
+        exit_code = st.exit_code if st.exit_code is not None else metrics.get("exit_code")
+        return UnitError(stage, target_id, exit_code, log_text, reason)
 
     def _pod_log(self, pod) -> str:
         if pod is None:
