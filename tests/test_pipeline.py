@@ -129,3 +129,15 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(small_db, tmp_path, worker_env
     assert res.returncode == 0, res.stderr[-2000:]
     assert first.read_text() == kept
     assert (load_summary(str(root)).infer_status == "done").all()
+
+
+def test_worker_honours_the_low_memory_request_of_long_target_jobs(small_db, tmp_path, worker_env, monkeypatch):
+    from eksfold import worker
+
+    src, root = fasta(tmp_path, [("longish", GOOD[:48])]), str(tmp_path / "run")
+    run_pipeline(src, root, preset="tiny", databases=DatabaseConfig(uniref90=str(small_db)),
+                 stages=("align",), reporter=TextProgress(bars=False))
+    monkeypatch.setenv("EKSFOLD_LOW_MEMORY", "1")
+    assert worker.main(["--root", root, "--stage", "infer", "--target", "longish"]) == 0
+    metrics = Run.open(root).unit_metrics("infer", "longish")
+    assert metrics["status"] == "ok" and metrics["preset"] == "tiny+long"

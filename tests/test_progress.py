@@ -46,3 +46,12 @@ def test_widget_progress_tracks_the_same_states(capsys):
     assert rep.bars["infer"].bar_style == "danger"
     rep.close()
     assert "infer a: boom" in capsys.readouterr().out
+
+
+def test_waiting_is_not_final_and_shows_why():
+    out = io.StringIO()
+    rep = TextProgress(stream=out)
+    rep.start(RUN, STATUS)
+    rep.update("infer", "a", "waiting", "0/3 nodes are available: Insufficient nvidia.com/gpu")
+    assert "[infer] 0/2 done, 1 waiting" in out.getvalue() and "Insufficient nvidia.com/gpu" in out.getvalue()
+    assert rep.board.failures() == []

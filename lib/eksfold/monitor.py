@@ -12,7 +12,7 @@ import time
 
 from .progress import TERMINAL, Board
 
-COLOURS = {"done": "#2e7d32", "failed": "#c62828", "blocked": "#8e6c00", "running": "#1565c0",
+COLOURS = {"done": "#2e7d32", "failed": "#c62828", "blocked": "#8e6c00", "running": "#1565c0", "waiting": "#ef6c00",
            "queued": "#6a1b9a", "pending": "#757575"}
 
 

@@ -47,7 +47,7 @@ class Board:
     def summary_line(self, stage: str) -> str:
         c = self.counts(stage)
         parts = [f"{c['done']}/{self.total(stage)} done"]
-        parts += [f"{c[k]} {k}" for k in ("running", "queued", "failed", "blocked") if c[k]]
+        parts += [f"{c[k]} {k}" for k in ("running", "waiting", "queued", "failed", "blocked") if c[k]]
         return f"[{stage}] " + ", ".join(parts)
 
     def failures(self) -> list[tuple[str, str, str | None]]:
@@ -88,7 +88,7 @@ class TextProgress:
                 bar.write(f"{stage} {tid}: {state}: {detail}", file=self.stream)
             return
         took = f" in {elapsed:.1f}s" if elapsed is not None else ""
-        reason = f": {detail}" if detail and state in ("failed", "blocked") else ""
+        reason = f": {detail}" if detail and state in ("failed", "blocked", "waiting") else ""
         print(f"{stage} {tid}: {state}{took}{reason}   {self.board.summary_line(stage)}",
               file=self.stream, flush=True)
 

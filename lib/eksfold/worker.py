@@ -11,6 +11,7 @@ input (deterministic: do not retry), 1 other failure, 130/143 interrupted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import resource
@@ -85,7 +86,7 @@ def run_unit(run: Run, stage: str, target_id: str) -> int:
         else:
             from .inference import infer_target
             record.update(infer_target(target, _alignment_dir(run, target_id, scratch),
-                                       run.config.infer, out))
+                                       _infer_config(run), out))
         run.store.upload_dir(out, unit_dir(stage, target_id))
         record["status"], record["error"], code = "ok", None, EXIT_OK
     except (TargetError, ConfigError) as exc:
@@ -111,6 +112,16 @@ def run_unit(run: Run, stage: str, target_id: str) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
     log.info("%s %s: %s in %.1fs", stage, target_id, record["status"], record["wall_s"])
     return code
+
+
+def _infer_config(run: Run):
+    """The run's inference settings; a Job for a very long target asks for OpenFold's
+    low-memory long-sequence settings through EKSFOLD_LOW_MEMORY=1."""
+    config = run.config.infer
+    if os.environ.get("EKSFOLD_LOW_MEMORY") == "1" and "+long" not in config.preset:
+        config = dataclasses.replace(config, preset=config.preset + "+long")
+        log.info("EKSFOLD_LOW_MEMORY=1: using preset %s", config.preset)
+    return config
 
 
 def _target_from_args(run: Run, args) -> str:

@@ -24,7 +24,8 @@ _EXECUTORS = {
 
 @dataclass(frozen=True)
 class UnitEvent:
-    """Something happened to a unit: "running", "finished" (exit 0) or "failed"."""
+    """Something happened to a unit: "running", "waiting" (not placed yet, e.g. no free GPU;
+    ``detail`` says why), "finished" (exit 0) or "failed".""""
 
     stage: str
     target: str
@@ -135,8 +136,8 @@ def execute(run: Run, executor: Executor, stages=STAGES, reporter=None, target_i
                         reporter.update(stage, tid, "queued")
                 pending[stage] = ready[len(batch):] + waiting
             for event in executor.poll():
-                if event.state == "running":
-                    reporter.update(event.stage, event.target, "running", event.detail)
+                if event.state in ("running", "waiting"):
+                    reporter.update(event.stage, event.target, event.state, event.detail)
                 else:
                     finish(event)
             if not any(in_flight.values()) and not any(pending.values()):

@@ -278,6 +278,8 @@ class KubernetesExecutor(Executor):
                 self._stop_if_abandoned(job_name, found.get(job_name), st)
             elif st.state == "running" and self._reported.get(unit) != "running":
                 events.append(UnitEvent(*unit, "running", st.pod))
+            elif st.state == "unschedulable" and self._reported.get(unit) != "unschedulable":
+                events.append(UnitEvent(*unit, "waiting", st.detail))  # e.g. no free GPU yet
             self._reported[unit] = st.state
         return events
 
