@@ -25,7 +25,7 @@ _EXECUTORS = {
 @dataclass(frozen=True)
 class UnitEvent:
     """Something happened to a unit: "running", "waiting" (not placed yet, e.g. no free GPU;
-    ``detail`` says why), "finished" (exit 0) or "failed".""""
+    ``detail`` says why), "finished" (exit 0) or "failed"."""
 
     stage: str
     target: str
