@@ -45,3 +45,22 @@ def worker_env(monkeypatch):
     """Subprocess workers must import this checkout's package."""
     monkeypatch.setenv("PYTHONPATH", str(PROJECT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return sys.executable
+
+
+def random_tiny_model(seed: int):
+    """A tiny-preset AlphaFold with EVERY parameter random: AF2 zero-initialises its last layers,
+    which would collapse all coordinates and make structure comparisons trivial."""
+    import torch
+
+    from eksfold.openfold_compat import prepare
+    from eksfold.presets import build_openfold_config, get_preset
+
+    prepare()
+    from openfold.model.model import AlphaFold
+
+    torch.manual_seed(seed)
+    model = AlphaFold(build_openfold_config(get_preset("tiny")))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return model

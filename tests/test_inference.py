@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import random_tiny_model
 
 from eksfold.config import InferConfig
 from eksfold.inference import UNTRAINED_NOTE, build_model, infer_target
@@ -38,18 +39,9 @@ def alignment_dir(tmp_path):
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    """A tiny-preset checkpoint with EVERY parameter random (AF2 zero-initialises its last
-    layers, which would make all coordinates collapse and the comparison trivial)."""
-    prepare()
-    from openfold.model.model import AlphaFold
-
-    torch.manual_seed(7)
-    model = AlphaFold(build_openfold_config(get_preset("tiny")))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
+    """A tiny-preset checkpoint with every parameter random (see random_tiny_model)."""
     path = tmp_path / "tiny_random_full.pt"
-    torch.save(model.state_dict(), path)
+    torch.save(random_tiny_model(seed=7).state_dict(), path)
     return path
 
 

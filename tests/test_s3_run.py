@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import random_tiny_model
 import torch
 
 from eksfold.config import DatabaseConfig
@@ -26,16 +27,7 @@ SEQS = {"s3-one": "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF",
 def tiny_checkpoint_in_bucket(s3_env, monkeypatch):
     """A tiny-preset OpenFold checkpoint (every parameter random) published in a user bucket
     as `finetuning_ptm_2.pt`; EKSFOLD_WEIGHTS_BUCKET points published names at it."""
-    from eksfold.openfold_compat import prepare
-    from eksfold.presets import build_openfold_config, get_preset
-    prepare()
-    from openfold.model.model import AlphaFold
-
-    torch.manual_seed(11)
-    model = AlphaFold(build_openfold_config(get_preset("tiny")))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.02)
+    model = random_tiny_model(seed=11)
     params = open_store(s3_bucket_uri(s3_env, "params"))
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)

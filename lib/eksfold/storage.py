@@ -9,14 +9,14 @@ atomic: a reader sees either the previous object or the complete new one, never 
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from .errors import MissingDependencyError, StorageError
+from .errors import StorageError
+from .plugins import load_registered
 
 # scheme -> ("module:Class", install hint); imported lazily so boto3 is optional.
 _REGISTRY: dict[str, tuple[str, str]] = {}
@@ -44,13 +44,7 @@ def open_store(root: str | os.PathLike) -> "Store":
     if scheme not in _REGISTRY:
         raise StorageError(str(root), f"unsupported scheme {scheme!r}",
                            f"known: file, {', '.join(sorted(_REGISTRY))}")
-    target, hint = _REGISTRY[scheme]
-    module, cls = target.split(":")
-    try:
-        store_cls = getattr(importlib.import_module(module), cls)
-    except ImportError as exc:
-        raise MissingDependencyError(exc.name or module, hint) from exc
-    return store_cls(str(root))
+    return load_registered(*_REGISTRY[scheme])(str(root))
 
 
 def _check_rel(rel: str) -> str:

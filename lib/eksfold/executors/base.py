@@ -8,11 +8,11 @@ authority on success, reports progress, and stops everything cleanly on Ctrl-C.
 """
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 
-from ..errors import ConfigError, MissingDependencyError
+from ..errors import ConfigError
+from ..plugins import load_registered
 from ..run import DEPENDS_ON, STAGES, Run
 
 _EXECUTORS = {
@@ -63,13 +63,7 @@ def get_executor(name: str, **options) -> Executor:
     """Instantiate the executor registered as ``name`` with ``options``."""
     if name not in _EXECUTORS:
         raise ConfigError(f"unknown executor {name!r}; choose one of {', '.join(_EXECUTORS)}")
-    target, hint = _EXECUTORS[name]
-    module, cls = target.split(":")
-    try:
-        executor_cls = getattr(importlib.import_module(module), cls)
-    except ImportError as exc:
-        raise MissingDependencyError(exc.name or module, hint) from exc
-    return executor_cls(**options)
+    return load_registered(*_EXECUTORS[name])(**options)
 
 
 def plan(run: Run, stages=STAGES, target_ids=None) -> dict[tuple[str, str], str]:
