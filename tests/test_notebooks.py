@@ -124,6 +124,45 @@ def test_setup_check_local(small_db, tmp_path):
     assert "jackhmmer" in text and "attn_core_inplace_cuda" in text
 
 
+@pytest.mark.k8s
+def test_setup_check_eks_mode_against_a_real_control_plane(small_db, tmp_path):
+    """Mode "eks" reads nodes and pools, Kueue LocalQueues, the shared volume's claim and Jobs."""
+    import yaml
+    from kubernetes import client as kclient
+
+    import k8s_cluster
+    from cluster_validators import KUEUE_CRDS
+
+    missing = k8s_cluster.missing_binaries()
+    if missing:
+        pytest.fail("Kubernetes control plane not built: missing " + ", ".join(missing)
+                    + ". Run `make test-setup`.")
+    cluster = k8s_cluster.Cluster(tmp_path / "k8s")
+    try:
+        cluster.start()
+        crd = yaml.safe_load((KUEUE_CRDS / "kueue.x-k8s.io_localqueues.yaml").read_text())
+        ext = kclient.ApiextensionsV1Api(cluster.api.client)
+        ext.create_custom_resource_definition(crd)
+        k8s_cluster.wait_until(lambda: any(
+            c.type == "Established" and c.status == "True" for c in
+            ext.read_custom_resource_definition(crd["metadata"]["name"]).status.conditions or []),
+            30, "the LocalQueue CRD")
+        for queue, cq in (("eksfold-cpu", "cpu"), ("eksfold-gpu", "gpu")):
+            kclient.CustomObjectsApi(cluster.api.client).create_namespaced_custom_object(
+                "kueue.x-k8s.io", "v1beta2", "eksfold", "localqueues",
+                {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
+                 "metadata": {"name": queue}, "spec": {"clusterQueue": cq}})
+        nb = execute("00_setup_check.ipynb", tmp_path, mode="eks", database=str(small_db),
+                     kubeconfig=str(cluster.kubeconfig))
+    finally:
+        cluster.stop()
+    text = text_of(nb)
+    assert "all required checks passed (eks mode)" in text
+    for expected in ("v1.20, namespace eksfold", "pool=eksfold-infer gpu-class=large",
+                     "pool=eksfold-align", "clusterQueue=gpu", "Bound, 1200Gi"):
+        assert expected in text
+
+
 def test_local_checks_name_what_is_missing(tmp_path):
     table = checks.local_checks(tmp_path / "absent.fasta", openfold=False)
     assert checks.problems(table) == [f"database/{tmp_path / 'absent.fasta'}: "
