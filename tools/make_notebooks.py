@@ -303,7 +303,10 @@ df[["target", "length", "infer_status", "device", "preset", "feature_s", "infere
     "infer_peak_rss_mb", "peak_cuda_mb", "mean_plddt", "ptm", "error"]]'''),
     md("## The first prediction, coloured by pLDDT, on its experimental structure (grey)"),
     code('''\
-first = df[df.infer_status == "done"].iloc[0]
+finished = df[df.infer_status == "done"]
+if finished.empty:
+    raise RuntimeError("no target was predicted: see the error column above")
+first = finished.iloc[0]
 reference = reference_structures(run).get(first.target)  # None without a reference
 pred = read_prediction(run.root, first.target)
 label = " (UNTRAINED weights)" if first.untrained else ""
@@ -395,12 +398,16 @@ if not scored.empty:
     code('''\
 done = df[df.infer_status == "done"].head(max_views)
 models = {t: results.read_prediction(run.root, t)["pdb"] for t in done.target}
-references = results.reference_structures(run, refs)
-first = done.target.iloc[0]
-viz.view_structure(models[first], references.get(first), title=f"{first}{TAG}",
-                   background=viewer_background)'''),
+references = {t: p for t, p in results.reference_structures(run, refs).items() if t in models}
+if models:
+    first = next(iter(models))
+    display(viz.view_structure(models[first], references.get(first), title=f"{first}{TAG}",
+                               background=viewer_background))
+else:
+    print("no finished predictions to show")'''),
     code('''\
-viz.view_grid(models, {t: p for t, p in references.items() if t in models}, ncols=3)'''),
+if len(models) > 1:
+    display(viz.view_grid(models, references, ncols=3))'''),
     md("## Confidence: pLDDT and predicted aligned error"),
     code('''\
 for t in done.target.head(pae_targets):
