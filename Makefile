@@ -1,5 +1,5 @@
 # eksfold: two commands on a fresh Debian machine with Python 3.11 —
-#   make demo   installs everything, then folds a few CAMEO targets on this machine
+#   make demo   installs everything, folds a few CAMEO targets on this machine, renders a report
 #   make test   installs everything, then runs the test suite
 # Set-up steps are idempotent and stamp-filed under .setup/, so reruns cost seconds.
 
@@ -20,13 +20,14 @@ TEST_SETUP_TARGETS := $(STAMPS)/hhdb
 include $(sort $(wildcard mk/*.mk))
 
 DEMO_ROOT    ?= runs/demo
-DEMO_TARGETS ?= 6
+DEMO_TARGETS ?= 8
 DEMO_ARGS    ?= --limit $(DEMO_TARGETS) --shortest --preset demo --weights random
 PYTEST_ARGS  ?=
 
 .PHONY: demo test setup test-setup clean
 demo: setup
 	$(BIN)/eksfold run data/cameo92/targets.fasta --root $(DEMO_ROOT) $(DEMO_ARGS)
+	$(BIN)/eksfold report $(DEMO_ROOT)
 
 test: setup test-setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
