@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
 
 def _print_table(df) -> None:
     cols = ["target", "length", "align_status", "align_wall_s", "msa_depth", "infer_status",
-            "inference_s", "infer_peak_rss_mb", "mean_plddt", "error"]
+            "inference_s", "infer_peak_rss_mb", "mean_plddt", "tm_score", "lddt_ca", "error"]
     with __import__("pandas").option_context("display.width", 160, "display.max_colwidth", 60):
         print(df[[c for c in cols if c in df]].to_string(index=False))
 
@@ -97,7 +97,10 @@ def cmd_summary(args) -> int:
     from .results import load_summary, write_summary
     from .run import Run
 
-    df = write_summary(Run.open(args.root)) if args.rebuild else load_summary(args.root)
+    if args.rebuild or args.references:
+        df = write_summary(Run.open(args.root), references_dir=args.references)
+    else:
+        df = load_summary(args.root)
     _print_table(df)
     return 0
 
@@ -112,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("summary", help="print (or --rebuild) a run's summary table")
     p.add_argument("root")
-    p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--rebuild", action="store_true", help="rebuild it from the units' metrics")
+    p.add_argument("--references", help="folder of <pdb>.<chain>.pdb reference structures: "
+                                        "rebuild with tm_score, gdt_ts, lddt_ca, rmsd")
     p.set_defaults(func=cmd_summary)
     for module, fn in (("eksfold.data.cli", "add_data_parser"), ("eksfold.report", "add_report_parser"),
                        ("eksfold.bench", "add_bench_parser"), ("eksfold.k8s.cli", "add_k8s_parser")):

@@ -21,7 +21,8 @@ def load_targets_for_run(source, ids=None, limit=None, shortest=False, max_lengt
     if isinstance(source, (str, Path)):
         targets = read_fasta(source, errors=rejected)
         data = Path(source).read_bytes()
-        inputs = {"fasta": str(source), "fasta_sha256": hashlib.sha256(data).hexdigest()}
+        # Absolute: analysis run from elsewhere finds the target set (and its references) again.
+        inputs = {"fasta": str(Path(source).resolve()), "fasta_sha256": hashlib.sha256(data).hexdigest()}
     else:
         targets, inputs = list(source), {"fasta": None}
     targets = select(targets, ids=ids, limit=limit, shortest=shortest, max_length=max_length)
