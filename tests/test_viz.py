@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from eksfold import metrics, viz
+from eksfold import metrics, views, viz
 from eksfold.errors import MissingDependencyError
 
 DATA = Path(__file__).parent / "data" / "structures"
@@ -111,7 +111,7 @@ def test_plddt_bands():
 @pytest.fixture
 def fresh_kernel(monkeypatch):
     """As if no view was shown yet in this session."""
-    monkeypatch.setattr(viz, "_inlined_in_kernel", False)
+    monkeypatch.setattr(views, "_inlined_in_kernel", False)  # the state lives in views
 
 
 def test_view_structure_html(fresh_kernel):

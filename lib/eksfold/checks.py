@@ -112,7 +112,7 @@ def _database_rows(database):
 def _viewer_rows():
     from .errors import MissingDependencyError
     try:
-        from .viz import threedmol_js_path
+        from .views import threedmol_js_path
         return [_row("notebooks", "3Dmol.js (offline)", "ok", threedmol_js_path())]
     except MissingDependencyError as exc:
         return [_row("notebooks", "3Dmol.js (offline)", "missing", exc)]

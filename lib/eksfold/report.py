@@ -34,7 +34,7 @@ TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 
 def _strip_inlined_3dmol(nb):
     """Remove the copies of 3Dmol.js that cells inlined; the page head carries one."""
-    from .viz import THREEDMOL_MARKER
+    from .views import THREEDMOL_MARKER
 
     pattern = re.compile(rf"<script {THREEDMOL_MARKER}=[^>]*>.*?</script>", re.S)
     for cell in nb.cells:
@@ -93,7 +93,7 @@ def render_report(notebook, out_html, *, hide_input: bool = False) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
-    from .viz import threedmol_script
+    from .views import threedmol_script
 
     if isinstance(notebook, (str, Path)):
         nb = nbformat.read(str(notebook), as_version=4)
