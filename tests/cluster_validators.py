@@ -33,10 +33,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "cluster"
-SHARED = Path(os.environ.get("EKSFOLD_SHARED", REPO.parent / "shared"))
+SCHEMAS = REPO / "tests" / "data" / "schemas"  # vendored: CI must not depend on files beside the clone
 K8S_VERSION = "1.33"            # EKS version of cluster/eksctl/cluster.yaml
-EKSCTL_SCHEMA = SHARED / "schemas" / "eksctl-v0.230.0" / "clusterconfig.schema.json"
-KUEUE_CRDS = SHARED / "schemas" / "kueue-v0.19.2"
+EKSCTL_SCHEMA = SCHEMAS / "eksctl-v0.230.0" / "clusterconfig.schema.json"
+KUEUE_CRDS = SCHEMAS / "kueue-v0.19.2"
 KARPENTER_PKG = Path(os.environ.get(
     "EKSFOLD_KARPENTER_SCHEMAS",
     REPO / ".setup" / "npm-karpenter" / "node_modules" / "@kubernetes-models" / "karpenter"))

@@ -11,7 +11,6 @@ import pytest
 from s3_server import s3_as, s3_env, s3_server  # noqa: F401  (local S3 server fixtures, issue 5)
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared"
 CAMEO92 = PROJECT / "data" / "cameo92" / "targets.fasta"
 HMMER_TUTORIAL = Path("/usr/share/doc/hmmer/tutorial")
 

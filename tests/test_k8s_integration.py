@@ -79,7 +79,7 @@ def run_root(k8s, name: str) -> Path:
 
 def wait_events(ex, n: int, timeout: float = 120) -> list:
     events, deadline = [], time.monotonic() + timeout
-    while len([e for e in events if e.state != "running"]) < n:
+    while len([e for e in events if e.state not in ("running", "waiting")]) < n:
         assert time.monotonic() < deadline, f"timed out; events so far: {events}"
         events += ex.poll()
         time.sleep(0.2)
@@ -202,7 +202,7 @@ def test_bad_input_fails_fast_without_retries(k8s, small_db, tmp_path, worker_en
     ex = executor(k8s, retries=3, ttl_seconds=3)
     ex.launch(run, "infer", ["solo"])           # no alignment yet: the worker exits 2
     events = wait_events(ex, 1)
-    final = [e for e in events if e.state != "running"]
+    final = [e for e in events if e.state not in ("running", "waiting")]
     assert final[0].state == "failed" and final[0].detail.startswith("exit code 2")
     time.sleep(2)
     ran = [r for r in k8s.kubelet.history if str(root) in r.argv]
@@ -226,7 +226,10 @@ def test_unschedulable_unit_reported_with_scheduler_reason(k8s, small_db, tmp_pa
     ex = executor(k8s, sizing=kjobs.Sizing().scaled(gpu=4), unschedulable_timeout=3)
     ex.launch(run, "infer", ["huge"])
     events = wait_events(ex, 1, timeout=60)
-    (final,) = [e for e in events if e.state != "running"]
+    # first shown as waiting (not final: Karpenter may still add a node), with the reason
+    (waiting,) = [e for e in events if e.state == "waiting"]
+    assert "Insufficient nvidia.com/gpu" in waiting.detail
+    (final,) = [e for e in events if e.state not in ("running", "waiting")]
     assert final.state == "failed"
     assert final.detail.startswith("unschedulable: 0/3 nodes are available")
     assert "Insufficient nvidia.com/gpu" in final.detail
