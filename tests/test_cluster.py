@@ -7,7 +7,6 @@ validator that silently accepts everything fails its test. See tests/cluster_val
 from __future__ import annotations
 
 import copy
-import json
 import re
 import subprocess
 from pathlib import Path

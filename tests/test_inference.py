@@ -8,7 +8,7 @@ import torch
 from conftest import random_tiny_model
 
 from eksfold.config import InferConfig
-from eksfold.inference import UNTRAINED_NOTE, build_model, infer_target
+from eksfold.inference import UNTRAINED_NOTE, infer_target
 from eksfold.openfold_compat import prepare
 from eksfold.presets import build_openfold_config, get_preset
 from eksfold.targets import parse_fasta
@@ -67,7 +67,7 @@ def test_checkpoint_saved_and_reloaded_through_the_loading_code(target, alignmen
     # OpenFold training checkpoints nest the EMA weights: the loader must unwrap them.
     ema = tmp_path / "ema.pt"
     torch.save({"ema": {"params": torch.load(checkpoint)}}, ema)
-    b = infer_target(target, alignment_dir, InferConfig(preset="tiny", weights=str(ema)), tmp_path / "b")
+    infer_target(target, alignment_dir, InferConfig(preset="tiny", weights=str(ema)), tmp_path / "b")
     ca, cb = pdb_coords(tmp_path / "a/unrelaxed.pdb"), pdb_coords(tmp_path / "b/unrelaxed.pdb")
     assert a["untrained"] is False and a["weights_sha256"] and not np.allclose(ca, 0, atol=0.1)
     assert np.abs(ca - cb).max() == 0.0

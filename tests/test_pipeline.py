@@ -1,14 +1,11 @@
 """The whole `eksfold run` path on one machine: CLI, local executor, resume, failures."""
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-import pytest
 
 from eksfold.config import DatabaseConfig
 from eksfold.pipeline import run_pipeline
