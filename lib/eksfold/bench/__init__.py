@@ -1,0 +1,28 @@
+"""Benchmarks: commands that print tables of measured figures (``eksfold bench ...``).
+
+One module per benchmark; each has ``add_parser(bench_subparsers)``. Absolute times depend on
+the machine: compare ratios and fitted exponents measured side by side in one run. Figures
+that the notebooks and the planner read are committed as CSV under ``eksfold/profiles/``.
+"""
+from __future__ import annotations
+
+import importlib
+
+# name -> module; each module's add_parser() registers its subcommand
+BENCHMARKS = ("inference", "align")
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks that print tables (" + ", ".join(BENCHMARKS) + ")")
+    bsub = p.add_subparsers(dest="bench", required=True)
+    for name in BENCHMARKS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(bsub)
+
+
+def __getattr__(name):
+    # `from eksfold import bench; bench.inference_benchmark(...)` as before the split
+    from . import align, common, inference
+    for module in (inference, align, common):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(name)
