@@ -1,17 +1,22 @@
-"""Targets: FASTA parsing, validation and stable ids.
+"""Targets: the :class:`Target` record, stable ids and sequence validation.
+
+Reading files (FASTA, a3m, CSV/TSV, compressed, directories) lives in
+:mod:`eksfold.target_files`; this module turns the raw records a reader yields into validated
+targets with unique ids.
 
 A target id must be safe as a file name, an S3 key segment and a Kubernetes label value
 (lowercase RFC 1123: ``[a-z0-9]([-a-z0-9]*[a-z0-9])?``, at most 63 characters). OpenFold's
 own rule (header cut at the first non-word character) turns ``sp|P69905|HBA_HUMAN`` into
-``sp`` and collides; here the whole first token is kept as a slug, CAMEO headers become
-``<pdbid>-<chain>``, and colliding slugs get a short hash of their full header.
+``sp`` and collides; here the whole first token is kept as a slug and CAMEO headers become
+``<pdbid>-<chain>``. Two different records whose ids coincide (the same name twice with
+different sequences, or names that only differ in what the slug removes) are refused: silently
+renaming one would make results impossible to match back to the input.
 
->>> [t.id for t in parse_fasta(">sp|P69905|HBA_HUMAN\\nMVLS\\n>x y\\nMKV\\n")]
+>>> [t.id for t in parse_fasta(">sp|P69905|HBA_HUMAN\\nMVLSPADKTNVKAAWGKV\\n>x y\\nMKVAAWGKVGAHAGEYG\\n")]
 ['sp-p69905-hba-human', 'x']
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -20,14 +25,18 @@ from pathlib import Path
 from .errors import TargetError
 
 AMINO_ACIDS = set("ACDEFGHIKLMNPQRSTVWY")
-# Letters OpenFold maps to unknown (X) or to a standard residue; accepted with a warning-free
-# mapping because the feature pipeline handles them (B->D/N ambiguity is kept as X).
+# Letters OpenFold maps to unknown (X) or to a standard residue; accepted because the feature
+# pipeline handles them (B/Z ambiguity, U selenocysteine, O pyrrolysine, J Leu/Ile).
 AMBIGUOUS = set("XBZUOJ")
-MAX_ID_LENGTH = 48  # leaves room for suffixes in Kubernetes object names (63 max)
-MIN_LENGTH = 16     # shorter chains are peptides: OpenFold's structure module is unreliable
+NUCLEOTIDES = set("ACGTUN")
+MAX_ID_LENGTH = 48     # leaves room for suffixes in Kubernetes object names (63 max)
+MIN_LENGTH = 16        # shorter chains are peptides: OpenFold's structure module is unreliable
+MAX_LENGTH = 100_000   # without a memory-aware limit: longer than any known protein (titin 35k)
+NUCLEOTIDE_FRACTION = 0.9  # share of A/C/G/T/U/N above which a "protein" is really DNA/RNA
 
 _CAMEO = re.compile(r"pdbid:\s*(?P<pdb>\w{4})\s*\|\s*chain:\s*(?P<chain>\w+)", re.I)
 _SLUG_BAD = re.compile(r"[^a-z0-9]+")
+_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -55,96 +64,134 @@ class Target:
         return f">{self.id} {self.description}".rstrip() + "\n" + self.sequence + "\n"
 
 
+@dataclass(frozen=True)
+class Record:
+    """One raw record as a reader found it, before validation.
+
+    ``length`` is the number of sequence characters seen when a reader stopped keeping them
+    (a record longer than any limit is not held in memory); ``name`` overrides the header as
+    the source of the id (a3m files are named by their file, as ColabFold does).
+    """
+
+    header: str
+    sequence: str
+    source: str
+    line: int
+    length: int | None = None
+    name: str | None = None
+    problem: str | None = None  # found by the reader (e.g. a complex in a CSV row)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} line {self.line}"
+
+
 def slugify(text: str) -> str:
     """Lowercase, runs of other characters to '-', trimmed to MAX_ID_LENGTH."""
     slug = _SLUG_BAD.sub("-", text.lower()).strip("-")
     return slug[:MAX_ID_LENGTH].rstrip("-")
 
 
-def _short_hash(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:6]
+def _letters(chars) -> str:
+    return ", ".join(repr(c) for c in sorted(chars))
 
 
-def _parse_records(text: str, source: str) -> list[tuple[str, str]]:
-    records, header, seq = [], None, []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith(";"):
-            continue
-        if line.startswith(">"):
-            if header is not None:
-                records.append((header, "".join(seq)))
-            header, seq = line[1:].strip(), []
-        elif header is None:
-            raise TargetError(source, f"line {lineno}: sequence data before the first '>' header")
-        else:
-            seq.append(line)
-    if header is not None:
-        records.append((header, "".join(seq)))
-    return records
+def validate_sequence(target_id: str, sequence: str, max_length: int | None = None,
+                      where: str = "", length: int | None = None) -> str:
+    """Return the normalised (uppercase, no whitespace, no final ``*``) sequence.
 
+    Raises :class:`TargetError` naming the problem: empty, nucleotide, letters that are no
+    residue, too short, longer than ``max_length`` (default :data:`MAX_LENGTH`). ``length``
+    is the true length when the caller kept only a prefix of a huge record.
+    """
+    def fail(problem: str):
+        raise TargetError(target_id, f"{where}: {problem}" if where else problem)
 
-def validate_sequence(target_id: str, sequence: str) -> str:
-    """Return the normalised (uppercase, no gaps/whitespace) sequence or raise TargetError."""
-    seq = re.sub(r"\s", "", sequence).upper().rstrip("*")
+    limit = max_length or MAX_LENGTH
+    seq = _SPACE.sub("", sequence).upper()
+    seq = seq[:-1] if seq.endswith("*") else seq  # translation stop, as many tools write
     if not seq:
-        raise TargetError(target_id, "empty sequence")
-    bad = sorted(set(seq) - AMINO_ACIDS - AMBIGUOUS)
+        fail("empty sequence")
+    acgt = sum(seq.count(c) for c in NUCLEOTIDES)
+    if acgt >= NUCLEOTIDE_FRACTION * len(seq) and len(set(seq) & set("ACGTU")) >= 3:
+        fail(f"looks like a nucleotide sequence ({100 * acgt // len(seq)}% A/C/G/T/U/N), not "
+             "a protein: translate it first")
+    bad = set(seq) - AMINO_ACIDS - AMBIGUOUS
     if bad:
-        raise TargetError(target_id, f"invalid residue letters {''.join(bad)!r} (protein sequences only)")
+        first = min(seq.index(c) for c in bad) + 1
+        fail(f"invalid residue letters {_letters(bad)} (first at residue {first}); protein "
+             "one-letter codes only")
     if len(seq) < MIN_LENGTH:
-        raise TargetError(target_id, f"sequence of {len(seq)} residues is shorter than {MIN_LENGTH}")
+        fail(f"sequence of {len(seq)} residues is shorter than {MIN_LENGTH}")
+    if len(seq) > limit or (length or 0) > limit:
+        fail(f"sequence of {'about ' if length else ''}{length or len(seq)} residues is longer "
+             f"than {limit}, the longest any memory setting can fold")
     return seq
 
 
-def _base_id(header: str) -> tuple[str, str | None, str | None]:
+def base_id(header: str) -> tuple[str, str, str | None, str | None]:
+    """``(slug, name, pdb_id, chain)`` of a header: the name is what the slug was made from."""
     match = _CAMEO.search(header)
     if match:
         pdb, chain = match["pdb"].lower(), match["chain"]
-        return slugify(f"{pdb}-{chain}"), pdb, chain
+        return slugify(f"{pdb}-{chain}"), f"{pdb}_{chain}", pdb, chain
     token = header.split()[0] if header.split() else ""
-    return slugify(token), None, None
+    return slugify(token), token, None, None
 
 
-def parse_fasta(text: str, source: str = "<fasta>", errors: list | None = None) -> list[Target]:
-    """Parse FASTA text into validated targets with unique, stable ids.
+def assign_ids(records, errors: list | None = None,
+               max_length: int | None = None) -> list[Target]:
+    """Validate raw :class:`Record` objects into targets with unique ids.
 
-    Invalid records raise :class:`TargetError`, unless ``errors`` is a list: then each error is
-    appended to it and the record skipped, so one bad target does not stop the others.
+    An invalid record raises :class:`TargetError`, unless ``errors`` is a list: then the error
+    is appended and the record skipped, so one bad target does not stop the others. A record
+    repeated exactly (same name, same sequence) is kept once.
     """
-    parsed = []
-    for index, (header, raw_seq) in enumerate(_parse_records(text, source), 1):
-        base, pdb, chain = _base_id(header)
-        label = base or f"record {index}"
+    targets: list[Target] = []
+    seen: dict[str, tuple[str, str, str]] = {}  # id -> (name, sequence, where)
+    for index, rec in enumerate(records, 1):
+        slug, name, pdb, chain = base_id(rec.name or rec.header)
+        if rec.name:
+            slug, name = slugify(rec.name), rec.name
+        label = slug or f"record {index}"
         try:
-            if not base:
-                raise TargetError(f"record {index}", "header has no usable name")
-            parsed.append((header, base, pdb, chain, validate_sequence(label, raw_seq)))
+            if rec.problem:
+                raise TargetError(label, f"{rec.where}: {rec.problem}")
+            seq = validate_sequence(label, rec.sequence, max_length, rec.where, rec.length)
+            if not slug:
+                raise TargetError(label, f"{rec.where}: header {rec.header[:60]!r} has no "
+                                         "usable name (letters or digits)")
+            if slug in seen:
+                first_name, first_seq, first_where = seen[slug]
+                if first_name == name and first_seq == seq:
+                    continue
+                if first_name == name:
+                    raise TargetError(slug, f"{rec.where}: duplicate id {name!r} with a different "
+                                            f"sequence than at {first_where}")
+                raise TargetError(slug, f"{rec.where}: name {name!r} and {first_name!r} (at "
+                                        f"{first_where}) both become id {slug!r} once made safe "
+                                        "for files and Kubernetes; rename one")
         except TargetError as exc:
             if errors is None:
                 raise
             errors.append(exc)
-    counts: dict[str, int] = {}
-    for _, base, *_ in parsed:
-        counts[base] = counts.get(base, 0) + 1
-    targets, seen = [], set()
-    for header, base, pdb, chain, seq in parsed:
-        tid = base if counts[base] == 1 else f"{base[:MAX_ID_LENGTH - 7]}-{_short_hash(header + seq)}"
-        if tid in seen:  # identical header and sequence twice: same target, keep the first
             continue
-        seen.add(tid)
-        targets.append(Target(tid, seq, header, pdb, chain))
-    if not targets and not errors:
-        raise TargetError(source, "no FASTA records found")
+        seen[slug] = (name, seq, rec.where)
+        targets.append(Target(slug, seq, rec.header, pdb, chain))
     return targets
 
 
+def parse_fasta(text: str, source: str = "<fasta>", errors: list | None = None,
+                max_length: int | None = None) -> list[Target]:
+    """Parse FASTA text into validated targets (see :func:`assign_ids` for ``errors``)."""
+    from .target_files import read_text
+    return read_text(text, source, errors=errors, max_length=max_length)
+
+
 def read_fasta(path: str | Path, errors: list | None = None) -> list[Target]:
-    """Read and validate a FASTA file (see :func:`parse_fasta`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise TargetError(str(path), "FASTA file not found")
-    return parse_fasta(path.read_text(), source=str(path), errors=errors)
+    """Read and validate a target file or directory (any format :func:`read_targets` reads)."""
+    from .target_files import read_targets
+    return read_targets(path, errors=errors)
 
 
 def select(targets: list[Target], ids=None, limit: int | None = None,
