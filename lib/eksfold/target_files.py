@@ -1,24 +1,18 @@
 """Target files as biologists have them: format detection and streaming readers.
 
-:func:`read_targets` takes a file or a directory of files and returns validated targets
-(:func:`eksfold.targets.assign_ids`). It reads
+:func:`read_targets` takes a file or a directory and returns validated targets
+(:func:`eksfold.targets.assign_ids`). It reads FASTA (any name; ``;`` comment lines skipped;
+wrapped, any case, ``*`` stop, spaces), a3m (``.a3m``: the query only, named after the file as
+in ColabFold), ColabFold CSV/TSV (``.csv``/``.tsv`` or a first line ``id,sequence``), gzip,
+bzip2 or xz copies of these (by magic bytes) and directories of such files (by name, hidden
+files skipped); in UTF-8 with or without a byte-order mark, UTF-16 with one, or cp1252 (a line
+that is not UTF-8), with LF, CRLF or CR line ends. Anything else is a
+:class:`~eksfold.errors.TargetError` naming the file, line and problem.
 
-- FASTA (any name; ``;`` comment lines skipped), multi-line, any case, ``*`` stop, spaces;
-- a3m (``.a3m``): only the first record, the query; its id is the file name, as in ColabFold;
-- ColabFold-style CSV/TSV (``.csv``, ``.tsv``, or a first line ``id,sequence``/``id<TAB>...``);
-- gzip, bzip2 or xz compressed copies of these (recognised by their magic bytes);
-- a directory: every such file in it (not recursive, hidden files skipped), by name;
-
-in UTF-8 with or without a byte-order mark, UTF-16 with a mark, or a Windows/Latin-1 code
-page (a line that is not UTF-8 is read as cp1252), with LF, CRLF or CR-only line ends. Anything
-else is refused with a :class:`~eksfold.errors.TargetError` naming the file, line and problem.
-
-FASTA has no maintained parser that reports line numbers (``Bio.SeqIO`` gives records, not
-where they are, and reads lines a biologist's editor writes differently), so this module streams
-lines itself; CSV uses the standard library's ``csv``. Files are streamed, never read whole:
-at most :data:`MAX_RECORDS` records and :data:`MAX_INPUT_BYTES` of (decompressed) text per
-input, lines handled in pieces of :data:`MAX_LINE_CHARS`, and a record longer than the length
-limit is counted, not kept.
+FASTA is read by a streaming line reader here, not ``Bio.SeqIO``, because SeqIO reports no
+line numbers for errors; tables use the standard ``csv``. Nothing is read whole: at most
+:data:`MAX_RECORDS` records and :data:`MAX_INPUT_BYTES` of text per input, lines in pieces of
+:data:`MAX_LINE_CHARS`, and a record over the length limit is counted, not kept.
 """
 from __future__ import annotations
 
@@ -26,6 +20,7 @@ import bz2
 import csv
 import gzip
 import io
+import itertools
 import lzma
 import re
 import zlib
@@ -45,14 +40,15 @@ _COMPRESSED = {b"\x1f\x8b": ("gzip", lambda f: gzip.GzipFile(fileobj=f)),
                b"BZh": ("bzip2", bz2.BZ2File), b"\xfd7zXZ\x00": ("xz", lzma.LZMAFile)}
 _ARCHIVES = {b"PK\x03\x04": "zip archive", b"\x00\x00\x00\x0cjP": "image"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # tab, CR, LF and form feed are text
+_CONTROL_BYTES = re.compile(_CONTROL.pattern.encode())
 
 
 def read_targets(path: str | Path, errors: list | None = None,
                  max_length: int | None = None) -> list[Target]:
     """Targets of a file or directory, in file order (directories: by file name).
 
-    ``errors``: collect per-record problems there instead of raising (problems of a whole file,
-    such as binary content, are raised). ``max_length``: the longest sequence any memory
+    ``errors``: collect problems there instead of raising; a file that cannot be read at all
+    (binary, truncated) contributes no record. ``max_length``: the longest sequence any memory
     setting can fold (default :data:`eksfold.targets.MAX_LENGTH`).
     """
     path = Path(path)
@@ -68,9 +64,10 @@ def read_targets(path: str | Path, errors: list | None = None,
         raise TargetError(str(path), "target file not found")
     records: list[Record] = []
     for f in files:
-        # a file is read whole or not at all: a binary or truncated one contributes nothing
         try:
-            records += _limited(_file_records(f, max_length), str(f), MAX_RECORDS - len(records))
+            with open(f, "rb") as raw:
+                records += _limited(_stream_records(raw, str(f), f.name, max_length), str(f),
+                                    MAX_RECORDS - len(records))
         except TargetError as exc:
             if errors is None:
                 raise
@@ -107,107 +104,87 @@ def _inner_name(name: str) -> Path:
     return p.with_suffix("") if p.suffix.lower() in (".gz", ".bz2", ".xz") else p
 
 
-def _file_records(path: Path, max_length: int | None) -> Iterator[Record]:
-    with open(path, "rb") as raw:
-        yield from _stream_records(raw, str(path), path.name, max_length)
-
-
 def _stream_records(raw: BinaryIO, source: str, name: str,
                     max_length: int | None) -> Iterator[Record]:
     """Records of one byte stream; every failure to read becomes a TargetError on ``source``."""
-    buf = io.BufferedReader(raw) if not hasattr(raw, "peek") else raw
+    buf = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
     magic = buf.peek(8)[:8]
     for sig, what in _ARCHIVES.items():
         if magic.startswith(sig):
             raise TargetError(source, f"a {what}, not a text file of sequences (unpack it first)")
-    stream, kind = buf, None
-    for sig, (kind, opener) in _COMPRESSED.items():
-        if magic.startswith(sig):
-            stream = io.BufferedReader(opener(buf))
-            break
-    else:
-        kind = None
+    kind = next((k for k in _COMPRESSED if magic.startswith(k)), None)
+    stream = io.BufferedReader(_COMPRESSED[kind][1](buf)) if kind else buf
     inner = _inner_name(name)
+    fmt, limit = inner.suffix.lower(), max_length or MAX_LENGTH
     try:
         lines = _lines(stream, source)
-        fmt = inner.suffix.lower()
         if fmt == ".a3m":
-            yield from _a3m(lines, source, inner.stem, max_length)
+            for rec in _fasta(_a3m_query(lines), source, limit):
+                yield Record(rec.header, rec.sequence, rec.source, rec.line, rec.length,
+                             inner.stem)
             return
         first = next(lines, None)
-        if first is None:
-            return
-        lines = _chain(first, lines)
-        head = first[1].lstrip().lower()
+        head = first[1].lstrip().lower() if first else ""
+        lines = itertools.chain([first] if first else [], lines)
         if fmt in (".csv", ".tsv", ".tab") or re.match(r"id\s*[,\t]", head):
-            delim = "," if fmt == ".csv" or (fmt not in (".tsv", ".tab") and "\t" not in head) \
-                else "\t"
-            yield from _table(lines, source, delim, max_length)
+            tab = fmt in (".tsv", ".tab") or (fmt != ".csv" and "\t" in head)
+            yield from _table(lines, source, "\t" if tab else ",", limit)
         else:
-            yield from _fasta(lines, source, max_length)
+            yield from _fasta(lines, source, limit)
     except (OSError, EOFError, zlib.error, lzma.LZMAError, UnicodeError) as exc:
-        what = f"{kind} data" if kind else "file"
+        what = f"{_COMPRESSED[kind][0]} data" if kind else "file"
         raise TargetError(source, f"cannot read the {what}: {exc}") from None
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
-
-
-def _lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, str, bool]]:
+def _lines(stream, source: str) -> Iterator[tuple[int, str, bool]]:
     """``(line number, text without line end, continued)``; ``continued`` marks later pieces
     of a line longer than MAX_LINE_CHARS."""
     head = stream.peek(8192)[:8192]
     utf16 = head[:2] in (b"\xff\xfe", b"\xfe\xff")
-    bad = None if utf16 else _CONTROL.search(head.decode("latin-1"))
-    if bad:  # as git and file(1) decide: control bytes near the start mean binary
-        before = head[:bad.start()]
-        line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
-        raise TargetError(source, f"line {line}: non-text byte "
-                                  f"{ord(bad.group()):#04x}: not a text file of sequences "
-                                  "(binary or corrupt?)")
+    if not utf16:  # as git and file(1) decide: control bytes near the start mean binary
+        before = _CONTROL_BYTES.split(head, maxsplit=1)[0]
+        _check_text(head.decode("latin-1"), source,
+                    before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1)
     # latin-1 maps each byte to one character, so universal newlines (CR, LF, CRLF) work
     # on raw bytes and each line is decoded afterwards: UTF-8 if it is, else cp1252.
     text = io.TextIOWrapper(stream, encoding="utf-16" if utf16 else "latin-1", newline=None)
-    lineno, total, continued = 0, 0, False
-    while True:
-        piece = text.readline(MAX_LINE_CHARS)
-        if not piece:
-            return
+    lineno = total = 0
+    continued = False
+    while piece := text.readline(MAX_LINE_CHARS):
         total += len(piece)
         if total > MAX_INPUT_BYTES:
             raise TargetError(source, f"more than {MAX_INPUT_BYTES // 1024 ** 3} GiB of text: "
                                       "split the input")
-        complete = piece.endswith("\n")
-        lineno += 0 if continued else 1
+        complete, lineno = piece.endswith("\n"), lineno + (not continued)
         piece = piece.rstrip("\n")
         if not utf16:
             piece = _decode(piece.encode("latin-1"), source, lineno)
         if lineno == 1 and not continued:
             piece = piece.lstrip("\ufeff")  # UTF-8 byte-order mark
-        bad = _CONTROL.search(piece)
-        if bad:
-            raise TargetError(source, f"line {lineno}: non-text byte {ord(bad.group()):#04x}: "
-                                      "not a text file of sequences (binary or corrupt?)")
+        _check_text(piece, source, lineno)
         yield lineno, piece, continued
         continued = not complete
 
 
+def _check_text(text: str, source: str, lineno: int) -> None:
+    bad = _CONTROL.search(text)
+    if bad:
+        raise TargetError(source, f"line {lineno}: non-text byte {ord(bad.group()):#04x}: "
+                                  "not a text file of sequences (binary or corrupt?)")
+
+
 def _decode(data: bytes, source: str, lineno: int) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")  # Windows/Latin-1 editors; headers with accents
-    except UnicodeDecodeError:
-        raise TargetError(source, f"line {lineno}: bytes that are neither UTF-8 nor "
-                                  "Latin-1 text (binary file?)") from None
+    for encoding in ("utf-8", "cp1252"):  # cp1252: Windows/Latin-1 editors, accented headers
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    raise TargetError(source, f"line {lineno}: bytes that are neither UTF-8 nor Latin-1 text "
+                              "(binary file?)")
 
 
 class _Builder:
-    """One record's header and sequence, keeping at most ``limit + 1`` characters."""
+    """One record's header and sequence, keeping at most about ``limit`` characters."""
 
     def __init__(self, header: str, source: str, line: int, limit: int):
         self.header, self.source, self.line, self.limit = header, source, line, limit
@@ -222,10 +199,9 @@ class _Builder:
             self.kept += len(text)
 
     def record(self, name: str | None = None, problem: str | None = None) -> Record:
-        # the final '*' is not a residue: do not count it against the limit
-        length = self.seen if self.seen > self.limit + 1 else None
-        return Record(self.header.strip(), "".join(self.parts), self.source, self.line, length, name,
-                      problem)
+        length = self.seen if self.seen > self.limit + 1 else None  # +1: a final '*'
+        return Record(self.header.strip(), "".join(self.parts), self.source, self.line,
+                      length, name, problem)
 
 
 def _check_header(header: str, source: str, lineno: int) -> None:
@@ -234,8 +210,7 @@ def _check_header(header: str, source: str, lineno: int) -> None:
                                   "characters")
 
 
-def _fasta(lines, source: str, max_length: int | None) -> Iterator[Record]:
-    limit = max_length or MAX_LENGTH
+def _fasta(lines, source: str, limit: int) -> Iterator[Record]:
     current, in_header = None, False
     for lineno, text, continued in lines:
         if continued and current is not None:
@@ -245,8 +220,7 @@ def _fasta(lines, source: str, max_length: int | None) -> Iterator[Record]:
             else:
                 current.add(text)
             continue
-        in_header = False
-        stripped = text.strip()
+        stripped, in_header = text.strip(), False
         if not stripped or stripped.startswith(";"):
             continue
         if stripped.startswith(">"):
@@ -263,30 +237,26 @@ def _fasta(lines, source: str, max_length: int | None) -> Iterator[Record]:
         yield current.record()
 
 
-def _a3m(lines, source: str, name: str, max_length: int | None) -> Iterator[Record]:
-    """The query (first record) of an a3m; ColabFold's ``#`` first line is skipped."""
-    def query_lines():
-        started = False
-        for lineno, text, continued in lines:
-            if not started and (text.startswith("#") or not text.strip()):
-                continue
-            if started and text.startswith(">") and not continued:
-                return  # the hits that follow are no targets
-            started = True
-            yield lineno, text, continued
-    for rec in _fasta(query_lines(), source, max_length):
-        yield Record(rec.header, rec.sequence, rec.source, rec.line, rec.length, name)
+def _a3m_query(lines):
+    """The lines of an a3m's first record (the query); ColabFold's ``#`` first line skipped."""
+    started = False
+    for lineno, text, continued in lines:
+        if not started and (text.startswith("#") or not text.strip()):
+            continue
+        if started and text.startswith(">") and not continued:
+            return  # the hits that follow are no targets
+        started = True
+        yield lineno, text, continued
 
 
-def _table(lines, source: str, delimiter: str, max_length: int | None) -> Iterator[Record]:
+def _table(lines, source: str, delimiter: str, limit: int) -> Iterator[Record]:
     """ColabFold's ``id,sequence`` table (other columns ignored)."""
-    limit = max_length or MAX_LENGTH
-    numbers: list[int] = []
+    numbers = [0]
 
     def rows():
         for lineno, text, continued in lines:
             if continued:
-                raise TargetError(source, f"line {lineno}: line longer than {MAX_LINE_CHARS} "
+                raise TargetError(source, f"line {lineno}: longer than {MAX_LINE_CHARS} "
                                           "characters")
             numbers.append(lineno)
             yield text + "\n"
@@ -298,18 +268,16 @@ def _table(lines, source: str, delimiter: str, max_length: int | None) -> Iterat
                                       f"(ColabFold format); found {header[:6]}")
         i_id, i_seq = header.index("id"), header.index("sequence")
         for row in reader:
-            line = numbers[-1] if numbers else 0
             if not any(c.strip() for c in row):
                 continue
             if len(row) <= max(i_id, i_seq):
-                yield Record(row[0] if i_id == 0 else "", "", source, line, None, None,
-                             f"{len(row)} columns, expected {len(header)}")
+                yield Record(row[0] if i_id == 0 else "", "", source, numbers[-1],
+                             problem=f"{len(row)} columns, expected {len(header)}")
                 continue
-            rid, seq = row[i_id].strip(), row[i_seq]
-            build = _Builder(rid, source, line, limit)
-            build.add(seq)
+            build = _Builder(row[i_id].strip(), source, numbers[-1], limit)
+            build.add(row[i_seq])
             problem = ("':' separates the chains of a complex, which eksfold does not fold: "
-                       "one chain per row") if ":" in seq else None
-            yield build.record(name=rid, problem=problem)
+                       "one chain per row") if ":" in row[i_seq] else None
+            yield build.record(name=row[i_id].strip(), problem=problem)
     except csv.Error as exc:
-        raise TargetError(source, f"line {numbers[-1] if numbers else 0}: {exc}") from None
+        raise TargetError(source, f"line {numbers[-1]}: {exc}") from None
