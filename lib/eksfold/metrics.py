@@ -1,18 +1,10 @@
 """Accuracy of a predicted structure against an experimental reference, on Cα atoms.
 
 Residues are matched by a global alignment of the two chains' *sequences*, because references
-use author numbering and miss residues while predictions are numbered 1..L (reading chains and
-matching residues: :mod:`eksfold.structures`, whose names are also importable from here). Scores:
-
-- **TM-score** normalised by the reference length, found with the TM-score program's search
-  (Zhang & Skolnick 2004): Kabsch superpositions seeded on fragments of the aligned pairs
-  (lengths L, L/2, L/4, ... 4, every start), each refined iteratively on the pairs closer than
-  ``d0_search + 1``; the best score over all superpositions tried.
-- **GDT-TS**: mean over 1, 2, 4, 8 Å of the largest fraction of reference residues within
-  that distance, over the superpositions of the same search (as the TM-score program does).
-- **lDDT-Cα**: superposition-free; reference Cα pairs closer than 15 Å whose distance the
-  model preserves within 0.5, 1, 2, 4 Å (pooled over pairs; unmatched residues count as lost).
-- **RMSD** of the matched Cα after one optimal (Kabsch) superposition of all matched pairs.
+use author numbering and miss residues while predictions are numbered 1..L (reading chains —
+PDB or mmCIF, through gemmi — and matching residues: :mod:`eksfold.structures`). The scores
+(TM-score with the TM-score program's search, GDT-TS, lDDT-Cα, RMSD) are computed in
+:mod:`eksfold.superposition`; the names of both modules stay importable from here.
 
 >>> from eksfold.metrics import compare_structures
 >>> compare_structures("unrelaxed.pdb", "7skh.B.pdb")  # doctest: +SKIP
@@ -24,11 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .structures import (  # noqa: F401  (re-exported: `from eksfold.metrics import read_chain`)
-    THREE_TO_ONE, Chain, _pdb_text, align_sequences, alignment_strings, read_chain)
-
-GDT_CUTOFFS = (1.0, 2.0, 4.0, 8.0)
-LDDT_THRESHOLDS = (0.5, 1.0, 2.0, 4.0)
+from .structure_io import transform_text
+# Re-exported, so `from eksfold.metrics import read_chain, kabsch, ...` keeps working.
+from .structures import (  # noqa: F401
+    THREE_TO_ONE, Chain, StructureError, _pdb_text, align_sequences, alignment_strings,
+    read_chain)
+from .superposition import (  # noqa: F401
+    GDT_CUTOFFS, LDDT_THRESHOLDS, _close_pairs, _distances, _fragment_lengths, kabsch, lddt_ca,
+    rmsd, tm_d0, tm_search)
 
 
 @dataclass(frozen=True)
@@ -57,168 +52,6 @@ class Comparison:
                 "seq_identity": self.seq_identity}
 
 
-def kabsch(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None):
-    """Optimal rotations and translations mapping ``x`` onto ``y`` (least squares).
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray
-        ``(n, 3)`` paired coordinates.
-    weights : numpy.ndarray, optional
-        ``(n,)`` or a batch ``(s, n)`` of non-negative weights (masks); default all ones.
-
-    Returns
-    -------
-    rotation, translation : numpy.ndarray
-        ``(3, 3)`` and ``(3,)`` (or ``(s, 3, 3)`` and ``(s, 3)`` for a batch) such that
-        ``x @ rotation.T + translation`` best fits ``y``.
-    """
-    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
-    single = w.ndim == 1
-    w = np.atleast_2d(w)
-    wsum = w.sum(1, keepdims=True)
-    w = np.where(wsum > 0, w, 1.0)  # an empty mask would divide by zero: fall back to all
-    wsum = w.sum(1, keepdims=True)
-    cx, cy = w @ x / wsum, w @ y / wsum
-    h = np.einsum("sn,ni,nj->sij", w, x, y) - wsum[:, :, None] * cx[:, :, None] * cy[:, None, :]
-    u, _, vt = np.linalg.svd(h)
-    v, ut = vt.transpose(0, 2, 1), u.transpose(0, 2, 1)
-    sign = np.where(np.linalg.det(v @ ut) < 0, -1.0, 1.0)  # forbid reflections
-    v[:, :, 2] *= sign[:, None]
-    rot = v @ ut
-    trans = cy - np.einsum("sij,sj->si", rot, cx)
-    return (rot[0], trans[0]) if single else (rot, trans)
-
-
-def tm_d0(length: int) -> float:
-    """TM-score distance scale d0 for a normalisation length (0.5 Å floor, as TM-score)."""
-    return max(0.5, 1.24 * np.cbrt(length - 15) - 1.8) if length > 21 else 0.5
-
-
-def _fragment_lengths(n: int) -> list:
-    """Seed fragment lengths n, n/2, n/4, ... down to 4 (at most 6), as TM-score."""
-    shortest, lengths = min(4, n), []
-    for i in range(5):
-        length = n // 2 ** i
-        if length <= shortest:
-            return lengths + [shortest]
-        lengths.append(length)
-    return lengths + [shortest]
-
-
-def _distances(x, y, rot, trans):
-    """Per-pair distances after each of a batch of superpositions: ``(s, n)``."""
-    moved = np.einsum("sij,nj->sni", rot, x) + trans[:, None, :]
-    return np.linalg.norm(moved - y[None], axis=2)
-
-
-def _close_pairs(dist, d):
-    """Pairs closer than d; d grows by 0.5 Å until at least 3 qualify (as TM-score)."""
-    cut = dist < d
-    if dist.shape[1] > 3:
-        few = cut.sum(1) < 3
-        if few.any():
-            third = np.partition(dist[few], 2, axis=1)[:, 2]
-            relaxed = d + 0.5 * (np.floor((third - d) / 0.5) + 1)
-            cut[few] = dist[few] < relaxed[:, None]
-    return cut
-
-
-class _Search:
-    """Best TM-score (and GDT counts) over every superposition tried, TM-score style.
-
-    The search runs all seed fragments of one length as a batch, so the per-fragment
-    iteration of the TM-score program becomes array operations; fragments whose pair set
-    stops changing drop out of the batch, exactly where TM-score's loop would break.
-    """
-
-    def __init__(self, x, y, l_norm, max_iter=20):
-        self.x, self.y, self.max_iter = x, y, max_iter
-        self.l_norm, self.d0 = l_norm, tm_d0(l_norm)
-        self.d0_search = min(8.0, max(4.5, self.d0))
-        self.tm, self.rot, self.trans = -1.0, np.eye(3), np.zeros(3)
-        self.gdt_counts = np.zeros(len(GDT_CUTOFFS), dtype=int)
-
-    def _track(self, rot, trans):
-        dist = _distances(self.x, self.y, rot, trans)
-        tm = (1.0 / (1.0 + (dist / self.d0) ** 2)).sum(1) / self.l_norm
-        best = int(np.argmax(tm))
-        if tm[best] > self.tm:
-            self.tm, self.rot, self.trans = float(tm[best]), rot[best], trans[best]
-        counts = [(dist <= c).sum(1).max() for c in GDT_CUTOFFS]
-        self.gdt_counts = np.maximum(self.gdt_counts, counts)
-        return dist
-
-    def run(self):
-        n = len(self.x)
-        idx = np.arange(n)
-        for length in _fragment_lengths(n):
-            starts = np.arange(n - length + 1)
-            mask = (idx >= starts[:, None]) & (idx < starts[:, None] + length)
-            dist = self._track(*kabsch(self.x, self.y, mask))
-            cut = _close_pairs(dist, self.d0_search - 1)
-            for _ in range(self.max_iter):
-                dist = self._track(*kabsch(self.x, self.y, cut))
-                new = _close_pairs(dist, self.d0_search + 1)
-                moving = (new != cut).any(1)
-                if not moving.any():
-                    break
-                cut = new[moving]
-        return self
-
-
-def tm_search(x: np.ndarray, y: np.ndarray, l_norm: int, max_iter: int = 20):
-    """TM-score of matched coordinates with the TM-score program's superposition search.
-
-    Parameters
-    ----------
-    x, y : numpy.ndarray
-        ``(n, 3)`` coordinates of matched residues (model, reference).
-    l_norm : int
-        Normalisation length (the reference length).
-    max_iter : int
-        Refinement iterations per seed (20, as in TM-align).
-
-    Returns
-    -------
-    tm_score : float
-    rotation, translation : numpy.ndarray
-        The best superposition, ``x @ rotation.T + translation``.
-    gdt_ts : float
-        GDT-TS over the same superpositions, normalised by ``l_norm``.
-    """
-    if len(x) == 0:
-        return 0.0, np.eye(3), np.zeros(3), 0.0
-    search = _Search(np.asarray(x, float), np.asarray(y, float), l_norm, max_iter).run()
-    return search.tm, search.rot, search.trans, float(search.gdt_counts.mean() / l_norm)
-
-
-def lddt_ca(model_ca: np.ndarray, ref_ca: np.ndarray, pairs: np.ndarray,
-            cutoff: float = 15.0, thresholds=LDDT_THRESHOLDS) -> float:
-    """Global lDDT on Cα atoms (no superposition).
-
-    Every reference pair ``(i, j)``, ``i != j``, closer than ``cutoff`` is scored by the
-    fraction of ``thresholds`` within which the model keeps its distance; the result is the
-    mean over all such pairs. Reference residues without a matched model residue count as
-    not preserved.
-    """
-    mapped = np.full_like(ref_ca, np.nan, dtype=float)
-    mapped[pairs[:, 1]] = model_ca[pairs[:, 0]]
-    d_ref = np.linalg.norm(ref_ca[:, None] - ref_ca[None], axis=2)
-    d_mod = np.linalg.norm(mapped[:, None] - mapped[None], axis=2)
-    scored = (d_ref < cutoff) & ~np.eye(len(ref_ca), dtype=bool)
-    with np.errstate(invalid="ignore"):  # NaN (unmatched) compares False: not preserved
-        diff = np.abs(d_mod - d_ref)[scored]
-        kept = sum((diff < t).sum() for t in thresholds)
-    return float(kept / (len(thresholds) * scored.sum())) if scored.any() else 0.0
-
-
-def rmsd(x: np.ndarray, y: np.ndarray) -> float:
-    """Root-mean-square deviation after the optimal superposition of ``x`` onto ``y``."""
-    rot, trans = kabsch(x, y)
-    return float(np.sqrt(np.mean(np.sum((x @ rot.T + trans - y) ** 2, axis=1))))
-
-
 def compare_chains(model: Chain, reference: Chain) -> Comparison:
     """Score a model chain against a reference chain (residues matched by sequence)."""
     pairs = align_sequences(model.sequence, reference.sequence)
@@ -239,8 +72,8 @@ def compare_structures(model_pdb, reference_pdb, model_chain: str | None = None,
 
     Parameters
     ----------
-    model_pdb, reference_pdb : str or path-like
-        PDB paths or PDB text.
+    model_pdb, reference_pdb : str, bytes or path-like
+        PDB or mmCIF paths (``.gz`` too) or their text.
     model_chain, reference_chain : str, optional
         Chain identifiers; default the first chain of each file.
 
@@ -256,15 +89,11 @@ def compare_structures(model_pdb, reference_pdb, model_chain: str | None = None,
 
 
 def transform_pdb(pdb, rotation: np.ndarray, translation: np.ndarray) -> str:
-    """Apply ``x @ rotation.T + translation`` to every ATOM/HETATM record of a PDB."""
-    out = []
-    for line in _pdb_text(pdb).splitlines():
-        if line[:6] in ("ATOM  ", "HETATM"):
-            xyz = np.array([float(line[30:38]), float(line[38:46]), float(line[46:54])])
-            x, y, z = xyz @ rotation.T + translation
-            line = f"{line[:30]}{x:8.3f}{y:8.3f}{z:8.3f}{line[54:]}"
-        out.append(line)
-    return "\n".join(out) + "\n"
+    """Every atom of a structure moved by ``x @ rotation.T + translation`` (through gemmi).
+
+    Returns text in the input's format (PDB or mmCIF).
+    """
+    return transform_text(pdb, rotation, translation)
 
 
 def superpose(model_pdb, reference_pdb, model_chain: str | None = None,
@@ -274,7 +103,7 @@ def superpose(model_pdb, reference_pdb, model_chain: str | None = None,
     For display (:mod:`eksfold.views`): all atoms of the model are transformed, so the
     well-predicted core lies on the reference even when a domain or tail is misplaced.
     """
-    text = _pdb_text(model_pdb)
+    text = _pdb_text(model_pdb)  # read once: predictions come from the run store as text
     result = compare_chains(read_chain(text, model_chain),
                             read_chain(reference_pdb, reference_chain))
     return transform_pdb(text, result.rotation, result.translation)

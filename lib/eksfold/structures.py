@@ -1,26 +1,39 @@
-"""Reading protein structures and matching their residues.
+"""Reading protein chains and matching their residues.
 
-:func:`read_chain` reads the Cα trace of one chain of a PDB file (first model, first altloc)
-into a :class:`Chain`; :func:`align_sequences` matches the residues of two chains by a global
-alignment of their *sequences*, because references use author numbering and miss residues
-while predictions are numbered 1..L. Scoring lives in :mod:`eksfold.metrics`.
+:func:`read_chain` reads the Cα trace of one chain (first model, first altloc, author
+numbering) from PDB or mmCIF — files, gzip/bzip2 files or text — through gemmi
+(:mod:`eksfold.structure_io`); MD-style PDB files with a blank chain column are split by
+segment id. :func:`align_sequences` matches the residues of two chains by a global alignment
+of their *sequences* (Biopython's ``PairwiseAligner``), because references use author
+numbering and miss residues while predictions are numbered 1..L. Scoring lives in
+:mod:`eksfold.metrics`.
 
 >>> from eksfold.structures import align_sequences, read_chain
->>> model, ref = read_chain("unrelaxed.pdb"), read_chain("7skh.B.pdb")  # doctest: +SKIP
+>>> model, ref = read_chain("unrelaxed.pdb"), read_chain("7skh.B.cif.gz")  # doctest: +SKIP
 >>> pairs = align_sequences(model.sequence, ref.sequence)  # (model_index, ref_index) rows
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+import gemmi
 import numpy as np
+
+from .structure_io import StructureError, load_structure, source_text, to_mmcif  # noqa: F401
 
 THREE_TO_ONE = {
     "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E",
     "GLY": "G", "HIS": "H", "ILE": "I", "LEU": "L", "LYS": "K", "MET": "M", "PHE": "F",
     "PRO": "P", "SER": "S", "THR": "T", "TRP": "W", "TYR": "Y", "VAL": "V",
     "MSE": "M", "SEC": "C", "PYL": "K", "UNK": "X",
+}
+# Protonation and disulfide states that force fields write as residue names (CHARMM, AMBER,
+# GROMOS); they are not in the PDB's chemical component table that gemmi tabulates.
+MD_RESIDUES = {
+    "HSD": "H", "HSE": "H", "HSP": "H", "HID": "H", "HIE": "H", "HIP": "H", "HIH": "H",
+    "HISA": "H", "HISB": "H", "HISD": "H", "HISE": "H", "HISH": "H", "HIS1": "H", "HIS2": "H",
+    "CYX": "C", "CYM": "C", "CYS2": "C", "CYSH": "C", "ASH": "D", "ASPH": "D", "GLH": "E",
+    "GLUH": "E", "LYN": "K", "LSN": "K", "LYSH": "K", "ARGN": "R",
 }
 
 
@@ -31,7 +44,8 @@ class Chain:
     Attributes
     ----------
     sequence : str
-        One-letter codes of the residues that have a Cα atom, in file order.
+        One-letter codes of the residues that have a Cα atom, in file order (``X`` for
+        unknown or modified residues gemmi does not tabulate; MSE reads as ``M``).
     ca : numpy.ndarray
         ``(n, 3)`` Cα coordinates.
     resids : tuple of str
@@ -39,6 +53,7 @@ class Chain:
     bfactors : numpy.ndarray
         ``(n,)`` Cα B-factors (the per-residue pLDDT in OpenFold predictions).
     chain_id : str
+        Author chain id; the segment id for MD files whose chain column is blank.
     """
 
     sequence: str
@@ -49,31 +64,72 @@ class Chain:
 
 
 def _pdb_text(pdb) -> str:
-    """Accept a path or PDB text (anything with a newline is taken as text)."""
-    if isinstance(pdb, str) and "\n" in pdb:
-        return pdb
-    return Path(pdb).read_text()
+    """Text of a path or of PDB/mmCIF text (kept for old callers)."""
+    return source_text(pdb)[0]
 
 
-def _atom_lines(text: str):
-    """ATOM/HETATM records of the first model only (NMR files carry many)."""
-    for line in text.splitlines():
-        record = line[:6]
-        if record == "ENDMDL":
-            return
-        if record in ("ATOM  ", "HETATM"):
-            yield line
+def residue_letter(residue: gemmi.Residue) -> str | None:
+    """One-letter code of an amino-acid residue, ``X`` if unknown, None if not one.
+
+    Amino acids are what the PDB's component table (as tabulated by gemmi) says they are,
+    plus force-field names; an untabulated residue with a peptide backbone (N, CA, C) is a
+    modified amino acid. Atom names alone are not enough: calcium is also named CA.
+    """
+    name = residue.name.upper()
+    if name in MD_RESIDUES:
+        return MD_RESIDUES[name]
+    info = gemmi.find_tabulated_residue(name)
+    if info is not None and info.found():
+        if not info.is_amino_acid():
+            return None
+        code = info.one_letter_code.upper()
+        return code if code.isalpha() else "X"
+    backbone = {atom.name for atom in residue}
+    return "X" if {"N", "CA", "C"} <= backbone else None
+
+
+def _chain_groups(model: gemmi.Model):
+    """``(chain_id, residues)`` per chain; a blank chain id is split by segment id."""
+    for chain in model:
+        if chain.name.strip():
+            yield chain.name, list(chain)
+            continue
+        groups: dict[str, list] = {}
+        for residue in chain:
+            groups.setdefault(residue.segment.strip(), []).append(residue)
+        yield from groups.items()
+
+
+def _trace(residues, chain_id: str) -> Chain | None:
+    seq, xyz, resids, bfac, seen = [], [], [], [], set()
+    for residue in residues:
+        letter = residue_letter(residue)
+        atom = residue.find_atom("CA", "*") if letter else None
+        resid = f"{residue.seqid.num}{residue.seqid.icode.strip()}"
+        if atom is None or resid in seen:  # `seen`: one residue per number (microheterogeneity)
+            continue
+        seen.add(resid)
+        seq.append(letter)
+        xyz.append(atom.pos.tolist())
+        resids.append(resid)
+        bfac.append(atom.b_iso)
+    if not seq:
+        return None
+    return Chain("".join(seq), np.array(xyz, dtype=float), tuple(resids),
+                 np.array(bfac, dtype=float), chain_id)
 
 
 def read_chain(pdb, chain: str | None = None) -> Chain:
-    """Read the Cα trace of one chain from a PDB file.
+    """Read the Cα trace of one chain from a PDB or mmCIF structure.
 
     Parameters
     ----------
-    pdb : str or path-like
-        Path of a PDB file, or its text.
+    pdb : str, bytes or path-like
+        Path of a PDB/mmCIF file (``.gz``/``.bz2`` too), or its text.
     chain : str, optional
-        Chain identifier; default the first chain in the file.
+        Author chain id (a segment id where the chain column is blank; an mmCIF
+        ``label_asym_id`` also works when no author chain has that id). Default: the first
+        chain with amino-acid residues.
 
     Returns
     -------
@@ -81,30 +137,29 @@ def read_chain(pdb, chain: str | None = None) -> Chain:
 
     Raises
     ------
-    ValueError
-        If the chain has no amino-acid Cα atoms.
+    StructureError
+        (a ``ValueError``) naming the file and chain when the file cannot be parsed, the
+        chain does not exist, or it has no amino-acid residue with a Cα atom.
     """
-    seq, xyz, resids, bfac = [], [], [], []
-    seen = set()
-    for line in _atom_lines(_pdb_text(pdb)):
-        # " CA " is C-alpha, also in HETATM modified residues (read as X unless known);
-        # calcium is written "CA  ".
-        if line[12:16] != " CA ":
-            continue
-        resname = line[17:20].strip()
-        chain = line[21] if chain is None else chain
-        key = (line[22:26].strip(), line[26].strip())
-        if line[21] != chain or key in seen:  # `seen`: keep the first altloc only
-            continue
-        seen.add(key)
-        seq.append(THREE_TO_ONE.get(resname, "X"))
-        xyz.append((float(line[30:38]), float(line[38:46]), float(line[46:54])))
-        resids.append("".join(key))
-        bfac.append(float(line[60:66]) if line[60:66].strip() else 0.0)
-    if not seq:
-        raise ValueError(f"no C-alpha atoms found for chain {chain!r}")
-    return Chain("".join(seq), np.array(xyz, dtype=float), tuple(resids),
-                 np.array(bfac, dtype=float), chain)
+    structure, name = load_structure(pdb)
+    groups = list(_chain_groups(structure[0]))
+    names = [cid or "(blank)" for cid, _ in groups]
+    if chain is None:
+        for cid, residues in groups:
+            found = _trace(residues, cid)
+            if found is not None:
+                return found
+        raise StructureError(name, "no amino-acid residues with a C-alpha atom in any chain "
+                             f"(chains: {', '.join(names)})")
+    selected = [residues for cid, residues in groups if cid == chain]
+    if not selected:  # mmCIF label_asym_id (gemmi's subchain) as a fallback
+        selected = [[r for _, rs in groups for r in rs if r.subchain == chain]]
+        if not selected[0]:
+            raise StructureError(name, f"no such chain (chains: {', '.join(names)})", chain)
+    found = _trace([r for residues in selected for r in residues], chain)
+    if found is None:
+        raise StructureError(name, "no amino-acid residues with a C-alpha atom", chain)
+    return found
 
 
 def align_sequences(seq_a: str, seq_b: str) -> np.ndarray:
