@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 TESTS_DATA = REPO / "tests" / "data" / "structures"
 SHARED_REFS = REPO.parent / "shared" / "data" / "cameo2022_refs"
 MDA = REPO / ".setup" / "mdanalysistests" / "data"
-CAMEO_LOCAL = sorted(TESTS_DATA.glob("*.pdb")) + sorted((REPO / "data/cameo2022/structures").glob("*.pdb"))
+CAMEO_LOCAL = (sorted(TESTS_DATA.glob("*.pdb"))
+               + sorted((REPO / "data/cameo2022/structures").glob("*.pdb")))
 # Protonation/disulfide states written by force fields, as the oracle below reads them.
 MD_NAMES = {"HSD": "H", "HSE": "H", "HSP": "H", "HID": "H", "HIE": "H", "HIP": "H", "CYX": "C"}
 
@@ -275,7 +276,8 @@ def test_transform_keeps_format_and_moves_every_atom():
 
 def test_errors_name_the_file_and_chain(tmp_path):
     water = tmp_path / "water.pdb"
-    water.write_text("HETATM    1  O   HOH A   1       0.000   0.000   0.000  1.00 10.00           O\n")
+    water.write_text("HETATM    1  O   HOH A   1       0.000   0.000   0.000  1.00 10.00"
+                     "           O\n")
     with pytest.raises(StructureError, match=r"water\.pdb: no amino-acid residues .*chains: A"):
         structures.read_chain(water)
     with pytest.raises(ValueError, match=r"7rup\.A\.pdb, chain 'Q': no such chain \(chains: A\)"):
@@ -292,7 +294,8 @@ def test_errors_name_the_file_and_chain(tmp_path):
 def test_altlocs_insertion_codes_models_and_modified_residues():
     """Small records in the PDB's own layout: the first altloc and model are read, MSE is M,
     a residue with an insertion code is its own residue, calcium is not a C-alpha."""
-    atom = "{rec:<6}{n:5d} {name:<4}{alt}{res} {ch}{num:>4}{ic}   {x:8.3f}{y:8.3f}   0.000  1.00{b:6.2f}          {el:>2}\n"
+    atom = ("{rec:<6}{n:5d} {name:<4}{alt}{res} {ch}{num:>4}{ic}   {x:8.3f}{y:8.3f}   0.000"
+            "  1.00{b:6.2f}          {el:>2}\n")
     rows = [("ATOM", " CA ", "A", "GLY", 1, " ", 0.0, 1.0, "C"),
             ("ATOM", " CA ", "B", "GLY", 1, " ", 9.0, 2.0, "C"),
             ("HETATM", " CA ", " ", "MSE", 2, " ", 3.8, 3.0, "C"),

@@ -114,6 +114,16 @@ def fresh_kernel(monkeypatch):
     monkeypatch.setattr(views, "_inlined_in_kernel", False)  # the state lives in views
 
 
+def first_atom(text):
+    """Coordinates field of the first ATOM record."""
+    return next(x for x in text.splitlines() if x.startswith("ATOM"))[30:54]
+
+
+def bands(page):
+    """Residue numbers per pLDDT band as styled in a view's HTML."""
+    return re.findall(r'setStyle\(\{"model": 0, "resi": \[([\d, ]+)\]\}', page)
+
+
 def test_view_structure_html(fresh_kernel):
     model, ref = DATA / "7th2.C.pdb", DATA / "7tgi.B.pdb"
     first = viz.view_structure(model, ref, title="7th2.C on 7tgi.B")._repr_html_()
@@ -130,8 +140,25 @@ def test_view_structure_html(fresh_kernel):
     styled = re.findall(r'setStyle\(\{"model": 0, "resi": \[([\d, ]+)\]\}', second)
     assert sorted(int(r) for s in styled for r in s.split(",")) == sorted(map(int, chain.resids))
     # The model is drawn superposed on the reference, not where its file puts it.
-    moved = metrics.superpose(model, ref).splitlines()[0][30:54]
-    assert moved in first and model.read_text().splitlines()[0][30:54] not in first
+    moved = first_atom(metrics.superpose(model, ref))
+    assert moved in first and first_atom(model.read_text()) not in first
+
+
+def test_view_structure_of_mmcif_prediction(fresh_kernel, tmp_path):
+    """unrelaxed.cif (eksfold.structures.to_mmcif) draws like unrelaxed.pdb: mmCIF, same bands."""
+    from eksfold.structures import to_mmcif
+
+    model, ref = DATA / "7th2.C.pdb", DATA / "7tgi.B.pdb"
+    cif = tmp_path / "unrelaxed.cif"
+    cif.write_text(to_mmcif(model.read_text()))
+    page = viz.view_structure(cif, ref)._repr_html_()
+    assert re.search(r'addModel\("data_prediction.*?", *"cif"\)', page, re.S)
+    assert re.search(r'addModel\("(?:ATOM|HETATM)[^"]*", *"pdb"\)', page, re.S)  # the reference
+    assert bands(page) == bands(viz.view_structure(model, ref)._repr_html_())
+    # Superposed: the mmCIF text drawn is the moved one, still mmCIF.
+    moved = metrics.superpose(cif, ref)
+    assert moved.startswith("data_")
+    assert metrics.read_chain(moved).ca[0, 0] != metrics.read_chain(cif).ca[0, 0]
 
 
 def test_view_grid(fresh_kernel):

@@ -20,6 +20,7 @@ import py3Dmol
 
 from . import metrics
 from .errors import MissingDependencyError
+from .structure_io import is_mmcif, source_text
 from .structures import read_chain
 
 THREEDMOL_VERSION = "2.5.5"  # = the npm version py3Dmol 2.5.5 loads from its CDN
@@ -106,15 +107,21 @@ class StructureView(py3Dmol.view):
         return self._make_html()
 
 
+def _model_text(structure) -> tuple[str, str]:
+    """Text and 3Dmol format (``"pdb"`` or ``"cif"``) of a path or text; gzip files too."""
+    text = source_text(structure)[0]
+    return text, "cif" if is_mmcif(text) else "pdb"
+
+
 def _add_structure(view, model_pdb, reference_pdb, superpose, style, viewer=None):
     """Add a prediction coloured by pLDDT bands (model 0) and a grey reference (model 1)."""
     kw = {} if viewer is None else {"viewer": viewer}
-    text = Path(model_pdb).read_text() if "\n" not in str(model_pdb) else model_pdb
+    text, fmt = _model_text(model_pdb)
     if reference_pdb is not None and superpose:
-        text = metrics.superpose(text, reference_pdb)
+        text = metrics.superpose(text, reference_pdb)  # same format as the model
     chain = read_chain(text)
     plddt = chain.bfactors * (100 if chain.bfactors.max() <= 1 else 1)  # 0-1 scale too
-    view.addModel(text, "pdb", **kw)
+    view.addModel(text, fmt, **kw)
     colours = [plddt_colour(p) for p in plddt]
     for _, colour, _ in PLDDT_BANDS:  # one selection per band keeps the JS small
         resi = [int(r) for r, c in zip(chain.resids, colours)
@@ -122,8 +129,7 @@ def _add_structure(view, model_pdb, reference_pdb, superpose, style, viewer=None
         if resi:
             view.setStyle({"model": 0, "resi": resi}, {style: {"color": colour}}, **kw)
     if reference_pdb is not None:
-        ref = Path(reference_pdb).read_text() if "\n" not in str(reference_pdb) else reference_pdb
-        view.addModel(ref, "pdb", **kw)
+        view.addModel(*_model_text(reference_pdb), **kw)
         view.setStyle({"model": 1}, {style: {"color": REFERENCE_COLOUR, "opacity": 0.6}}, **kw)
     view.zoomTo(**kw)
 
@@ -136,9 +142,10 @@ def view_structure(model_pdb, reference_pdb=None, *, superpose: bool = True,
     Parameters
     ----------
     model_pdb : str or path-like
-        Predicted structure (pLDDT in the B-factor column), path or PDB text.
+        Predicted structure (pLDDT in the B-factor column): a PDB or mmCIF path
+        (``unrelaxed.pdb``, ``unrelaxed.cif``, ``.gz`` too) or its text.
     reference_pdb : str or path-like, optional
-        Experimental structure, drawn in grey.
+        Experimental structure (PDB or mmCIF), drawn in grey.
     superpose : bool
         Move the prediction onto the reference (TM-score superposition,
         :func:`eksfold.metrics.superpose`).
