@@ -180,3 +180,27 @@ def test_3dmol_from_setup_is_the_pinned_version():
     pkg = js.parent.parent / "package.json"
     assert f'"version": "{viz.THREEDMOL_VERSION}"' in pkg.read_text()
     assert js.stat().st_size > 400_000
+
+
+def test_mmcif_view_draws_in_chromium(fresh_kernel, tmp_path):
+    """3Dmol.js parses gemmi's mmCIF: the prediction as unrelaxed.cif draws in a real browser
+    about as much of the canvas as the same model as PDB (py3Dmol HTML, networking off)."""
+    from test_report import chromium_screenshot, region_of
+
+    from eksfold.structures import to_mmcif
+
+    background = (0xE0, 0xFF, 0xE8)
+    model = DATA / "7th2.C.pdb"
+    drawn = {}
+    for fmt, source in (("cif", to_mmcif(model.read_text())), ("pdb", model)):
+        views._inlined_in_kernel = False
+        view = viz.view_structure(source, width=400, height=300,
+                                  background="#{:02X}{:02X}{:02X}".format(*background))
+        page = tmp_path / f"{fmt}.html"
+        page.write_text(f"<html><body>{view._repr_html_()}</body></html>")
+        shot = chromium_screenshot(page, tmp_path / f"{fmt}.png", window=(500, 400))
+        box = region_of(shot, background)
+        assert box is not None, f"{fmt}: no viewer canvas"
+        canvas = shot[box[1]:box[3], box[0]:box[2]].astype(int)
+        drawn[fmt] = np.any(np.abs(canvas - background) > 30, axis=2).mean()
+    assert drawn["cif"] > 0.03 and drawn["cif"] == pytest.approx(drawn["pdb"], rel=0.25), drawn
