@@ -32,10 +32,14 @@ DEGENERATE = "cannot be minimised: structure is degenerate (untrained weights?)"
 
 
 class RelaxError(EksfoldError):
-    """Relaxation of one target failed; ``reason`` says why, ``log_tail`` what the child said."""
+    """Relaxation of one target failed.
 
-    def __init__(self, target: str, reason: str, log_tail: str = ""):
-        self.target, self.reason, self.log_tail = target, reason, log_tail
+    ``reason`` says why, ``kind`` is one of "timeout", "not_converged", "degenerate", "input",
+    "error" (for a summary column), ``log_tail`` is what the child process wrote.
+    """
+
+    def __init__(self, target: str, reason: str, log_tail: str = "", kind: str = "error"):
+        self.target, self.reason, self.log_tail, self.kind = target, reason, log_tail, kind
         super().__init__(f"relax of target {target!r}: {reason}")
 
 
@@ -164,12 +168,13 @@ def relax_structure(pdb_text: str, settings: RelaxSettings | None = None,
                 _kill_group(child)
                 if isinstance(exc, subprocess.TimeoutExpired):
                     raise RelaxError(target_id, f"timed out after {settings.timeout_s:g} s "
-                                     "(timeout_s); minimisation stopped", _tail(log)) from None
+                                     "(timeout_s); minimisation stopped", _tail(log),
+                                     "timeout") from None
                 raise
         answer = json.loads(result.read_text()) if result.exists() else {}
         if code != 0 or "error" in answer:
             raise RelaxError(target_id, answer.get("error") or f"relax process exited with code {code}",
-                             _tail(log))
+                             _tail(log), answer.get("kind", "error"))
     answer["metrics"]["wall_s"] = round(time.perf_counter() - start, 3)
     return RelaxResult(answer["relaxed_pdb"], answer["metrics"])
 
@@ -196,7 +201,9 @@ def _child_main(request_path: str, result_path: str) -> int:
         pdb, metrics = relax_in_process(request["pdb"], RelaxSettings.from_dict(request["settings"]))
         out, code = {"relaxed_pdb": pdb, "metrics": metrics}, 0
     except InputProblem as exc:
-        out, code = {"error": str(exc)}, 2
+        out, code = {"error": str(exc), "kind": exc.kind}, 2
+    except NotConverged as exc:
+        out, code = {"error": str(exc), "kind": "not_converged"}, 1
     except Exception as exc:  # OpenFold/OpenMM raise bare ValueError/AssertionError
         traceback.print_exc()  # into the unit's log; the reason goes to the caller
         out, code = {"error": f"{type(exc).__name__}: {exc}"}, 1
@@ -208,6 +215,14 @@ def _child_main(request_path: str, result_path: str) -> int:
 
 class InputProblem(ValueError):
     """The input cannot be relaxed (degenerate, unparsable, unknown platform): exit code 2."""
+
+    def __init__(self, message: str, kind: str = "input"):
+        self.kind = kind
+        super().__init__(message)
+
+
+class NotConverged(RuntimeError):
+    """OpenFold's run_pipeline gave up after ``max_attempts`` minimisations."""
 
 
 def relax_in_process(pdb_text: str, settings: RelaxSettings) -> tuple[str, dict]:
@@ -235,13 +250,15 @@ def relax_in_process(pdb_text: str, settings: RelaxSettings) -> tuple[str, dict]
     prot.chain_index[:] = np.unique(prot.chain_index, return_inverse=True)[1]
     problem = degeneracy(prot.atom_positions, prot.atom_mask)
     if problem:
-        raise InputProblem(f"{DEGENERATE}: {problem}")
+        raise InputProblem(f"{DEGENERATE}: {problem}", "degenerate")
     problem = _missing_heavy_atoms(prot, protein.ideal_atom_mask(prot))
     if problem:
         raise InputProblem(problem)
 
     before = amber_minimize.get_violation_metrics(prot)
-    energy_before = _energy(amber_minimize, amber_minimize.clean_protein(prot, checks=True))
+    energy_before = _energy(amber_minimize, amber_minimize.clean_protein(prot, checks=False))
+    print(f"eksfold.relaxation: minimising {len(prot.aatype)} residues on {platform}",
+          file=sys.stderr, flush=True)  # in the unit's log: a timeout here was the minimiser
     printed = io.StringIO()  # run_pipeline print()s each failed attempt's error
     start = time.perf_counter()
     try:
@@ -255,7 +272,7 @@ def relax_in_process(pdb_text: str, settings: RelaxSettings) -> tuple[str, dict]
         if "Minimization failed" not in str(exc):
             raise
         last = (printed.getvalue().strip().splitlines() or ["?"])[-1]
-        raise RuntimeError(f"minimisation did not converge: {exc} (last error: {last})") from None
+        raise NotConverged(f"minimisation did not converge: {exc} (last error: {last})") from None
     relax_s = time.perf_counter() - start
     # As OpenFold's AmberRelaxation.process: minimised coordinates on the cleaned input,
     # the input's B-factors (pLDDT) back, the same heavy atoms, PARENT headers.
@@ -263,7 +280,7 @@ def relax_in_process(pdb_text: str, settings: RelaxSettings) -> tuple[str, dict]
     min_pdb = utils.overwrite_b_factors(min_pdb, prot.b_factors)
     relaxed = protein.from_pdb_string(min_pdb)
     utils.assert_equal_nonterminal_atom_types(relaxed.atom_mask, prot.atom_mask)
-    after = amber_minimize.get_violation_metrics(relaxed)
+    after = out  # run_pipeline's violation metrics are of exactly these final coordinates
     ca = 1  # atom37 index of CA
     moved = relaxed.atom_positions[:, ca] - prot.atom_positions[:, ca]
     metrics = {
