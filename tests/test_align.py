@@ -1,7 +1,9 @@
 
 import pytest
 
-from eksfold.align import Jackhmmer, align_target, msa_depth, read_msa_sequences, truncate_stockholm
+from eksfold.alignment.hmmer import Jackhmmer
+from eksfold.alignment.msa import msa_depth, read_msa_sequences, truncate_stockholm
+from eksfold.stages.align import align_target
 from eksfold.config import AlignConfig, DatabaseConfig
 from eksfold.errors import ConfigError, ToolError
 from eksfold.targets import read_fasta
@@ -71,7 +73,7 @@ def test_truncate_keeps_query_and_annotations(tmp_path):
 
 
 def test_alignment_whose_query_is_not_the_target_is_refused(tmp_path):
-    from eksfold.align import check_alignments
+    from eksfold.alignment.msa import check_alignments
     from eksfold.errors import TargetError
     from eksfold.targets import parse_fasta
 
@@ -117,7 +119,7 @@ def hh_db():
 
 
 def test_hhblits_on_a_real_hhsuite_database_writes_the_bfd_a3m(small_db, hh_db, tmp_path):
-    from eksfold.align import check_alignments
+    from eksfold.alignment.msa import check_alignments
     from eksfold.targets import Target
 
     # A sequence of the HH-suite database itself: hhblits must find it and write an A3M
@@ -134,7 +136,7 @@ def test_hhblits_on_a_real_hhsuite_database_writes_the_bfd_a3m(small_db, hh_db, 
 
 
 def test_missing_hhsuite_database_is_a_config_error(tmp_path):
-    from eksfold.align import HHblits
+    from eksfold.alignment.hhsuite import HHblits
 
     with pytest.raises(ConfigError, match="expected .*_cs219.ffdata"):
         HHblits([str(tmp_path / "nope")])

@@ -1,7 +1,7 @@
 import io
 from types import SimpleNamespace
 
-from eksfold.monitor import WidgetProgress
+from eksfold.progress.widgets import WidgetProgress
 from eksfold.progress import Board, TextProgress
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from eksfold.errors import StorageError
 from eksfold.storage import LocalStore, open_store
-from eksfold.storage_s3 import S3Store
+from eksfold.storage.s3 import S3Store
 from s3_server import s3_bucket_uri
 
 MiB = 1 << 20

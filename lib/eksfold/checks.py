@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .run import _tool_version
+from .alignment.tools import tool_version as _tool_version
 
 # (tool, needed for, required?)
 TOOLS = (("jackhmmer", "the align stage", True),

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
 from .errors import ConfigError
 
 
@@ -46,20 +46,39 @@ class AlignConfig:
     # the target's PDB chain and their query row is the target's sequence.
     use_precomputed: bool = False
     precomputed_source: str | None = None   # base URI or directory; None = the public bucket
+    msa_mode: str = "jackhmmer"              # "jackhmmer" (+hhblits) | "mmseqs2"
+    mmseqs_db: str | None = None             # MMseqs2 database (mode mmseqs2)
+    mmseqs_layout: str = "plain"             # "plain" | "colabfold"
+    mmseqs_sensitivity: float = 8.0          # ColabFold's defaults
+    mmseqs_iterations: int = 3
+    mmseqs_max_seqs: int = 10000
+    cache: str | None = None                 # MSA cache root (directory, /fsx path or s3://)
 
 
 @dataclass
 class InferConfig:
     """Model settings for the inference stage."""
 
-    preset: str = "model_1_ptm"
+    preset: str = DEFAULT_PRESET
     # "random" / "random:SEED" (untrained, labelled as such), a .pt/.npz path, an s3:// URI, or a
     # published name such as "finetuning_ptm_2" (resolved by eksfold.data.weights).
-    weights: str = "random"
+    weights: str = DEFAULT_WEIGHTS
     device: str = "auto"          # "auto" | "cpu" | "cuda" | "cuda:N"
     seed: int = 0
     warmup: str = "auto"          # "auto" (on CUDA only) | "on" | "off"
     threads: int | None = None    # torch intra-op threads on CPU; None = unit's CPU share
+    settings: str = "auto"        # memory/speed setting ("auto": chosen per target and budget)
+
+
+@dataclass
+class RelaxConfig:
+    """Amber relaxation of the predicted model (the optional ``relax`` stage)."""
+
+    enabled: bool = False
+    stiffness: float = 10.0       # kcal/mol/A^2, OpenFold's default restraint
+    tolerance: float = 2.39       # kcal/mol
+    max_iterations: int = 0       # 0: until converged
+    timeout_s: float = 900.0      # wall-time limit per unit
 
 
 @dataclass
@@ -69,6 +88,7 @@ class RunConfig:
     databases: DatabaseConfig = field(default_factory=DatabaseConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     infer: InferConfig = field(default_factory=InferConfig)
+    relax: RelaxConfig = field(default_factory=RelaxConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -78,13 +98,16 @@ class RunConfig:
         try:
             return cls(databases=DatabaseConfig(**data.get("databases", {})),
                        align=AlignConfig(**data.get("align", {})),
-                       infer=InferConfig(**data.get("infer", {})))
+                       infer=InferConfig(**data.get("infer", {})),
+                       relax=RelaxConfig(**data.get("relax", {})))
         except TypeError as exc:
             raise ConfigError(f"invalid run configuration: {exc}") from exc
 
 
-def default_databases(project_dir: str | Path | None = None) -> DatabaseConfig:
-    """The small real database `make setup` builds (20,000 UniProt sequences) as uniref90."""
-    base = Path(project_dir) if project_dir else Path.cwd()
-    db = base / "data" / "db" / "uniprot20k.fasta"
-    return DatabaseConfig(uniref90=str(db.resolve())) if db.exists() else DatabaseConfig()
+def default_databases() -> DatabaseConfig:
+    """The installation's default jackhmmer database (see :func:`eksfold.site.default_database`),
+    or an empty configuration when there is none (the align stage then says how to get one)."""
+    from .site import default_database
+
+    db = default_database()
+    return DatabaseConfig(uniref90=str(db)) if db else DatabaseConfig()

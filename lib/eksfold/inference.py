@@ -7,7 +7,6 @@ the timed forward pass excludes an optional warm-up and is CUDA-synchronised on 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import resource
 import time
@@ -21,6 +20,7 @@ from .errors import ConfigError
 from .openfold_compat import prepare, versions
 from .presets import Preset, build_openfold_config, get_preset
 from .targets import Target
+from .weights import file_sha256, parse_weights, resolve_weights_path
 
 log = logging.getLogger(__name__)
 UNTRAINED_NOTE = ("UNTRAINED RANDOM WEIGHTS: this structure and its confidence values are "
@@ -36,29 +36,6 @@ def resolve_device(spec: str = "auto"):
     if spec.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {spec!r} requested but CUDA is not available")
     return torch.device(spec)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def resolve_weights_path(spec: str) -> Path:
-    """A local weights file for a path, an s3:// URI or a published parameter name."""
-    path = Path(spec).expanduser()
-    if path.is_file():
-        return path
-    if "://" in spec or path.suffix not in (".pt", ".npz"):
-        try:
-            from .data.weights import resolve_weights
-        except ImportError as exc:
-            raise ConfigError(f"weights {spec!r}: not a local file, and the download helpers "
-                              f"are unavailable ({exc})") from exc
-        return Path(resolve_weights(spec))
-    raise ConfigError(f"weights file {spec} not found")
 
 
 def load_weights(model, path: str | Path, preset: Preset) -> None:
@@ -77,17 +54,16 @@ def load_weights(model, path: str | Path, preset: Preset) -> None:
 
 
 def build_model(preset: Preset, config: InferConfig, device):
-    """Instantiate AlphaFold for ``preset`` and load weights; returns (model, info)."""
+    """Instantiate AlphaFold for ``preset`` and load weights; returns (model, config, info)."""
     import torch
     from openfold.model.model import AlphaFold
 
     of_config = build_openfold_config(preset)
-    untrained = config.weights == "random" or config.weights.startswith("random:")
-    seed = int(config.weights.split(":")[1]) if untrained and ":" in config.weights else config.seed
-    torch.manual_seed(seed)
+    spec = parse_weights(config.weights)
+    torch.manual_seed(spec.seed if spec.seed is not None else config.seed)
     model = AlphaFold(of_config).eval()
-    info = {"weights": config.weights, "untrained": untrained, "weights_sha256": None}
-    if untrained:
+    info = {"weights": config.weights, "untrained": spec.untrained, "weights_sha256": None}
+    if spec.untrained:
         log.warning(UNTRAINED_NOTE)
     else:
         path = resolve_weights_path(config.weights)
@@ -169,54 +145,82 @@ def to_protein(out: dict, processed: dict, preset_name: str, of_config, untraine
     return prot, result
 
 
+class Folder:
+    """A model built once (preset, weights, device) that folds many targets.
+
+    :meth:`load` pays the fixed cost: OpenFold's set-up, the model build, loading and hashing
+    the weights, and on CUDA one warm-up pass. :meth:`fold` then runs features -> forward ->
+    outputs for one target. A warm worker keeps one Folder for all its units.
+    """
+
+    def __init__(self, config: InferConfig):
+        self.config = config
+        self.preset = get_preset(config.preset)
+        self.timings: dict[str, float] = {}
+        self.model = None
+
+    def load(self) -> "Folder":
+        import torch
+
+        prepare()
+        self.device = resolve_device(self.config.device)
+        if self.device.type == "cpu" and self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        with _timed(self.device, self.timings, "model_load_s"):
+            self.model, self.of_config, self.weights_info = build_model(
+                self.preset, self.config, self.device)
+        warmup = self.config.warmup
+        self.warm = warmup == "on" or (warmup == "auto" and self.device.type == "cuda")
+        if self.warm:
+            with _timed(self.device, self.timings, "warmup_s"):
+                forward(self.model, _dummy_features("M" * WARMUP_LENGTH, self.of_config),
+                        self.device)
+        return self
+
+    def fold(self, target: Target, alignment_dir: str | Path, out_dir: str | Path) -> dict:
+        """Fold ``target``; write unrelaxed.pdb, plddt.npy (+ pae.npy for pTM) into ``out_dir``."""
+        import torch
+        from openfold.np import protein
+
+        from .alignment.msa import check_alignments
+
+        check_alignments(target, alignment_dir)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        device, timings = self.device, {}
+        with _timed(torch.device("cpu"), timings, "feature_s"):
+            raw, processed = make_features(target, alignment_dir, self.of_config, self.config.seed)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        with _timed(device, timings, "inference_s"):
+            out = forward(self.model, processed, device)
+        peak_cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+        prot, result = to_protein(out, processed, self.preset.name, self.of_config,
+                                  self.weights_info["untrained"])
+        (out_dir / "unrelaxed.pdb").write_text(protein.to_pdb(prot))
+        np.save(out_dir / "plddt.npy", result["plddt"].astype(np.float32))
+        metrics = {"mean_plddt": round(float(result["plddt"].mean()), 3), "ptm": None}
+        if "predicted_aligned_error" in result:
+            np.save(out_dir / "pae.npy", result["predicted_aligned_error"].astype(np.float32))
+            metrics["ptm"] = round(float(result["predicted_tm_score"]), 4)
+        return {
+            **timings, **metrics, **self.weights_info,
+            "length": target.length,
+            "preset": self.preset.name,
+            "openfold_preset": self.preset.openfold_name,
+            "msa_rows": int(raw["msa"].shape[0]),
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "threads": torch.get_num_threads(),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_cuda_mb": round(peak_cuda, 1) if peak_cuda is not None else None,
+            "warmup": self.warm,
+            "versions": versions(),
+        }
+
+
 def infer_target(target: Target, alignment_dir: str | Path, config: InferConfig,
                  out_dir: str | Path) -> dict:
-    """Fold ``target``; write unrelaxed.pdb, plddt.npy (+ pae.npy for pTM) into ``out_dir``."""
-    import torch
-    from openfold.np import protein
-
-    from .align import check_alignments
-
-    prepare()
-    check_alignments(target, alignment_dir)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    preset = get_preset(config.preset)
-    device = resolve_device(config.device)
-    if device.type == "cpu" and config.threads:
-        torch.set_num_threads(config.threads)
-    timings: dict[str, float] = {}
-    with _timed(device, timings, "model_load_s"):
-        model, of_config, weights_info = build_model(preset, config, device)
-    with _timed(torch.device("cpu"), timings, "feature_s"):
-        raw, processed = make_features(target, alignment_dir, of_config, config.seed)
-    warm = config.warmup == "on" or (config.warmup == "auto" and device.type == "cuda")
-    if warm:
-        with _timed(device, timings, "warmup_s"):
-            forward(model, _dummy_features(target.sequence[:WARMUP_LENGTH], of_config), device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    with _timed(device, timings, "inference_s"):
-        out = forward(model, processed, device)
-    peak_cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    prot, result = to_protein(out, processed, preset.name, of_config, weights_info["untrained"])
-    (out_dir / "unrelaxed.pdb").write_text(protein.to_pdb(prot))
-    np.save(out_dir / "plddt.npy", result["plddt"].astype(np.float32))
-    metrics = {"mean_plddt": round(float(result["plddt"].mean()), 3), "ptm": None}
-    if "predicted_aligned_error" in result:
-        np.save(out_dir / "pae.npy", result["predicted_aligned_error"].astype(np.float32))
-        metrics["ptm"] = round(float(result["predicted_tm_score"]), 4)
-    return {
-        **timings, **metrics, **weights_info,
-        "length": target.length,
-        "preset": preset.name,
-        "openfold_preset": preset.openfold_name,
-        "msa_rows": int(raw["msa"].shape[0]),
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "peak_cuda_mb": round(peak_cuda, 1) if peak_cuda is not None else None,
-        "warmup": warm,
-        "versions": versions(),
-    }
+    """One call: build the model for ``config`` and fold one target (benchmarks, notebooks)."""
+    folder = Folder(config).load()
+    return {**folder.timings, **folder.fold(target, alignment_dir, out_dir)}

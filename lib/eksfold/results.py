@@ -13,51 +13,56 @@ import logging
 import os
 from pathlib import Path
 
+from .contracts import Board
+from .metrics import ACCURACY_COLUMNS
+from .records import unit_status
+from .records import unit_dir
 from .run import SUMMARY, Run
+from .stages import get_stage
 from .storage import open_store
 
 log = logging.getLogger(__name__)
 
+TARGET_COLUMNS = ["target", "length", "pdb_id", "chain"]
+# align/infer columns in the order users know; stages added later append theirs
 COLUMNS = [
-    "target", "length", "pdb_id", "chain",
+    *TARGET_COLUMNS,
     "align_status", "align_wall_s", "align_cpu_s", "align_peak_rss_mb", "msa_depth",
     "infer_status", "feature_s", "inference_s", "infer_peak_rss_mb", "peak_cuda_mb",
     "device", "preset", "weights", "untrained", "mean_plddt", "ptm", "error",
 ]
-ACCURACY_COLUMNS = ["tm_score", "gdt_ts", "lddt_ca", "rmsd"]
 REFERENCES_ENV = "EKSFOLD_REFERENCES"  # a folder of <pdb>.<chain>.pdb used for every run
 
 
-def _status(metrics: dict | None) -> str:
-    if metrics is None:
-        return "missing"
-    return "done" if metrics.get("status") == "ok" else "failed"
+def columns(stages) -> list[str]:
+    """The summary columns for a run's stages: COLUMNS, then other stages' own."""
+    extra = []
+    for name in stages:
+        if name not in ("align", "infer"):
+            stage = get_stage(name)
+            extra += [f"{name}_status", *stage.summary_columns]
+    return COLUMNS[:-1] + extra + ["error"]
 
 
 def summary_rows(run: Run) -> list[dict]:
+    """One row per target from its unit records (the only source of the table's figures)."""
+    stages = [(name, get_stage(name)(run)) for name in run.stages]
     rows = []
     for target in run.targets:
-        align = run.unit_metrics("align", target.id)
-        infer = run.unit_metrics("infer", target.id)
-        a, i = align or {}, infer or {}
-        errors = [f"{stage}: {m['error']}" for stage, m in (("align", a), ("infer", i))
-                  if m.get("status") == "failed" and m.get("error")]
-        rows.append({
-            "target": target.id, "length": target.length,
-            "pdb_id": target.pdb_id, "chain": target.chain,
-            "align_status": _status(align), "align_wall_s": a.get("wall_s"),
-            "align_cpu_s": a.get("cpu_s"), "align_peak_rss_mb": a.get("tool_peak_rss_mb"),
-            "msa_depth": a.get("msa_depth"),
-            "infer_status": _status(infer), "feature_s": i.get("feature_s"),
-            "inference_s": i.get("inference_s"), "infer_peak_rss_mb": i.get("peak_rss_mb"),
-            "peak_cuda_mb": i.get("peak_cuda_mb"), "device": i.get("device"),
-            "preset": i.get("preset"), "weights": i.get("weights"),
-            "untrained": i.get("untrained"), "mean_plddt": i.get("mean_plddt"),
-            "ptm": i.get("ptm"), "error": "; ".join(errors) or None,
-        })
+        row = {"target": target.id, "length": target.length,
+               "pdb_id": target.pdb_id, "chain": target.chain}
+        errors = []
+        for name, stage in stages:
+            record = run.record(name, target.id)
+            row[f"{name}_status"] = unit_status(record)
+            row.update(stage.summary(record))
+            if record is not None and not record.done and record.error:
+                errors.append(f"{name}: {record.error}")
+        row["error"] = "; ".join(errors) or None
+        rows.append(row)
     for rejected in run.manifest.get("rejected_targets", []):
-        rows.append({"target": rejected["target"], "align_status": "invalid",
-                     "infer_status": "invalid", "error": rejected["problem"]})
+        rows.append({"target": rejected["target"], "error": rejected["problem"],
+                     **{f"{name}_status": Board.INVALID for name, _ in stages}})
     return rows
 
 
@@ -85,7 +90,7 @@ def with_accuracy(df, run_root: str, references_dir):
 
     df = df.drop(columns=[c for c in ACCURACY_COLUMNS if c in df.columns])
     try:
-        scores = score_run(run_root, references_dir)[["target", *ACCURACY_COLUMNS]]
+        scores = score_run(run_root, references_dir)
     except Exception as exc:  # a malformed reference must not cost the summary
         log.warning("accuracy against %s not computed: %s: %s", references_dir,
                     type(exc).__name__, exc)
@@ -108,7 +113,7 @@ def write_summary(run: Run, references_dir=None):
     """
     import pandas as pd
 
-    df = pd.DataFrame(summary_rows(run), columns=COLUMNS)
+    df = pd.DataFrame(summary_rows(run), columns=columns(run.stages))
     references_dir = references_dir or default_references_dir(run)
     if references_dir is not None and Path(references_dir).is_dir():
         df = with_accuracy(df, run.root, references_dir)
@@ -135,8 +140,6 @@ def read_prediction(root: str, target_id: str) -> dict:
     written only by pTM presets. Raises ``FileNotFoundError`` when the target has no prediction.
     """
     import numpy as np
-
-    from .run import unit_dir
 
     store, base = open_store(str(root)), unit_dir("infer", target_id)
     out = {"pdb": store.read_text(f"{base}/unrelaxed.pdb")}

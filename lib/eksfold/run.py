@@ -1,50 +1,34 @@
 """A run: one root directory (local or ``s3://``) holding manifest, targets, outputs, summary.
 
 The layout is documented in ``docs/DESIGN.md``. A unit ``(stage, target)`` is done when its
-``targets/<id>/<stage>/metrics.json`` exists with status "ok"; that file is written last.
+record (:class:`eksfold.records.UnitRecord`, ``targets/<id>/<stage>/metrics.json``) says so;
+the record is written last.
 """
 from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import platform
-import shutil
 import socket
-import subprocess
 import time
 from functools import cached_property
 from pathlib import Path
 
 from . import __version__
+from .alignment.tools import tool_version
 from .config import RunConfig
 from .errors import ConfigError, TargetError
+from .records import UnitRecord, record_path, unit_dir, unit_status  # noqa: F401
+from .stages import stage_names
 from .storage import Store, open_store
 from .targets import Target, dump_targets, load_targets
 
-STAGES = ("align", "infer")
-DEPENDS_ON = {"infer": "align"}
 MANIFEST, TARGETS, SUMMARY = "manifest.json", "targets.json", "summary.csv"
-
-
-def unit_dir(stage: str, target_id: str) -> str:
-    return f"targets/{target_id}/{stage}"
-
-
-def metrics_path(stage: str, target_id: str) -> str:
-    return f"{unit_dir(stage, target_id)}/metrics.json"
+metrics_path = record_path   # the record's file name predates the record
 
 
 def log_path(stage: str, target_id: str) -> str:
     return f"logs/{stage}/{target_id}.log"
-
-
-def _tool_version(cmd: list[str]) -> str | None:
-    if not shutil.which(cmd[0]):
-        return None
-    out = subprocess.run(cmd, capture_output=True, text=True).stdout + ""
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    return next((ln.strip("# ").strip() for ln in lines if any(c.isdigit() for c in ln)), None)
 
 
 def _describe_database(path: str) -> dict:
@@ -61,8 +45,8 @@ def _describe_database(path: str) -> dict:
 def environment_versions() -> dict:
     return {
         "eksfold": __version__, "python": platform.python_version(),
-        "jackhmmer": _tool_version(["jackhmmer", "-h"]),
-        "hhblits": _tool_version(["hhblits", "-h"]),
+        "jackhmmer": tool_version(["jackhmmer", "-h"]),
+        "hhblits": tool_version(["hhblits", "-h"]),
     }
 
 
@@ -129,18 +113,17 @@ class Run:
                 return target
         raise TargetError(target_id, f"not a target of run {self.root}")
 
-    def unit_metrics(self, stage: str, target_id: str) -> dict | None:
-        try:
-            return self.store.read_json(metrics_path(stage, target_id))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The stages this run includes (optional ones only when its config asks)."""
+        return stage_names(self.config)
+
+    def record(self, stage: str, target_id: str) -> UnitRecord | None:
+        return UnitRecord.read(self.store, stage, target_id)
 
     def unit_status(self, stage: str, target_id: str) -> str:
         """"done", "failed" or "missing"."""
-        metrics = self.unit_metrics(stage, target_id)
-        if metrics is None:
-            return "missing"
-        return "done" if metrics.get("status") == "ok" else "failed"
+        return unit_status(self.record(stage, target_id))
 
     def read_log(self, stage: str, target_id: str, tail: int = 40) -> str:
         try:
@@ -149,10 +132,13 @@ class Run:
             return ""
         return "\n".join(lines[-tail:])
 
-    def write_batch(self, name: str, target_ids: list[str]) -> str:
+    def write_batch(self, name: str, shards: list[list[str]]) -> str:
+        """Record a batch: the shards (lists of target ids) of one Job, by index."""
         rel = f"batches/{name}.json"
-        self.store.write_json(rel, list(target_ids))
+        self.store.write_json(rel, {"shards": [list(s) for s in shards]})
         return rel
 
-    def read_batch(self, name: str) -> list[str]:
-        return self.store.read_json(f"batches/{name}.json")
+    def read_batch(self, name: str) -> list[list[str]]:
+        data = self.store.read_json(f"batches/{name}.json")
+        # a plain list is the older form: one target per index
+        return [[t] for t in data] if isinstance(data, list) else data["shards"]

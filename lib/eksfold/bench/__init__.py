@@ -6,17 +6,8 @@ that the notebooks and the planner read are committed as CSV under ``eksfold/pro
 """
 from __future__ import annotations
 
-import importlib
-
 # name -> module; each module's add_parser() registers its subcommand
 BENCHMARKS = ("inference", "align")
-
-
-def add_bench_parser(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks that print tables (" + ", ".join(BENCHMARKS) + ")")
-    bsub = p.add_subparsers(dest="bench", required=True)
-    for name in BENCHMARKS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(bsub)
 
 
 def __getattr__(name):

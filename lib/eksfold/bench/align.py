@@ -18,7 +18,8 @@ def align_benchmark(lengths, database: str, cpus: int = 2, targets_fasta: str | 
     """
     import pandas as pd
 
-    from .align import Jackhmmer, read_msa_sequences
+    from ..alignment.hmmer import Jackhmmer
+    from ..alignment.msa import read_msa_sequences
     from .targets import read_fasta
 
     pool = read_fasta(targets_fasta) if targets_fasta and Path(targets_fasta).exists() else []

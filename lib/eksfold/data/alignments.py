@@ -38,7 +38,8 @@ def fetch_alignments(pdb_id: str, chain: str, dest: str | os.PathLike, *,
     Returns ``dest`` or ``None`` when the bucket has nothing for this chain.
     """
     base = (source or os.environ.get("EKSFOLD_ALIGNMENTS_URI") or ALIGNMENTS_URI).rstrip("/")
-    store = _open(f"{base}/{chain_name(pdb_id, chain)}", anon)
+    uri = f"{base}/{chain_name(pdb_id, chain)}"
+    store = open_store(uri, **({"anon": anon} if anon is not None and "://" in uri else {}))
     keys = [k for k in store.list() if k.endswith(ALIGNMENT_SUFFIXES)]
     if not keys:
         return None
@@ -53,10 +54,3 @@ def fetch_alignments(pdb_id: str, chain: str, dest: str | os.PathLike, *,
     finally:
         bar.close()
     return dest
-
-
-def _open(uri: str, anon: bool | None):
-    if uri.startswith("s3://"):
-        from ..storage_s3 import S3Store
-        return S3Store(uri, anon=anon)
-    return open_store(uri)

@@ -49,7 +49,7 @@ def bench_transfer(sizes_mib=(16, 64), endpoint: str | None = None, bucket: str 
                    workdir: str | os.PathLike | None = None, show: bool = True) -> list[dict]:
     from .locals3 import FaultyProxy, LocalS3Server
     from .transfer import fetch
-    from ..storage_s3 import S3Store
+    from ..storage.s3 import S3Store
 
     tmp = Path(tempfile.mkdtemp(prefix="eksfold-bench-", dir=workdir))
     server = None

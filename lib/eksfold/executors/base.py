@@ -1,10 +1,10 @@
-"""Executors run work units; the driver here does everything they have in common.
+"""The executor interface: where units run. One class per back end, registered by name.
 
-An executor only knows how to start units and report what happened to them
-(:meth:`Executor.launch`, :meth:`Executor.poll`, :meth:`Executor.cancel`). The driver
-:func:`execute` plans the units (skipping done ones), respects the align -> infer dependency,
-keeps each stage within the executor's capacity, takes the run store's ``metrics.json`` as the
-authority on success, reports progress, and stops everything cleanly on Ctrl-C.
+An executor starts units and reports what happened to them (:meth:`Executor.launch`,
+:meth:`Executor.poll`, :meth:`Executor.cancel`); the driver (:mod:`.driver`) does everything
+back ends have in common. Both back ends answer the same administrative verbs about a run
+(:meth:`Executor.status`, :meth:`Executor.unit_failure`, :meth:`Executor.cancel_run`,
+:meth:`Executor.resubmit`); the base class gives the answers the run store alone allows.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..plugins import load_registered
-from ..run import DEPENDS_ON, STAGES, Run
+from ..errors import UnitError
+from ..run import Run
 
 _EXECUTORS = {
     "local": ("eksfold.executors.local:LocalExecutor", ""),
@@ -54,6 +55,35 @@ class Executor:
     def close(self) -> None:
         """Release resources (clients, files); called once after :func:`execute`."""
 
+    # -- administration of a run (the same verbs for every back end) ------------------
+    def status(self, run: Run, stages=None) -> dict[tuple[str, str], str]:
+        """Every unit's state from the store: "done", "failed" or "missing"."""
+        from .driver import plan
+        return plan(run, stages)
+
+    def unit_failure(self, run: Run, stage: str, target_id: str) -> UnitError | None:
+        """Why a unit failed (its record's error and exit code, the log tail); None if done."""
+        record = run.record(stage, target_id)
+        if record is not None and record.done:
+            return None
+        reason = record.error if record else "not run yet"
+        return UnitError(stage, target_id, record.exit_code if record else None,
+                         run.read_log(stage, target_id), reason)
+
+    def cancel_run(self, run: Run) -> list[str]:
+        """Stop this executor's units of ``run``; returns what was stopped."""
+        self.cancel()
+        return []
+
+    def resubmit(self, run: Run, stages=None, reporter=None, target_ids=None) -> dict:
+        """Run again only the units that are failed or missing (done ones are skipped)."""
+        from ..results import write_summary
+        from .driver import execute
+        try:
+            return execute(run, self, stages=stages, reporter=reporter, target_ids=target_ids)
+        finally:
+            write_summary(run)
+
 
 def register_executor(name: str, target: str, hint: str = "") -> None:
     _EXECUTORS[name] = (target, hint)
@@ -66,82 +96,3 @@ def get_executor(name: str, **options) -> Executor:
     return load_registered(*_EXECUTORS[name])(**options)
 
 
-def plan(run: Run, stages=STAGES, target_ids=None) -> dict[tuple[str, str], str]:
-    """Current status of every unit: "done", "failed" or "missing"."""
-    ids = target_ids or [t.id for t in run.targets]
-    return {(stage, tid): run.unit_status(stage, tid) for tid in ids for stage in stages}
-
-
-def execute(run: Run, executor: Executor, stages=STAGES, reporter=None, target_ids=None,
-            poll_interval: float = 0.5) -> dict[tuple[str, str], str]:
-    """Run every unit of ``stages`` that is not done; returns the final status of each unit.
-
-    Final statuses: "done", "failed" (with the reason in the unit's metrics.json or in
-    ``details``), or "blocked" (its dependency failed).
-    """
-    from ..progress import make_reporter
-
-    reporter = reporter or make_reporter("auto")
-    status = plan(run, stages, target_ids)
-    pending = {stage: [tid for (s, tid), st in status.items() if s == stage and st != "done"]
-               for stage in stages}
-    in_flight: dict[str, set[str]] = {stage: set() for stage in stages}
-    reporter.start(run, status)
-
-    def readiness(stage: str, tid: str) -> str:
-        """"ready", "wait" (dependency still to run) or "blocked" (it will not finish)."""
-        dep = DEPENDS_ON.get(stage)
-        if dep is None:
-            return "ready"
-        if dep not in stages:
-            return "ready" if run.unit_status(dep, tid) == "done" else "blocked"
-        if status[(dep, tid)] == "done":
-            return "ready"
-        return "wait" if tid in in_flight[dep] or tid in pending[dep] else "blocked"
-
-    def finish(event: UnitEvent) -> None:
-        in_flight[event.stage].discard(event.target)
-        final = run.unit_status(event.stage, event.target)
-        detail = event.detail
-        if final != "done":
-            metrics = run.unit_metrics(event.stage, event.target) or {}
-            detail = metrics.get("error") or detail or "no outputs were recorded"
-            final = "failed"
-        status[(event.stage, event.target)] = final
-        reporter.update(event.stage, event.target, final, detail)
-
-    try:
-        while True:
-            for stage in stages:
-                ready, waiting = [], []
-                for tid in pending[stage]:
-                    state = readiness(stage, tid)
-                    if state == "blocked":
-                        status[(stage, tid)] = "blocked"
-                        reporter.update(stage, tid, "blocked", f"{DEPENDS_ON[stage]} did not finish")
-                    else:
-                        (ready if state == "ready" else waiting).append(tid)
-                room = executor.capacity(stage) - len(in_flight[stage])
-                batch = ready[:max(room, 0)]
-                if batch:
-                    executor.launch(run, stage, batch)
-                    in_flight[stage].update(batch)
-                    for tid in batch:
-                        reporter.update(stage, tid, "queued")
-                pending[stage] = ready[len(batch):] + waiting
-            for event in executor.poll():
-                if event.state in ("running", "waiting"):
-                    reporter.update(event.stage, event.target, event.state, event.detail)
-                else:
-                    finish(event)
-            if not any(in_flight.values()) and not any(pending.values()):
-                break
-            time.sleep(poll_interval)
-    except KeyboardInterrupt:
-        executor.cancel()
-        reporter.close(interrupted=True)
-        raise
-    finally:
-        executor.close()
-    reporter.close()
-    return status

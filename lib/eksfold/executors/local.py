@@ -1,89 +1,184 @@
-"""The embedded default: run work units as subprocesses of the worker on this machine."""
+"""The embedded default: warm worker processes on this machine, fed one target at a time.
+
+Each stage gets up to N worker processes (``python -m eksfold.worker --serve``). A worker loads
+its stage once (the inference model is built once, not per target) and then receives target
+ids on its stdin as they become ready, answering with one JSON line per event; each unit is
+committed by the worker as it finishes. Alignment of later targets overlaps inference of
+earlier ones because each stage has its own workers. Workers die with the driver
+(``PR_SET_PDEATHSIG``) and are stopped as a process group on Ctrl-C, so none is left behind.
+"""
 from __future__ import annotations
 
+import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..run import Run, log_path
+from ..alignment.tools import die_with_parent
+from ..contracts import Event, ExitCode
+from ..run import Run
 from .base import Executor, UnitEvent
 
 
-class LocalExecutor(Executor):
-    """Subprocesses of ``python -m eksfold.worker``, with a concurrency limit per stage.
+@dataclass
+class _Worker:
+    proc: subprocess.Popen
+    stage: str
+    root: str
+    log: Path
+    events: "queue.Queue[dict | None]" = field(default_factory=queue.Queue)
+    current: str | None = None
 
-    Alignment of later targets overlaps with inference of earlier ones because each stage has
-    its own slots. ``threads`` caps the torch/OpenMP threads of each inference unit (default:
-    the CPU count divided by the inference slots); alignment tools take their CPU count from
-    the run's AlignConfig, and are short next to inference, so the brief overlap is accepted.
+    def start_reader(self) -> None:
+        def read():
+            for line in self.proc.stdout:
+                try:
+                    self.events.put(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+            self.events.put(None)   # EOF: the process ended
+        threading.Thread(target=read, daemon=True).start()
+
+    def assign(self, target: str) -> None:
+        self.current = target
+        self.proc.stdin.write(target + "\n")
+        self.proc.stdin.flush()
+
+    def log_tail(self, lines: int = 5) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+
+class LocalExecutor(Executor):
+    """Warm workers per stage: ``align_workers``, ``infer_workers``, ``relax_workers``.
+
+    ``threads`` caps torch/OpenMP threads of each inference worker (default: the CPU count
+    divided by the inference workers); alignment tools take their CPU count from the run's
+    AlignConfig.
     """
 
     name = "local"
 
-    def __init__(self, align_workers: int = 1, infer_workers: int = 1,
+    def __init__(self, align_workers: int = 1, infer_workers: int = 1, relax_workers: int = 1,
                  threads: int | None = None, python: str = sys.executable,
                  grace_seconds: float = 10.0):
-        self.slots = {"align": max(1, align_workers), "infer": max(1, infer_workers)}
+        self.slots = {"align": max(1, align_workers), "infer": max(1, infer_workers),
+                      "relax": max(1, relax_workers)}
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.slots["infer"])
         self.python, self.grace = python, grace_seconds
-        self.procs: dict[tuple[str, str], tuple[subprocess.Popen, Path]] = {}
-        self._logdir = None
+        self.workers: list[_Worker] = []
+        self.waiting: list[tuple[Run, str, str]] = []    # (run, stage, target) not yet assigned
+        self._logdir: str | None = None
+        self._serial = 0
 
     def capacity(self, stage: str) -> int:
-        return self.slots[stage]
+        return self.slots.get(stage, 1)
 
-    def _log_file(self, run: Run, stage: str, tid: str) -> Path:
-        local = run.store.local_path(log_path(stage, tid))
-        if local is None:  # remote root: the worker uploads its own log; keep stdout nearby
+    def launch(self, run: Run, stage: str, target_ids: list[str]) -> None:
+        self.waiting.extend((run, stage, tid) for tid in target_ids)
+        self._dispatch()
+
+    def _log_file(self, run: Run, stage: str) -> Path:
+        self._serial += 1
+        name = f"logs/{stage}/worker-{os.getpid()}-{self._serial}.out"
+        local = run.store.local_path(name)
+        if local is None:   # remote root: units upload their own logs; keep stderr nearby
             self._logdir = self._logdir or tempfile.mkdtemp(prefix="eksfold-logs-")
-            local = Path(self._logdir) / f"{stage}-{tid}.out"
-        local = local.with_suffix(".out")
+            local = Path(self._logdir) / name.replace("/", "-")
         local.parent.mkdir(parents=True, exist_ok=True)
         return local
 
-    def launch(self, run: Run, stage: str, target_ids: list[str]) -> None:
-        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads),
-               "MKL_NUM_THREADS": str(self.threads), "PYTHONUNBUFFERED": "1"}
-        for tid in target_ids:
-            out = self._log_file(run, stage, tid)
-            cmd = [self.python, "-m", "eksfold.worker", "--root", run.root,
-                   "--stage", stage, "--target", tid]
-            with open(out, "wb") as fh:
-                # Own session: Ctrl-C in the terminal reaches us only, and we stop the
-                # unit's whole process group (jackhmmer children included).
-                proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
-            self.procs[(stage, tid)] = (proc, out)
+    def _spawn(self, run: Run, stage: str) -> _Worker:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "local"}
+        if stage == "infer":
+            env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads),
+                       EKSFOLD_THREADS=str(self.threads))
+        log = self._log_file(run, stage)
+        cmd = [self.python, "-m", "eksfold.worker", "--root", run.root, "--stage", stage, "--serve"]
+        with open(log, "ab") as err:
+            # own session: Ctrl-C in the terminal reaches the driver only, which stops each
+            # worker's whole process group; PDEATHSIG stops them if the driver is killed
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=err, env=env, text=True, bufsize=1,
+                                    start_new_session=True, preexec_fn=die_with_parent)
+        worker = _Worker(proc, stage, run.root, log)
+        worker.start_reader()
+        self.workers.append(worker)
+        return worker
+
+    def _dispatch(self) -> None:
+        still = []
+        for run, stage, tid in self.waiting:
+            mine = [w for w in self.workers if w.stage == stage and w.root == run.root]
+            idle = next((w for w in mine if w.current is None), None)
+            if idle is None and len(mine) < self.capacity(stage):
+                idle = self._spawn(run, stage)
+            if idle is None:
+                still.append((run, stage, tid))
+            else:
+                idle.assign(tid)
+        self.waiting = still
 
     def poll(self) -> list[UnitEvent]:
         events = []
-        for key, (proc, out) in list(self.procs.items()):
-            code = proc.poll()
-            if code is None:
-                continue
-            del self.procs[key]
-            if code == 0:
-                events.append(UnitEvent(*key, "finished"))
-            else:
-                tail = out.read_text(errors="replace").strip().splitlines()[-5:] if out.exists() else []
-                events.append(UnitEvent(*key, "failed", f"exit code {code}: " + " | ".join(tail)))
+        for worker in list(self.workers):
+            while True:
+                try:
+                    msg = worker.events.get_nowait()
+                except queue.Empty:
+                    break
+                if msg is None:            # the process ended: its unit (if any) failed
+                    code = worker.proc.wait()
+                    self.workers.remove(worker)
+                    if worker.current is not None:
+                        events.append(UnitEvent(worker.stage, worker.current, Event.FAILED,
+                                                f"worker exited with code {code}: "
+                                                + worker.log_tail()))
+                    break
+                if msg["event"] == "started":
+                    events.append(UnitEvent(worker.stage, msg["target"], Event.RUNNING))
+                elif msg["event"] == "finished":
+                    code, worker.current = msg["exit_code"], None
+                    events.append(UnitEvent(worker.stage, msg["target"],
+                                            Event.FINISHED if code == ExitCode.OK else Event.FAILED,
+                                            None if code == ExitCode.OK else f"exit code {code}"))
+        self._dispatch()
         return events
 
-    def cancel(self) -> None:
-        for proc, _ in self.procs.values():
+    def _stop(self, sig: int) -> None:
+        for worker in self.workers:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(worker.proc.pid, sig)
             except ProcessLookupError:
                 pass
+
+    def _wait_all(self) -> None:
         deadline = time.monotonic() + self.grace
-        for proc, _ in self.procs.values():
+        for worker in self.workers:
             try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                worker.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        self.procs.clear()
+                self._stop(signal.SIGKILL)
+                worker.proc.wait()
+        self.workers.clear()
+
+    def cancel(self) -> None:
+        self.waiting.clear()
+        self._stop(signal.SIGTERM)
+        self._wait_all()
+
+    def close(self) -> None:
+        """Let idle workers finish: EOF on their stdin makes them close their stage and exit."""
+        for worker in self.workers:
+            try:
+                worker.proc.stdin.close()
+            except OSError:
+                pass
+        self._wait_all()

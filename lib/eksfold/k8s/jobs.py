@@ -1,12 +1,14 @@
 """Job manifests for work units: pure functions that return plain dicts.
 
-One ``batch/v1`` Job runs one stage over a *batch* of targets (``ROOT/batches/<name>.json``).
-On servers with Indexed Jobs, per-index backoff and pod failure policies (Kubernetes >= 1.29,
-every EKS version in standard support) that is one Indexed Job whose Pod ``i`` runs the batch's
-``i``-th target: ``python -m eksfold.worker --root ROOT --stage STAGE --batch NAME`` with
-``--index`` taken from ``$JOB_COMPLETION_INDEX``. Older servers silently drop those fields, so
-the *fallback* form is one Job per target carrying ``JOB_COMPLETION_INDEX`` and ``--index``
-explicitly (the executor then applies the failure policy itself).
+One ``batch/v1`` Job runs one stage over a *batch* (``ROOT/batches/<name>.json``): a list of
+*shards*, each a list of targets that one warm worker runs back to back. On servers with Indexed
+Jobs, per-index backoff and pod failure policies (Kubernetes >= 1.29, every EKS version in
+standard support) that is one Indexed Job whose Pod ``i`` runs shard ``i``:
+``python -m eksfold.worker --root ROOT --stage STAGE --batch NAME`` with ``--index`` taken from
+``$JOB_COMPLETION_INDEX``. Older servers silently drop those fields, so the *fallback* form is
+one Job per shard carrying ``JOB_COMPLETION_INDEX`` and ``--index`` explicitly (the executor
+then applies the failure policy itself). A retried index resumes its shard: the worker skips
+targets already committed.
 
 Resources depend on the stage and the sequence length (:class:`Sizing`): a batch holds targets of
 one size class only, so every Pod of a Job gets the same requests.
@@ -15,7 +17,7 @@ one size class only, so every Pod of a Job gets the same requests.
 >>> sizing.for_length("infer", 1800).gpu_class
 'large'
 >>> job = build_job(run_id="demo-1a2b3c4d", pod_root="/fsx/runs/demo", stage="infer",
-...                 batch="infer-0001-large", targets=["T1", "T2"],
+...                 batch="infer-0001-large", shards=[["T1"], ["T2", "T3"]],
 ...                 resources=sizing.for_length("infer", 1800))
 >>> job["spec"]["completionMode"], job["spec"]["completions"]
 ('Indexed', 2)
@@ -27,15 +29,16 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 
+from ..contracts import ROOT_ANNOTATION, ExitCode
+from ..stages import get_stage, stage_names
 from . import names
 
-STAGES = ("align", "infer")
 CONTAINER = "worker"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
-INDEX_LABEL = "eksfold.io/index"             # fallback form: the unit's index in its batch
-TARGET_ANNOTATION = "eksfold.io/target"      # fallback form: the unit's target id
+INDEX_LABEL = "eksfold.io/index"             # fallback form: the shard's index in its batch
+SHARD_ENV = "EKSFOLD_TARGETS"                # fallback form: the shard's targets, comma-separated
 BATCH_LABEL = "eksfold.io/batch"
-EXIT_BAD_INPUT = 2                           # worker contract: deterministic, never retry
+EXIT_BAD_INPUT = int(ExitCode.BAD_INPUT)     # worker contract: deterministic, never retry
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,8 @@ class JobOptions:
     pvc: str | None = names.PVC_NAME           # None: no shared volume (s3:// run roots)
     mount_path: str = names.MOUNT_PATH
     kueue: bool = False                        # label Jobs with the stage's LocalQueue
-    queues: dict = field(default_factory=lambda: {"align": names.CPU_QUEUE,
-                                                  "infer": names.GPU_QUEUE})
+    queues: dict = field(default_factory=lambda: {"cpu": names.CPU_QUEUE,   # by stage pool
+                                                  "gpu": names.GPU_QUEUE})
     retries: int = 2                           # per index (Job controller or, fallback, executor)
     max_failed_indexes: int | None = None      # fail a whole batch beyond this; None: never
     ttl_seconds: int | None = 86400            # keep finished Jobs a day for logs/diagnosis
@@ -160,8 +163,9 @@ def worker_command(pod_root: str, stage: str, batch: str, index: int | None = No
 
 
 def _affinity(stage: str, res: Resources) -> dict:
+    pool = get_stage(stage).pool
     terms = [{"key": names.POOL_LABEL, "operator": "In",
-              "values": [names.INFER_POOL if stage == "infer" else names.ALIGN_POOL]}]
+              "values": [names.INFER_POOL if pool == "gpu" else names.ALIGN_POOL]}]
     preferred = []
     if res.gpu_class == "large":
         terms.append({"key": names.GPU_CLASS_LABEL, "operator": "In", "values": ["large"]})
@@ -177,7 +181,7 @@ def _affinity(stage: str, res: Resources) -> dict:
     return {"nodeAffinity": node}
 
 
-def _env(res: Resources, opts: JobOptions, index: int | None, target: str | None) -> list[dict]:
+def _env(res: Resources, opts: JobOptions, index: int | None, shard: list | None) -> list[dict]:
     cpus = float(res.cpu[:-1]) / 1000 if res.cpu.endswith("m") else float(res.cpu)
     env = {"PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "kubernetes",
            "OMP_NUM_THREADS": str(max(1, int(cpus)))}
@@ -185,22 +189,20 @@ def _env(res: Resources, opts: JobOptions, index: int | None, target: str | None
         env["EKSFOLD_LOW_MEMORY"] = "1"
     if index is not None:
         env[INDEX_ENV] = str(index)
-    if target is not None:
-        env["EKSFOLD_TARGET"] = target
+    if shard is not None:
+        env[SHARD_ENV] = ",".join(shard)
     env.update({k: str(v) for k, v in opts.env.items()})
     return [{"name": k, "value": v} for k, v in env.items()]
 
 
 def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: Resources,
-                 options: JobOptions, index: int | None = None, target: str | None = None) -> dict:
-    """The Pod template of a unit Job (index/target given only in the fallback form)."""
+                 options: JobOptions, index: int | None = None, shard: list | None = None) -> dict:
+    """The Pod template of a unit Job (index/shard given only in the fallback form)."""
     labels = {names.APP_LABEL: names.APP_NAME, names.RUN_LABEL: run,
               names.STAGE_LABEL: stage, BATCH_LABEL: dns_label(batch, 63)}
     annotations = {names.DO_NOT_DISRUPT_ANNOTATION: "true"}
     if index is not None:
         labels[INDEX_LABEL] = str(index)
-    if target is not None:
-        annotations[TARGET_ANNOTATION] = target
     volumes = [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}}]
     mounts = [{"name": "shm", "mountPath": "/dev/shm"}]
     if options.pvc:
@@ -211,7 +213,7 @@ def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: 
         "image": options.image,
         "imagePullPolicy": options.image_pull_policy,
         "command": worker_command(pod_root, stage, batch, index, options.python),
-        "env": _env(resources, options, index, target),
+        "env": _env(resources, options, index, shard),
         "resources": resources.requirements(),
         "volumeMounts": mounts,
         "securityContext": {"allowPrivilegeEscalation": False,
@@ -233,33 +235,35 @@ def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: 
     return {"metadata": {"labels": labels, "annotations": annotations}, "spec": spec}
 
 
-def build_job(*, run_id: str, pod_root: str, stage: str, batch: str, targets: list[str],
+def build_job(*, run_id: str, pod_root: str, stage: str, batch: str,
+              shards: list[list[str]] | None = None, targets: list[str] | None = None,
               resources: Resources, options: JobOptions | None = None,
               index: int | None = None, attempt: int = 0) -> dict:
-    """One Job manifest.
+    """One Job manifest for a batch of ``shards`` (``targets``: one target per shard).
 
-    ``index=None``: the Indexed form over all ``targets``. ``index=i``: the fallback form, one
-    Job running only ``targets[i]`` (for servers without Indexed Jobs / per-index backoff). The
+    ``index=None``: the Indexed form over all shards. ``index=i``: the fallback form, one
+    Job running only ``shards[i]`` (for servers without Indexed Jobs / per-index backoff). The
     fallback Job never retries by itself (``backoffLimit: 0``): without ``podFailurePolicy`` it
     could not tell bad input or a node disruption from other failures, so the executor decides
     and submits attempt ``attempt + 1`` as a new Job.
     """
-    if stage not in STAGES:
+    if stage not in stage_names():
         raise ValueError(f"unknown stage {stage!r}")
+    shards = shards if shards is not None else [[t] for t in targets or []]
     opts = options or JobOptions()
-    target = targets[index] if index is not None else None
+    shard = shards[index] if index is not None else None
     labels = {names.APP_LABEL: names.APP_NAME, names.RUN_LABEL: run_id,
               names.STAGE_LABEL: stage, BATCH_LABEL: dns_label(batch, 63)}
     if opts.kueue:
-        labels[names.QUEUE_LABEL] = opts.queues[stage]
+        labels[names.QUEUE_LABEL] = opts.queues[get_stage(stage).pool]
     meta = {"name": job_name(run_id, batch, index, attempt), "namespace": opts.namespace,
             "labels": labels,
-            "annotations": {names.TARGET_ANNOTATION: json.dumps(list(targets)),
-                            "eksfold.io/root": pod_root}}
+            "annotations": {names.TARGET_ANNOTATION: json.dumps([list(s) for s in shards]),
+                            ROOT_ANNOTATION: pod_root}}
     template = pod_template(run=run_id, pod_root=pod_root, stage=stage, batch=batch,
-                            resources=resources, options=opts, index=index, target=target)
+                            resources=resources, options=opts, index=index, shard=shard)
     if index is None:
-        n = len(targets)
+        n = len(shards)
         spec = {
             "completionMode": "Indexed",
             "completions": n,
@@ -288,12 +292,14 @@ def build_job(*, run_id: str, pod_root: str, stage: str, batch: str, targets: li
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
 
 
-def build_jobs(*, run_id: str, pod_root: str, stage: str, batch: str, targets: list[str],
+def build_jobs(*, run_id: str, pod_root: str, stage: str, batch: str,
+               shards: list[list[str]] | None = None, targets: list[str] | None = None,
                resources: Resources, options: JobOptions | None = None,
                indexed: bool = True) -> list[dict]:
-    """The Job(s) for one batch: one Indexed Job, or one fallback Job per target."""
-    kw = dict(run_id=run_id, pod_root=pod_root, stage=stage, batch=batch, targets=targets,
+    """The Job(s) for one batch: one Indexed Job, or one fallback Job per shard."""
+    shards = shards if shards is not None else [[t] for t in targets or []]
+    kw = dict(run_id=run_id, pod_root=pod_root, stage=stage, batch=batch, shards=shards,
               resources=resources, options=options)
     if indexed:
         return [build_job(**kw)]
-    return [build_job(**kw, index=i) for i in range(len(targets))]
+    return [build_job(**kw, index=i) for i in range(len(shards))]

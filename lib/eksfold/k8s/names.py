@@ -2,6 +2,7 @@
 
 Defined once here; the manifests in ``cluster/`` must use the same values (a test checks).
 """
+from ..contracts import TARGETS_ANNOTATION
 
 NAMESPACE = "eksfold"
 WORKER_SERVICE_ACCOUNT = "eksfold-worker"      # IRSA: read databases/weights, write runs
@@ -30,6 +31,6 @@ WORKER_UID = 1000
 # Labels the executor puts on its Jobs and Pods (selectors for watch/cancel/resubmit).
 RUN_LABEL = "eksfold.io/run"
 STAGE_LABEL = "eksfold.io/stage"
-TARGET_ANNOTATION = "eksfold.io/targets"       # JSON list of target ids, index order
+TARGET_ANNOTATION = TARGETS_ANNOTATION         # JSON list of shards (lists of ids), index order
 APP_LABEL = "app.kubernetes.io/name"
 APP_NAME = "eksfold"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import boto3
@@ -32,8 +31,9 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedErr
                                  ConnectTimeoutError, EndpointConnectionError,
                                  NoCredentialsError, ReadTimeoutError)
 
-from .errors import StorageError
-from .storage import Store, _check_rel
+from ..errors import StorageError
+from .atomic import atomic_path
+from .base import Store, _check_rel
 
 MiB = 1 << 20
 # Buckets that are public and read without credentials unless EKSFOLD_S3_UNSIGNED=0.
@@ -195,16 +195,9 @@ class S3Store(Store):
 
     def get_file(self, rel: str, local: str | os.PathLike, callback=None) -> None:
         """Download to ``local`` through a temporary file renamed into place."""
-        dest = Path(local)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            self._call(rel, self.client.download_file, self.bucket, self.key(rel), tmp,
+        with atomic_path(local) as tmp:
+            self._call(rel, self.client.download_file, self.bucket, self.key(rel), str(tmp),
                        Config=self.transfer, Callback=callback)
-            os.replace(tmp, dest)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[str]:
         base = self.key(prefix.rstrip("/")) if prefix.strip("/") else self.prefix

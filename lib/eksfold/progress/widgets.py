@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import time
 
-from .progress import TERMINAL, Board
+from ..contracts import TERMINAL
+from .board import Board
 
 COLOURS = {"done": "#2e7d32", "failed": "#c62828", "blocked": "#8e6c00", "running": "#1565c0", "waiting": "#ef6c00",
            "queued": "#6a1b9a", "pending": "#757575"}

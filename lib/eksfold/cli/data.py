@@ -8,7 +8,7 @@ import argparse
 import sys
 
 
-def add_data_parser(subparsers) -> argparse.ArgumentParser:
+def add_parsers(subparsers) -> argparse.ArgumentParser:
     data = subparsers.add_parser("data", help="download weights, alignments, databases, references")
     sub = data.add_subparsers(dest="data_command", required=True)
 
@@ -59,7 +59,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def cmd_weights(args) -> int:
-    from .weights import OPENFOLD_PARAMS, cache_dir, download_weights
+    from ..data.weights import OPENFOLD_PARAMS, cache_dir, download_weights
     if args.list:
         print("\n".join(OPENFOLD_PARAMS))
         return 0
@@ -77,7 +77,7 @@ def cmd_weights(args) -> int:
 def cmd_alignments(args) -> int:
     from pathlib import Path
 
-    from .alignments import chain_name, fetch_alignments
+    from ..data.alignments import chain_name, fetch_alignments
     missing = 0
     for text in args.chains:
         pdb, chain = _pair(text)
@@ -88,7 +88,7 @@ def cmd_alignments(args) -> int:
 
 
 def cmd_databases(args) -> int:
-    from .databases import describe, prepare_databases
+    from ..data.databases import describe, prepare_databases
     if args.action == "show":
         print(describe(args.mode))
         return 0
@@ -104,7 +104,7 @@ def cmd_databases(args) -> int:
 def cmd_references(args) -> int:
     from pathlib import Path
 
-    from .references import fetch_references
+    from ..data.references import fetch_references
     from ..targets import parse_fasta
     pairs = []
     for item in args.inputs:
@@ -123,6 +123,6 @@ def cmd_references(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench_transfer
+    from ..data.bench import bench_transfer
     bench_transfer([float(s) for s in args.sizes.split(",")], args.endpoint)
     return 0

@@ -1,0 +1,296 @@
+"""Run work units as Kubernetes Jobs (EKS), behind the same interface as the local executor.
+
+Each launch goes through the :class:`~.batching.Batcher`: ready targets become shards (one warm
+worker each), written as a batch file ``ROOT/batches/<name>.json`` and submitted as one Indexed
+Job per size class (index = shard), so the number of Jobs and Pods grows with the shards, not
+the targets. Servers older than 1.29 lack Indexed Jobs with per-index backoff and pod failure
+policies; there the executor submits one Job per shard and applies the failure policy itself
+(:mod:`.retry`). :meth:`poll` reads Jobs and Pods with two list calls per poll whatever the
+number of targets, and the run store (the authority on success) for the shards that are
+running, so units are reported as their worker commits them. The Pods must see the run root:
+``/fsx/runs/...`` on the shared volume (``volume_root`` maps a local mount of it) or ``s3://``.
+
+>>> run_pipeline("targets.fasta", "/fsx/runs/cameo", executor="kubernetes",   # doctest: +SKIP
+...              executor_options={"image": "...", "kueue": True})
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from ...errors import ConfigError
+from ...k8s import jobs as kjobs
+from ...k8s import names
+from ...k8s.client import Api, connect
+from ...k8s.status import pod_index, unit_status
+from ...records import UnitRecord
+from ...run import Run
+from ..base import Executor, UnitEvent
+from .admin import RunAdmin
+from .batching import Batcher
+from .observe import ShardTracker
+from .retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+_JOB_OPTION_FIELDS = {f.name for f in fields(kjobs.JobOptions)}
+
+
+@dataclass
+class Shard:
+    """One index of a submitted batch: the targets one Pod (one warm worker) runs."""
+
+    run: Run
+    run_id: str
+    stage: str
+    batch: str
+    shards: list          # every shard of the batch (the Job's annotation)
+    index: int
+    resources: kjobs.Resources
+    indexed: bool
+    job: str = ""
+    attempt: int = 0
+
+    @property
+    def targets(self) -> list[str]:
+        return self.shards[self.index]
+
+
+class KubernetesExecutor(RunAdmin, Executor):
+    """Work units as Jobs. Options not listed here are :class:`~eksfold.k8s.jobs.JobOptions`
+    fields (``image``, ``kueue``, ``retries``, ``ttl_seconds``, ``service_account``, ...).
+
+    ``max_in_flight``: units per stage handed over at once (Kueue/Karpenter do the real
+    queueing). ``max_shards``: at most this many shards (Pods) per stage and launch.
+    ``shard_size``: targets per shard (default: by predicted cost, see :mod:`eksfold.sharding`);
+    ``fixed_cost_s``: seconds a Pod pays once per stage (start, image, model load).
+    ``indexed``: force the Job form; None asks the server. ``unschedulable_timeout``: seconds a
+    shard may wait for a node before its units fail with the scheduler's reason.
+    ``batch_window``: seconds to gather launches into one Job. ``poll_interval``: minimum
+    seconds between two reads of the API. ``$EKSFOLD_IMAGE`` / ``$EKSFOLD_VOLUME_ROOT`` give
+    defaults for ``image`` and ``volume_root``.
+    """
+
+    name = "kubernetes"
+
+    def __init__(self, *, kubeconfig=None, context: str | None = None,
+                 namespace: str | None = None, in_cluster: bool | None = None,
+                 api: Api | None = None, sizing: kjobs.Sizing | None = None,
+                 max_in_flight: dict | None = None, max_shards: dict | None = None,
+                 shard_size: int | None = None, fixed_cost_s: dict | None = None,
+                 volume_root: str | None = None, indexed: bool | None = None,
+                 unschedulable_timeout: float = 1800.0, batch_window: float = 0.0,
+                 poll_interval: float = 2.0, **job_options):
+        unknown = set(job_options) - _JOB_OPTION_FIELDS
+        if unknown:
+            raise ConfigError(f"unknown Kubernetes executor option(s): {', '.join(sorted(unknown))}")
+        self._connect_args = dict(kubeconfig=kubeconfig, context=context, namespace=namespace,
+                                  use_in_cluster=in_cluster)
+        self._api, self._own_api = api, api is None
+        if os.environ.get("EKSFOLD_IMAGE"):   # a JupyterHub profile or a shell sets it once
+            job_options.setdefault("image", os.environ["EKSFOLD_IMAGE"])
+        volume_root = volume_root or os.environ.get("EKSFOLD_VOLUME_ROOT")
+        self.options = kjobs.JobOptions(**job_options)
+        self._namespace = namespace
+        self.sizing = sizing or kjobs.Sizing()
+        self.max_in_flight = {"align": 100_000, "infer": 100_000, "relax": 100_000,
+                              **(max_in_flight or {})}
+        self.batcher = Batcher(self.sizing, batch_window, shard_size,
+                               {"align": 256, "infer": 64, "relax": 64, **(max_shards or {})},
+                               fixed_cost_s)
+        self.volume_root = Path(volume_root).resolve() if volume_root else None
+        self._indexed = indexed
+        self.retry = RetryPolicy(self.options.retries)
+        self.tracker = ShardTracker(unschedulable_timeout)
+        self.poll_interval = poll_interval
+        self._seq: dict[str, int] = {}
+        self._last_poll = 0.0
+        self.api_calls = 0            # list calls made by poll() (scale test, benchmark)
+
+    # -- connection and names ---------------------------------------------------------
+    @property
+    def api(self) -> Api:
+        if self._api is None:
+            self._api = connect(**self._connect_args)
+            self._own_api = True
+        return self._api
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace or self.api.namespace
+
+    @property
+    def indexed(self) -> bool:
+        if self._indexed is None:
+            self._indexed = self.api.supports_indexed()
+            if not self._indexed:
+                log.info("Kubernetes %d.%d: no Indexed Jobs with per-index backoff; "
+                         "submitting one Job per shard", *self.api.version)
+        return self._indexed
+
+    def pod_root(self, root: str) -> str:
+        """The run root as Pods see it: s3:// as is, local paths on the shared volume."""
+        if "://" in root:
+            return root
+        path, mount = Path(root).resolve(), self.options.mount_path.rstrip("/")
+        if self.volume_root is not None and path.is_relative_to(self.volume_root):
+            return f"{mount}/{path.relative_to(self.volume_root).as_posix()}".rstrip("/")
+        if str(path) == mount or str(path).startswith(mount + "/"):
+            return str(path)
+        raise ConfigError(f"run root {root} is not on the shared volume, so Pods cannot see it: "
+                          f"use {mount}/runs/<name> (set volume_root= where this machine mounts "
+                          "the volume) or an s3:// run root")
+
+    def run_id(self, run: Run) -> str:
+        return kjobs.run_id(self.pod_root(run.root))
+
+    def _selector(self, run_ids) -> str:
+        return f"{names.RUN_LABEL} in ({','.join(sorted(run_ids))})"
+
+    # -- Executor hooks -----------------------------------------------------------------
+    def capacity(self, stage: str) -> int:
+        return self.max_in_flight.get(stage, 100_000)
+
+    def launch(self, run: Run, stage: str, target_ids: list[str]) -> None:
+        self.batcher.add(run, stage, target_ids)
+        self._submit_due(force=self.batcher.window <= 0)
+
+    def _submit_due(self, force: bool = False) -> None:
+        for sub in self.batcher.take(force):
+            self.submit(sub.run, sub.stage, sub.shards, sub.resources)
+
+    def submit(self, run: Run, stage: str, shards: list[list[str]],
+               resources: kjobs.Resources) -> list[str]:
+        """Write the batch file and create its Job(s); returns the Job names."""
+        batch = self._next_batch(run, stage, resources.size)
+        run.write_batch(batch, shards)
+        rid = self.run_id(run)
+        new = [Shard(run, rid, stage, batch, shards, i, resources, self.indexed)
+               for i in range(len(shards))]
+        if self.indexed:
+            created = self._create(new[0], all_shards=new)
+            if created.spec.completion_mode == "Indexed":
+                return [new[0].job]
+            # the server dropped the Indexed fields (old version, feature gate off): fall back
+            log.warning("server ignored completionMode=Indexed; using one Job per shard")
+            self._delete(new[0].job)
+            self.tracker.forget_job(new[0].job)
+            self._indexed = False
+            for shard in new:
+                shard.indexed = False
+        for shard in new:
+            self._create(shard)
+        return [s.job for s in new]
+
+    def _create(self, shard: Shard, all_shards: list[Shard] | None = None):
+        from kubernetes.client import V1Job
+        manifest = kjobs.build_job(
+            run_id=shard.run_id, pod_root=self.pod_root(shard.run.root), stage=shard.stage,
+            batch=shard.batch, shards=shard.shards, resources=shard.resources,
+            options=replace(self.options, namespace=self.namespace),
+            index=None if shard.indexed else shard.index, attempt=shard.attempt)
+        name = manifest["metadata"]["name"]
+        created = self.api.batch.create_namespaced_job(self.namespace, V1Job.from_dict(manifest))
+        for s in all_shards or [shard]:
+            s.job = name
+            self.tracker.add(s)
+        return created
+
+    def _next_batch(self, run: Run, stage: str, size: str) -> str:
+        if run.root not in self._seq:
+            existing = [p.rsplit("/", 1)[-1] for p in run.store.list("batches/")]
+            nums = [int(p.split("-")[1]) for p in existing
+                    if p.count("-") >= 2 and p.split("-")[1].isdigit()]
+            self._seq[run.root] = max(nums, default=0)
+        self._seq[run.root] += 1
+        return f"{stage}-{self._seq[run.root]:04d}-{size}"
+
+    def _delete(self, job_name: str) -> None:
+        from kubernetes.client.rest import ApiException
+        try:
+            self.api.batch.delete_namespaced_job(job_name, self.namespace,
+                                                 propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def _forget_jobs(self, job_names) -> None:
+        for name in job_names:
+            self.tracker.forget_job(name)
+
+    def _observe(self, run_ids) -> tuple[dict, dict]:
+        """(jobs by name, pods by (job name, index)) for the given runs: two list calls."""
+        sel = self._selector(run_ids)
+        found = {j.metadata.name: j
+                 for j in self.api.batch.list_namespaced_job(self.namespace, label_selector=sel).items}
+        pods: dict[tuple[str, int | None], list] = {}
+        for pod in self.api.core.list_namespaced_pod(self.namespace, label_selector=sel).items:
+            job = (pod.metadata.labels or {}).get("job-name")
+            pods.setdefault((job, pod_index(pod)), []).append(pod)
+        self.api_calls += 2
+        return found, pods
+
+    def poll(self) -> list[UnitEvent]:
+        self._submit_due()
+        if not self.tracker.shards or time.monotonic() - self._last_poll < self.poll_interval:
+            return []
+        self._last_poll = time.monotonic()
+        found, pods = self._observe({s.run_id for s in self.tracker.shards.values()})
+        events: list[UnitEvent] = []
+        for key, shard in list(self.tracker.shards.items()):
+            st = unit_status(found.get(shard.job), pods.get((shard.job, shard.index), []),
+                             shard.index, shard.indexed)
+            st = self.tracker.apply_unschedulable_timeout(key, st)
+            if st.state == "failed" and not shard.indexed and self._retry(shard, st):
+                continue
+            events += self.tracker.events(shard, st)
+            if st.final:
+                if st.state == "failed":
+                    self._record_failures(shard, st)
+                self.tracker.remove(key)
+                self._stop_if_abandoned(shard.job, found.get(shard.job), st)
+        return events
+
+    def _retry(self, shard: Shard, st) -> bool:
+        """Fallback form: what podFailurePolicy + backoffLimitPerIndex do on newer servers."""
+        key = (shard.batch, shard.index)
+        if not self.retry.should_retry(key, st):
+            return False
+        log.info("%s shard %s/%d: %s; retrying", shard.stage, shard.batch, shard.index, st.detail)
+        self.tracker.remove((shard.job, shard.index))
+        self._create(replace(shard, job="", attempt=shard.attempt + 1))
+        return True
+
+    @staticmethod
+    def _record_failures(shard: Shard, st) -> None:
+        """Record the units the worker could not (never scheduled, OOM-killed, deleted), so the
+        summary table and a later session see Kubernetes' reason."""
+        for tid in shard.targets:
+            if shard.run.record(shard.stage, tid) is None:
+                UnitRecord(shard.stage, tid, error=st.detail, exit_code=st.exit_code,
+                           reason=st.reason, executor="kubernetes", pod=st.pod,
+                           job=shard.job).write(shard.run.store)
+
+    def _stop_if_abandoned(self, job_name: str, job, st) -> None:
+        """Delete a Job that can do nothing more for us (so it stops retrying / waiting)."""
+        if job is None or st.state == "finished":
+            return
+        done = any(c.type in ("Complete", "Failed") and c.status == "True"
+                   for c in job.status.conditions or [])
+        if not done and not self.tracker.has_job(job_name):
+            self._delete(job_name)
+
+    def cancel(self) -> None:
+        """Delete every Job in flight (their Pods are stopped by the garbage collector)."""
+        self.batcher.clear()
+        for name in self.tracker.job_names():
+            self._delete(name)
+        self.tracker.clear()
+
+    def close(self) -> None:
+        if self._api is not None and self._own_api:
+            self._api.close()
+            self._api = None
+

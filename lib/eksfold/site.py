@@ -1,0 +1,75 @@
+"""Where this installation keeps its data, independent of the working directory.
+
+``make setup`` builds the small sequence database and records its location in the virtual
+environment (``<venv>/etc/eksfold/site.json``), so ``eksfold run`` and the notebooks find it
+from any directory. Lookup order for each location: the environment variable, then the site
+file, then nothing (callers say how to build or pass one).
+
+=================== ======================== ==========================================
+location            variable                 site.json key
+=================== ======================== ==========================================
+default database    ``EKSFOLD_DATABASE``     ``database`` (the 20,000-sequence FASTA)
+target sets         ``EKSFOLD_DATA``         ``data`` (folder with cameo92/, cameo2022/)
+=================== ======================== ==========================================
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from .contracts import DEFAULT_DATABASE_ENV
+
+SITE_FILE = Path(sys.prefix) / "etc" / "eksfold" / "site.json"
+DATA_ENV = "EKSFOLD_DATA"
+BUILD_HINT = ("build it with `make setup` in the eksfold checkout, or pass --uniref90 FASTA "
+              f"(or set ${DEFAULT_DATABASE_ENV})")
+
+
+def site_config(path: Path = SITE_FILE) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def write_site_config(**entries: str) -> Path:
+    """Record locations (absolute paths) for this environment; used by ``make setup``."""
+    current = site_config()
+    current.update({k: str(Path(v).resolve()) for k, v in entries.items()})
+    SITE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    SITE_FILE.write_text(json.dumps(current, indent=2) + "\n")
+    return SITE_FILE
+
+
+def _located(env: str, key: str) -> Path | None:
+    value = os.environ.get(env) or site_config().get(key)
+    return Path(value).expanduser() if value else None
+
+
+def default_database() -> Path | None:
+    """The default jackhmmer database, if one is configured and exists."""
+    path = _located(DEFAULT_DATABASE_ENV, "database")
+    return path if path is not None and path.is_file() else None
+
+
+def data_dir() -> Path | None:
+    """The folder holding the packaged target sets (``cameo92/``, ``cameo2022/``)."""
+    path = _located(DATA_ENV, "data")
+    return path if path is not None and path.is_dir() else None
+
+
+def target_set(name: str) -> Path:
+    """``data/<name>/targets.fasta`` of this installation, from any working directory."""
+    from .errors import ConfigError
+
+    base = data_dir()
+    if base is None or not (base / name / "targets.fasta").is_file():
+        raise ConfigError(f"target set {name!r} not found: set ${DATA_ENV} to the eksfold "
+                          "checkout's data/ folder, or run `make setup` there")
+    return base / name / "targets.fasta"
+
+
+if __name__ == "__main__":   # python -m eksfold.site database=PATH data=DIR
+    print(write_site_config(**dict(arg.split("=", 1) for arg in sys.argv[1:])))

@@ -1,0 +1,141 @@
+"""Running one work unit ``(stage, target)`` and committing it: the worker's inner loop.
+
+:class:`UnitRunner` holds one opened stage (tools checked, model built) and runs units of it
+one after another. Per unit: skip if done, check the dependency, compute the outputs in a
+scratch folder, upload them (each file atomic), record their SHA-256 digests, upload the log,
+and write the unit record last. A failure becomes a recorded, readable error with the unit's
+exit code; the runner then goes on with the next unit.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import resource
+import time
+import traceback
+from pathlib import Path
+
+from .contracts import ExitCode
+from .errors import ConfigError, TargetError, ToolError
+from .records import UnitRecord, now_utc, unit_dir
+from .run import Run, log_path
+from .stages import get_stage
+
+log = logging.getLogger("eksfold.worker")
+_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _rusage() -> tuple[float, float]:
+    """(CPU seconds, peak RSS MB) of this process and its finished children together."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+            max(me.ru_maxrss, kids.ru_maxrss) / 1024)
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux), to measure interpreter + import cost."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return round(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 3)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def digests(folder: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            out[path.relative_to(folder).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+class UnitRunner:
+    """Runs units of ``stage`` for ``run`` in this process; use as a context manager."""
+
+    def __init__(self, run: Run, stage: str):
+        self.run_ = run
+        self.stage = get_stage(stage)(run)
+        self.opened, self.open_error = False, None
+        self.fixed_cost: dict = {}
+
+    def __enter__(self) -> "UnitRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.opened:
+            self.stage.close()
+
+    def _open(self) -> None:
+        if self.opened or self.open_error:
+            return
+        started = time.perf_counter()
+        self.fixed_cost["worker_start_s"] = process_age_s()
+        try:
+            self.stage.open()
+            self.opened = True
+        except (ConfigError, TargetError) as exc:  # every unit would fail the same way
+            self.open_error = exc
+        self.fixed_cost["stage_open_s"] = round(time.perf_counter() - started, 3)
+
+    def run(self, target_id: str) -> int:
+        """Run one unit and commit its record; returns the unit's exit code."""
+        run, stage = self.run_, self.stage
+        target = run.target(target_id)
+        if run.unit_status(stage.name, target_id) == "done":
+            log.info("%s %s: already done, skipping", stage.name, target_id)
+            return ExitCode.OK
+        if stage.depends_on and run.unit_status(stage.depends_on, target_id) != "done":
+            raise TargetError(target_id, f"{stage.name} needs a finished {stage.depends_on} stage")
+        record = UnitRecord(stage.name, target_id, started=now_utc(), host=os.uname().nodename,
+                            pod=os.environ.get("HOSTNAME"),
+                            executor=os.environ.get("EKSFOLD_EXECUTOR", "local"))
+        with run.store.scratch(f"{stage.name}-{target_id}") as scratch:
+            handler = logging.FileHandler(scratch / "worker.log")
+            handler.setFormatter(_FORMAT)
+            logging.getLogger().addHandler(handler)
+            started, (cpu0, _) = time.perf_counter(), _rusage()
+            try:
+                self._run_into(record, target, scratch / "out")
+            except KeyboardInterrupt:
+                record.fail("interrupted before completion", ExitCode.INTERRUPTED)
+                raise
+            finally:
+                cpu1, peak = _rusage()
+                record.wall_s = round(time.perf_counter() - started, 3)
+                record.cpu_s, record.peak_rss_mb = round(cpu1 - cpu0, 3), round(peak, 1)
+                record.finished = now_utc()
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+                run.store.put_file(scratch / "worker.log", log_path(stage.name, target_id))
+                record.write(run.store)   # the commit marker, last
+        log.info("%s %s: %s in %.1fs", stage.name, target_id, record.status, record.wall_s)
+        return record.exit_code
+
+    def _run_into(self, record: UnitRecord, target, out: Path) -> None:
+        stage, store = self.stage, self.run_.store
+        log.info("%s %s (%d residues) starting", stage.name, target.id, target.length)
+        try:
+            self._open()
+            if self.open_error:
+                raise self.open_error
+            dep = unit_dir(stage.depends_on, target.id) if stage.depends_on else None
+            if dep:
+                with store.staged(dep) as inputs:
+                    metrics = stage.run_unit(target, Path(inputs), out)
+            else:
+                metrics = stage.run_unit(target, None, out)
+            if self.fixed_cost:   # the one-time costs, on the unit that paid them
+                metrics["fixed_cost"], self.fixed_cost = self.fixed_cost, {}
+            store.upload_dir(out, unit_dir(stage.name, target.id))
+            record.succeed(metrics, digests(out))
+        except (TargetError, ConfigError) as exc:
+            record.fail(str(exc), ExitCode.BAD_INPUT)
+            log.error("%s %s: %s", stage.name, target.id, exc)
+        except ToolError as exc:
+            record.fail(str(exc), ExitCode.FAILED)
+            log.error("%s %s: %s", stage.name, target.id, exc)
+        except Exception as exc:  # noqa: BLE001 - any crash becomes a recorded, readable failure
+            record.fail(f"{type(exc).__name__}: {exc}", ExitCode.FAILED)
+            log.error("%s %s failed:\n%s", stage.name, target.id, traceback.format_exc())
