@@ -161,6 +161,31 @@ def _plddt_block(block: gemmi.cif.Block, structure: gemmi.Structure) -> None:
         "ordinal_id": [str(k + 1) for k in range(len(rows))]})
 
 
+def _afdb_ids(structure: gemmi.Structure) -> None:
+    """Entity ids 1, 2, ... and label_asym_id = chain id for polymers, as AFDB files have
+    (gemmi names them after the chain: entity ``A``, subchain ``Axp``), and the modelled
+    residues as the entity's sequence when the input has no SEQRES."""
+    names, sequences = {}, {}  # polymer subchain -> chain id, residue names
+    for chain in structure[0]:
+        polymer = chain.get_polymer()
+        if len(polymer) and polymer[0].subchain not in names:
+            names[polymer[0].subchain] = chain.name
+            sequences[polymer[0].subchain] = [r.name for r in polymer]
+    if len(set(names.values())) < len(names):
+        return  # two polymers in one chain: keep gemmi's unique names
+    for k, entity in enumerate(structure.entities, start=1):
+        entity.name = str(k)
+        subchains = list(entity.subchains)
+        if not entity.full_sequence and subchains and subchains[0] in sequences:
+            # A prediction models every residue: its sequence is the full one (label_seq_id).
+            entity.full_sequence = sequences[subchains[0]]
+        entity.subchains = [names.get(sub, sub) for sub in subchains]
+    for model in structure:
+        for chain in model:
+            for residue in chain:
+                residue.subchain = names.get(residue.subchain, residue.subchain)
+
+
 def to_mmcif(pdb_text: str, name: str = "prediction") -> str:
     """A predicted structure (PDB text, pLDDT in B-factors) as mmCIF text.
 
@@ -171,8 +196,13 @@ def to_mmcif(pdb_text: str, name: str = "prediction") -> str:
     structure, _ = load_structure(pdb_text, keep_altlocs=True)
     structure.name = name
     structure.setup_entities()   # entity, label_asym_id and label_seq_id for mmCIF
-    structure.assign_label_seq_id(force=False)
+    _afdb_ids(structure)
+    structure.assign_label_seq_id(force=True)
     block = structure.make_mmcif_block()
+    for row in block.find("_entity_poly.", ["entity_id", "pdbx_seq_one_letter_code"]):
+        entity = structure.get_entity(row.str(0))
+        if entity is not None and entity.full_sequence:
+            row[1] = gemmi.one_letter_code(list(entity.full_sequence))
     _plddt_block(block, structure)
     doc = gemmi.cif.Document()
     doc.add_copied_block(block)
