@@ -86,6 +86,18 @@ def test_compressed_and_mmcif_copies_read_identically(name, tmp_path):
         np.testing.assert_allclose(back.bfactors, original.bfactors, atol=1e-2)
 
 
+def test_mmcif_chain_by_label_asym_id():
+    """An mmCIF chain is found by its author id, else by its label_asym_id."""
+    import gemmi
+
+    structure = gemmi.read_structure(str(TESTS_DATA / "7tgi.B.pdb"))
+    structure.setup_entities()  # gemmi names the polymer's label_asym_id "Bxp"
+    cif = write_text(structure, "cif")
+    assert "Bxp" in cif
+    by_label, by_author = structures.read_chain(cif, "Bxp"), structures.read_chain(cif, "B")
+    assert by_label.sequence == by_author.sequence and by_label.chain_id == "Bxp"
+
+
 def oracle(path: Path):
     """Biopython's reading of the same file: the first model's first chain (split by segment id
     when the chain column is blank) with amino-acid residues that have a CA, as
