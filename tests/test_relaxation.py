@@ -81,6 +81,28 @@ def test_timeout_kills_the_minimisation_and_leaves_no_process():
     assert _relax_children() == []
 
 
+def test_a_killed_caller_leaves_no_minimiser_behind(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "in.pdb").write_text(perturb(complete_chain(LARGE), noise_a=0.1))
+    caller = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from eksfold.relaxation import relax_structure as r; "
+        "r(open(sys.argv[1]).read(), target_id='7rpn.A')"), str(tmp_path / "in.pdb")])
+    try:
+        deadline = time.time() + 60
+        while not (kids := psutil.Process(caller.pid).children()) and time.time() < deadline:
+            time.sleep(0.2)
+        assert kids, "the caller should have started its relax process"
+    finally:
+        caller.kill()  # as SIGKILL of a worker: no Python cleanup runs in it
+        caller.wait()
+    gone, alive = psutil.wait_procs(kids, timeout=10)
+    for orphan in alive:  # do not leave one running if the check fails
+        orphan.kill()
+    assert not alive, "the relax process must die with its parent"
+
+
 def test_degenerate_input_is_refused_clearly(noisy):
     lines = [ln[:30] + "%8.3f%8.3f%8.3f" % (1.0, 2.0, 3.0) + ln[54:] if ln.startswith("ATOM") else ln
              for ln in noisy.splitlines()]  # every atom at one point

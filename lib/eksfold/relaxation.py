@@ -158,14 +158,16 @@ def relax_structure(pdb_text: str, settings: RelaxSettings | None = None,
         request, result, log = (Path(tmp) / n for n in ("request.json", "result.json", "log.txt"))
         request.write_text(json.dumps({"pdb": pdb_text, "settings": settings.to_dict()}))
         with open(log, "wb") as log_fh:
-            # Own session: on timeout the whole group goes, nothing is left behind.
+            # Same process group as the caller, so Ctrl-C and an executor's group kill reach
+            # it; it also dies with its parent (see _die_with_parent).
             child = subprocess.Popen([sys.executable, "-m", "eksfold.relaxation", str(request),
-                                      str(result)], stdout=log_fh, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                      str(result), str(os.getpid())], stdout=log_fh,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
             try:
                 code = child.wait(timeout=settings.timeout_s)
             except BaseException as exc:  # timeout, Ctrl-C: never leave a minimiser running
-                _kill_group(child)
+                child.kill()  # one process: OpenMM's CPU workers are threads
+                child.wait()
                 if isinstance(exc, subprocess.TimeoutExpired):
                     raise RelaxError(target_id, f"timed out after {settings.timeout_s:g} s "
                                      "(timeout_s); minimisation stopped", _tail(log),
@@ -179,14 +181,6 @@ def relax_structure(pdb_text: str, settings: RelaxSettings | None = None,
     return RelaxResult(answer["relaxed_pdb"], answer["metrics"])
 
 
-def _kill_group(child: subprocess.Popen) -> None:
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    child.wait()
-
-
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -194,8 +188,22 @@ def _tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-def _child_main(request_path: str, result_path: str) -> int:
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when its parent dies (Linux), so a killed worker leaves no orphan."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the parent's timeout still applies
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _child_main(request_path: str, result_path: str, parent_pid: str) -> int:
     """Entry point of the child: read the request, relax, write the result as JSON."""
+    _die_with_parent(int(parent_pid))
     request = json.loads(Path(request_path).read_text())
     try:
         pdb, metrics = relax_in_process(request["pdb"], RelaxSettings.from_dict(request["settings"]))
@@ -366,4 +374,4 @@ def _resolve_platform(name: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(_child_main(*sys.argv[1:3]))
+    sys.exit(_child_main(*sys.argv[1:4]))
