@@ -244,3 +244,17 @@ def test_score_run_scores_predictions_that_have_references(tmp_path):
     assert list(table.target) == ["t1"]
     assert list(table.columns) == ["target", *metrics.ACCURACY_COLUMNS]
     assert table.tm_score[0] > 0.95 and table.n_aligned[0] == len(seq)
+
+
+def test_scores_do_not_depend_on_the_file_format(tmp_path):
+    """Model as mmCIF text (as unrelaxed.cif), reference as gzip PDB: the same scores."""
+    import gzip
+
+    from eksfold.structures import to_mmcif
+
+    for model, ref in PAIRS[:2]:
+        plain = metrics.compare_structures(pdb(model), pdb(ref))
+        gz = tmp_path / f"{ref}.pdb.gz"
+        gz.write_bytes(gzip.compress(pdb(ref).read_bytes()))
+        other = metrics.compare_structures(to_mmcif(pdb(model).read_text()), gz)
+        assert other == pytest.approx(plain, abs=1e-6)

@@ -196,6 +196,19 @@ def test_md_style_file_details():
         structures.read_chain(MDA / "adk_open.pdb", "A")
 
 
+def test_nmr_ensemble_reads_the_first_model():
+    """nmr_neopetrosiamide.pdb: many MODELs; the Cα of model 1, as Biopython reads them."""
+    from Bio.PDB import PDBParser
+
+    path = MDA / "nmr_neopetrosiamide.pdb"
+    models = list(PDBParser(QUIET=True).get_structure("nmr", path))
+    assert len(models) > 1
+    ca = [[r["CA"].coord for r in m.get_residues() if "CA" in r] for m in models[:2]]
+    chain = structures.read_chain(path)
+    np.testing.assert_allclose(chain.ca, ca[0], atol=1e-3)
+    assert np.abs(chain.ca - np.array(ca[1])).max() > 0.1
+
+
 def test_pdb_mmcif_and_pdb_format_of_the_same_entries_agree():
     """The PDB's own mmCIF vs its PDB-format file, every protein chain: author chain ids and
     author numbering (with insertion codes), not label_seq_id, which differs in several."""
