@@ -261,6 +261,7 @@ def test_compare_structures_agrees_with_tmscore_on_md_files(model, ref, tmp_path
     assert ours["rmsd"] == pytest.approx(tms["rmsd"], abs=1e-3)
 
 
+@pytest.mark.s3
 def test_mmcif_from_the_pdbsnapshots_bucket(s3_as, tmp_path):
     """The two-chain mmCIF entry of the local S3 server, fetched with eksfold's download code."""
     from eksfold.data.references import PDBSNAPSHOTS_URL, reference_url

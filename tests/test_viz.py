@@ -182,6 +182,7 @@ def test_3dmol_from_setup_is_the_pinned_version():
     assert js.stat().st_size > 400_000
 
 
+@pytest.mark.browser
 def test_mmcif_view_draws_in_chromium(fresh_kernel, tmp_path):
     """3Dmol.js parses gemmi's mmCIF: the prediction as unrelaxed.cif draws in a real browser
     about as much of the canvas as the same model as PDB (py3Dmol HTML, networking off)."""
