@@ -123,16 +123,10 @@ class RelaxResult:
 
     @property
     def relaxed_cif(self) -> str:
-        return to_mmcif(self.relaxed_pdb)
+        """The relaxed structure as mmCIF (pLDDT kept), as eksfold writes predictions."""
+        from .structure_io import to_mmcif
 
-
-def to_mmcif(pdb_text: str) -> str:
-    """PDB text as mmCIF (B-factors, i.e. pLDDT, kept), via gemmi."""
-    import gemmi
-
-    st = gemmi.read_pdb_string(pdb_text)
-    st.setup_entities()
-    return st.make_mmcif_document().as_string()
+        return to_mmcif(self.relaxed_pdb, name="relaxed")
 
 
 def relax_structure(pdb_text: str, settings: RelaxSettings | None = None,
