@@ -196,6 +196,25 @@ def test_md_style_file_details():
         structures.read_chain(MDA / "adk_open.pdb", "A")
 
 
+@pytest.mark.parametrize("name", ["7rup.A", "7oju.A", "7pkw.A"])
+def test_altlocs_of_real_references_read_the_first_conformer(name):
+    """CAMEO references with alternative Cα positions: altloc A, once (Biopython's atoms)."""
+    from Bio.PDB import PDBParser
+
+    path = need(SHARED_REFS / "structures" / f"{name}.pdb", "CAMEO 2022 references")
+    residues = {f"{r.id[1]}{r.id[2].strip()}": r
+                for r in PDBParser(QUIET=True).get_structure(name, path).get_residues()}
+    chain, disordered = structures.read_chain(path), 0
+    for resid, xyz in zip(chain.resids, chain.ca):
+        atom = residues[resid]["CA"]
+        if atom.is_disordered():
+            disordered += 1
+            np.testing.assert_allclose(xyz, atom.child_dict["A"].coord, atol=1e-3)
+        else:
+            np.testing.assert_allclose(xyz, atom.coord, atol=1e-3)
+    assert disordered >= 1
+
+
 def test_nmr_ensemble_reads_the_first_model():
     """nmr_neopetrosiamide.pdb: many MODELs; the Cα of model 1, as Biopython reads them."""
     from Bio.PDB import PDBParser
