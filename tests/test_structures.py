@@ -140,11 +140,16 @@ KNOWN = {
 
 
 def test_cameo_references_agree_with_biopython():
-    """The same 203 CAMEO files, residue by residue against Biopython's reader."""
+    """The same 203 CAMEO files, residue by residue (number, insertion code, one-letter code)
+    against Biopython's reader."""
     shared = sorted(need(SHARED_REFS / "structures", "CAMEO 2022 references").glob("*.pdb"))
+    inserted = set()
     for path in shared + CAMEO_LOCAL:
         chain, (cid, want) = structures.read_chain(path), oracle(path)
         assert chain.chain_id == cid and dict(zip(chain.resids, chain.sequence)) == want, path
+        inserted |= {f"{path.name} {r}" for r in chain.resids if not r.lstrip("-").isdigit()}
+    # Insertion codes (antibody numbering) are residues of their own.
+    assert {"7u04.H.pdb 52A", "7u04.H.pdb 82C", "7zgm.A.pdb 86B"} <= inserted
 
 
 def test_md_package_and_pdb_files_from_pypi():
