@@ -1,0 +1,212 @@
+"""Automatic inference settings: memory budgets, the choice per length, refusals, GPU classes.
+
+The chooser never measures anything: it reads a :class:`~eksfold.memory.costmodel.CostModel`
+and a budget in MB. ``choose`` keeps the settings whose predicted peak, plus ``margin``, fits
+and takes the fastest of them by predicted time; ties within ``TIE`` go to the earlier (less
+chunked) rung of the ladder, so timing noise cannot pick a slower-by-design setting.
+"""
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import TargetError
+
+TIE = 0.10
+# GPU memory of the Kubernetes GPU size classes (eksfold.io/gpu-class), MB
+GPU_CLASSES = {"standard": 24 * 1024, "large": 80 * 1024}
+
+
+@dataclass(frozen=True)
+class Budget:
+    mb: float
+    source: str   # what limited it: "cgroup", "rlimit", "MemAvailable", "cuda:0 free", "given"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen setting for one length, with what the model predicted (for unit records)."""
+
+    setting: str
+    length: int
+    predicted_mb: float
+    predicted_s: float | None
+    budget_mb: float
+    margin: float
+    fits: bool
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return None if text in ("max", "") else int(text)
+
+
+def _cgroup_limit_mb() -> float | None:
+    """Room left under this process's memory cgroup (v2 or v1), counting itself as free."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    own = _rss_mb()
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        if controllers == "":  # v2 unified
+            base = Path("/sys/fs/cgroup") / rel.lstrip("/")
+            limit, usage = _read_int(base / "memory.max"), _read_int(base / "memory.current")
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / rel.lstrip("/")
+            if not base.exists():
+                base = Path("/sys/fs/cgroup/memory")
+            limit = _read_int(base / "memory.limit_in_bytes")
+            usage = _read_int(base / "memory.usage_in_bytes")
+        else:
+            continue
+        if limit and limit < 1 << 60:  # v1 reports "no limit" as a huge number
+            return (limit - (usage or 0)) / 2**20 + own
+    return None
+
+
+def _rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def memory_budget(device: str = "cpu") -> Budget:
+    """What the next fold may use, in MB: the tightest of the limits that apply here.
+
+    On CUDA: the device's free memory plus what this process has cached but not allocated.
+    On CPU: the cgroup limit (a Pod's), ``RLIMIT_DATA``/``RLIMIT_AS``, and ``MemAvailable``,
+    each counting this process's own resident memory as usable (the sweep's peaks are whole
+    process peaks).
+    """
+    if str(device).startswith("cuda"):
+        import torch
+
+        dev = torch.device(device)
+        free, _ = torch.cuda.mem_get_info(dev)
+        cached = torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+        return Budget((free + cached) / 2**20, f"{dev} free")
+    own = _rss_mb()
+    found = []
+    cg = _cgroup_limit_mb()
+    if cg is not None:
+        found.append(Budget(cg, "cgroup"))
+    for name in ("RLIMIT_DATA", "RLIMIT_AS"):
+        soft, _ = resource.getrlimit(getattr(resource, name))
+        if soft != resource.RLIM_INFINITY:
+            found.append(Budget(soft / 2**20, "rlimit"))
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            found.append(Budget(int(line.split()[1]) / 1024 + own, "MemAvailable"))
+    return min(found, key=lambda b: b.mb)
+
+
+def choose(length: int, budget_mb: float, model, margin: float = 0.15,
+           settings=None) -> Choice:
+    """The fastest setting predicted to fit ``budget_mb`` with ``margin`` at ``length``.
+
+    When none fits, the most frugal setting comes back with ``fits=False`` (see
+    :func:`refuse_unfit`). ``settings`` limits the candidates (default: all fitted ones).
+    """
+    names = [s for s in model.settings if settings is None or s in settings]
+    if not names:
+        raise ValueError("no candidate settings in the cost model")
+    fitting = []
+    for name in names:
+        mem = model.predict(length, name)
+        if mem * (1 + margin) <= budget_mb:
+            fitting.append((name, mem, _time_or_none(model, length, name)))
+    if not fitting:
+        name = names[-1]
+        return Choice(name, length, model.predict(length, name),
+                      _time_or_none(model, length, name), budget_mb, margin, False)
+    best = fitting[0]
+    for cand in fitting[1:]:
+        if cand[2] is not None and best[2] is not None and cand[2] < best[2] * (1 - TIE):
+            best = cand
+    return Choice(best[0], length, best[1], best[2], budget_mb, margin, True)
+
+
+def _time_or_none(model, length, name):
+    try:
+        return model.predict_time(length, name)
+    except Exception:  # a table without times still chooses by ladder order
+        return None
+
+
+def crossovers(model, budget_mb: float, lengths, margin: float = 0.15) -> list[tuple[int, str]]:
+    """(first length, setting) wherever the automatic choice changes over ``lengths``."""
+    out, last = [], None
+    for L in lengths:
+        c = choose(int(L), budget_mb, model, margin)
+        name = c.setting if c.fits else "refused"
+        if name != last:
+            out.append((int(L), name))
+            last = name
+    return out
+
+
+def refuse_unfit(targets, budget_mb: float, model, margin: float = 0.15):
+    """Split ``targets`` into (those that fit, TargetErrors for the rest) before any work.
+
+    A target is refused when even the most frugal setting is predicted not to fit the budget
+    (the largest device's, for a cluster); the error names its length and both figures.
+    """
+    fit, errors = [], []
+    for t in targets:
+        c = choose(t.length, budget_mb, model, margin)
+        if c.fits:
+            fit.append(t)
+        else:
+            errors.append(TargetError(t.id, (
+                f"{t.length} residues: predicted {c.predicted_mb:,.0f} MB (+{margin:.0%} margin) "
+                f"with the most frugal setting {c.setting!r}, {budget_mb:,.0f} MB available")))
+    return fit, errors
+
+
+def gpu_class_for(length: int, model, classes: dict | None = None, margin: float = 0.15,
+                  host_metric: str = "peak_rss_mb") -> dict:
+    """The smallest GPU class whose memory fits ``length`` with some setting, from ``model``.
+
+    ``model`` must be a CUDA cost model (a GPU profile). Returns the class, the setting the
+    worker should start with there, and the Pod memory request (predicted host peak + margin).
+    Raises TargetError when no class fits.
+    """
+    classes = classes or GPU_CLASSES
+    if model.device != "cuda":
+        raise ValueError("gpu_class_for needs a CUDA cost model (a GPU settings profile)")
+    for name, mb in sorted(classes.items(), key=lambda kv: kv[1]):
+        c = choose(length, mb, model, margin)
+        if c.fits:
+            host = model.predict(length, c.setting, host_metric)
+            return {"gpu_class": name, "setting": c.setting, "predicted_gpu_mb": round(c.predicted_mb),
+                    "memory_request_mb": int(host * (1 + margin)) + 1, "choice": c.as_dict()}
+    biggest = max(classes.values())
+    c = choose(length, biggest, model, margin)
+    raise TargetError(f"L={length}", f"{length} residues: predicted {c.predicted_mb:,.0f} MB with "
+                      f"{c.setting!r}, largest GPU class has {biggest:,.0f} MB")
+
+
+def default_model(device: str = "cpu", preset: str = "demo"):
+    """The committed cost model for this kind of device (profile from $EKSFOLD_PROFILE)."""
+    from .costmodel import PROFILES, CostModel
+
+    name = os.environ.get("EKSFOLD_PROFILE")
+    if not name:
+        kind = "gpu-" if str(device).startswith("cuda") else "cpu-"
+        found = sorted(p.name for p in PROFILES.glob(kind + "*") if p.is_dir())
+        name = found[0] if found else "cpu-2core"
+    return CostModel.from_profile(name, preset)

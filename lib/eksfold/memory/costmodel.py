@@ -1,0 +1,183 @@
+"""Per-setting cost models time(L) and memory(L) fitted to a settings-sweep table.
+
+Each (setting, metric) gets ``y = sum_i c_i L^p_i`` with non-negative ``c_i`` (so predictions
+grow with L and the constant is the weights and runtime), fitted by non-negative least squares
+on relative residuals. Candidate forms: ``a + bL + cL^2``, ``a + bL^2``, ``a + bL + cL^2 + dL^3``
+(when there are enough lengths) and ``a + bL^k`` (k searched on 1..3.5). The form with the
+lowest leave-one-length-out error is kept; that error is reported with the fit. A single power
+law through the origin (the report's old fit) cannot bend upward, which is why it sat ~2x
+below the longest targets.
+
+>>> model = CostModel.from_profile("cpu-2core")                      # doctest: +SKIP
+>>> model.predict(400, "lma")                                        # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from .settings import LADDER
+
+PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+TIME = "inference_s"
+FORMS = {"quadratic": (0, 1, 2), "a+bL^2": (0, 2), "cubic": (0, 1, 2, 3), "power": None}
+POWER_GRID = np.round(np.arange(1.0, 3.51, 0.05), 2)
+
+
+def _design(lengths, powers) -> np.ndarray:
+    L = np.asarray(lengths, float) / 100.0  # scaled so the columns are of similar size
+    return np.stack([L ** p for p in powers], axis=1)
+
+
+def _nnls(lengths, y, powers):
+    from scipy.optimize import nnls
+
+    y = np.asarray(y, float)
+    coef, _ = nnls(_design(lengths, powers) / y[:, None], np.ones_like(y))
+    return coef
+
+
+def _fit_form(form, lengths, y):
+    """(powers, coef) for ``form`` on these points."""
+    if FORMS[form] is not None:
+        return FORMS[form], _nnls(lengths, y, FORMS[form])
+    best = None
+    for k in POWER_GRID:
+        coef = _nnls(lengths, y, (0, k))
+        err = np.sum((_design(lengths, (0, k)) @ coef / y - 1) ** 2)
+        if best is None or err < best[0]:
+            best = (err, (0, float(k)), coef)
+    return best[1], best[2]
+
+
+def _loo(form, lengths, y):
+    """Relative errors (pred/meas - 1) at each length, fitted without that length's rows."""
+    out = []
+    for held in np.unique(lengths):
+        train = lengths != held
+        powers, coef = _fit_form(form, lengths[train], y[train])
+        pred = _design([held], powers) @ coef
+        out.extend((float(held), float(m), float(pred[0]), float(pred[0] / m - 1))
+                   for m in y[~train])
+    return out
+
+
+@dataclass
+class Fit:
+    """One fitted curve: ``predict(L) = sum coef_i (L/100)^powers_i``."""
+
+    setting: str
+    metric: str
+    form: str
+    powers: tuple
+    coef: np.ndarray
+    loo: list = field(default_factory=list)   # (length, measured, predicted, rel_error)
+
+    def predict(self, length) -> float:
+        return float(_design([length], self.powers) @ self.coef)
+
+    @property
+    def loo_max_error(self) -> float:
+        return max((abs(e[3]) for e in self.loo), default=float("nan"))
+
+    def formula(self) -> str:
+        terms = [f"{c:.4g}" + (f"*(L/100)^{p:g}" if p else "") for c, p in zip(self.coef, self.powers) if c]
+        return " + ".join(terms) or "0"
+
+
+def fit_curve(setting, metric, lengths, y) -> Fit:
+    """The candidate form with the lowest mean leave-one-length-out error (see module doc)."""
+    lengths, y = np.asarray(lengths, float), np.asarray(y, float)
+    ok = np.isfinite(lengths) & np.isfinite(y) & (y > 0)
+    lengths, y = lengths[ok], y[ok]
+    n = len(np.unique(lengths))
+    if n < 2:
+        raise ConfigError(f"setting {setting!r}: {metric} needs at least two lengths to fit")
+    best = None
+    for form, powers in FORMS.items():
+        nparams = 2 if powers is None else len(powers)
+        if n - 1 < nparams and not (n == 2 and form == "a+bL^2"):
+            continue
+        loo = _loo(form, lengths, y) if n > 2 else []
+        score = np.mean([abs(e[3]) for e in loo]) if loo else 0.0
+        if best is None or score < best[0] - 1e-9:
+            best = (score, form, loo)
+    _, form, loo = best
+    powers, coef = _fit_form(form, lengths, y)
+    return Fit(setting, metric, form, tuple(powers), coef, loo)
+
+
+class CostModel:
+    """Fitted time and memory per setting, for one device kind and preset."""
+
+    def __init__(self, fits: dict, device: str, preset: str | None = None):
+        self.fits, self.device, self.preset = fits, device, preset
+        self.memory_metric = "peak_cuda_reserved_mb" if device == "cuda" else "peak_rss_mb"
+        order = [s.name for s in LADDER]
+        names = {s for s, m in fits if m == self.memory_metric}
+        self.settings = sorted(names, key=lambda n: order.index(n) if n in order else len(order))
+
+    @classmethod
+    def fit(cls, df, device: str | None = None) -> "CostModel":
+        """Fit every setting of a sweep table (rows with an error are left out)."""
+        df = df[df["error"].isna()] if "error" in df else df
+        if df.empty:
+            raise ConfigError("the settings table has no successful measurement to fit")
+        device = device or ("cuda" if (df.get("device") == "cuda").any() else "cpu")
+        df = df[df["device"] == device] if "device" in df else df
+        metrics = [TIME, "peak_rss_mb"] + (["peak_cuda_reserved_mb", "peak_cuda_alloc_mb"]
+                                           if device == "cuda" else [])
+        fits = {}
+        for setting, rows in df.groupby("setting"):
+            for metric in metrics:
+                if metric in rows and rows[metric].notna().sum() and rows["length"].nunique() >= 2:
+                    fits[(setting, metric)] = fit_curve(setting, metric, rows["length"], rows[metric])
+        preset = df["preset"].iloc[0] if "preset" in df else None
+        return cls(fits, device, preset)
+
+    @classmethod
+    def from_csv(cls, path, device: str | None = None) -> "CostModel":
+        import pandas as pd
+
+        if not path or not Path(path).is_file():
+            raise ConfigError(f"settings table {path} not found (run `eksfold bench settings`)")
+        return cls.fit(pd.read_csv(path), device)
+
+    @classmethod
+    def from_profile(cls, profile: str = "cpu-2core", preset: str = "demo") -> "CostModel":
+        suffix = "" if preset == "demo" else f"-{preset}"
+        return cls.from_csv(PROFILES / profile / f"settings{suffix}.csv")
+
+    def _fit(self, setting, metric) -> Fit:
+        try:
+            return self.fits[(setting, metric)]
+        except KeyError:
+            raise ConfigError(f"no {metric} model for setting {setting!r} on {self.device} "
+                              f"(fitted: {', '.join(self.settings)})") from None
+
+    def predict(self, length: int, setting: str, metric: str | None = None) -> float:
+        """Predicted peak memory in MB (or ``metric``) at ``length`` with ``setting``."""
+        return self._fit(setting, metric or self.memory_metric).predict(length)
+
+    def predict_time(self, length: int, setting: str) -> float:
+        return self._fit(setting, TIME).predict(length)
+
+    def loo_table(self):
+        """Leave-one-length-out errors of every fit as a DataFrame."""
+        import pandas as pd
+
+        rows = [{"setting": f.setting, "metric": f.metric, "form": f.form, "length": e[0],
+                 "measured": e[1], "predicted": round(e[2], 2), "rel_error": round(e[3], 4)}
+                for f in self.fits.values() for e in f.loo]
+        return pd.DataFrame(rows)
+
+    def describe(self) -> str:
+        lines = [f"cost model ({self.device}, preset {self.preset}); L in residues, "
+                 "leave-one-length-out max |error|:"]
+        for (setting, metric), f in sorted(self.fits.items()):
+            lines.append(f"  {setting:8s} {metric:22s} {f.form:9s} {f.formula():55s} "
+                         f"LOO max {100 * f.loo_max_error:5.1f}%")
+        return "\n".join(lines)

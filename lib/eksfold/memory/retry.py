@@ -1,0 +1,106 @@
+"""Out-of-memory detection and the one-retry fallback to the next lower-memory setting.
+
+The warm worker calls :func:`fold_with_oom_fallback` with a callable that applies a setting to
+its already-built model and folds; an out-of-memory failure frees what it can and tries the
+next setting down the ladder in the same process (no restart, no rebuild). Every attempt is
+returned for the unit's record.
+"""
+from __future__ import annotations
+
+import gc
+import time
+
+from ..errors import TargetError
+from .settings import next_lower
+
+# Messages of the allocation failures torch and the C library raise (checked on torch 2.x):
+# CPU: "[enforce fail at alloc_cpu.cpp:...] ... DefaultCPUAllocator: can't allocate memory"
+OOM_MESSAGES = ("CUDA out of memory", "enforce fail at alloc_cpu.cpp",
+                "DefaultCPUAllocator: can't allocate memory", "CUDA error: out of memory",
+                "Cannot allocate memory", "HIP out of memory")
+
+
+def is_out_of_memory(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or an exception it was raised from) is an allocation failure."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MemoryError):  # also numpy's _ArrayMemoryError
+            return True
+        if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+            return True
+        if isinstance(exc, RuntimeError) and any(m in str(exc) for m in OOM_MESSAGES):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: int = 1,
+                           target: str | None = None, settings=None, log=None):
+    """Run ``fold(setting_name)``; on out-of-memory retry with the next lower setting.
+
+    Parameters
+    ----------
+    fold : callable
+        ``fold(setting_name) -> result``; it must apply the setting itself (e.g.
+        ``memory.settings.apply(name, model)``) so each attempt really uses it.
+    start : str
+        The first setting (usually ``choose(...).setting``).
+    retries : int
+        How many lower settings to try after the first out-of-memory failure (the issue
+        asks for one).
+    target : str, optional
+        Named in the error raised when every attempt ran out of memory.
+    settings : iterable of str, optional
+        The ladder to walk (default: every setting usable on ``device_type``).
+
+    Returns
+    -------
+    (result, attempts)
+        ``attempts`` is a list of ``{"setting", "error", "wall_s"}``, one per try; ``error`` is
+        None for the one that succeeded.
+
+    Raises
+    ------
+    TargetError
+        Every attempt ran out of memory (or there was no lower setting); carries
+        ``.attempts``. Other exceptions propagate unchanged.
+    """
+    attempts, setting = [], start
+    while True:
+        t0 = time.perf_counter()
+        try:
+            result = fold(setting)
+        except BaseException as exc:  # noqa: BLE001 - only out-of-memory is handled below
+            if not is_out_of_memory(exc):
+                raise
+            wall = round(time.perf_counter() - t0, 3)
+            attempts.append({"setting": setting, "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                             "wall_s": wall})
+            del exc  # drop the traceback's frames (and their tensors) before retrying
+            _free_memory()
+            lower = next_lower(setting, device_type, settings)
+            if lower is None or len(attempts) > retries:
+                tried = ", ".join(a["setting"] for a in attempts)
+                err = TargetError(target or "?", f"out of memory with settings {tried}"
+                                  + ("" if lower else " (no lower-memory setting left)"))
+                err.attempts = attempts
+                raise err from None
+            if log:
+                log(f"out of memory with setting {setting!r}; retrying with {lower!r}")
+            setting = lower
+            continue
+        attempts.append({"setting": setting, "error": None,
+                         "wall_s": round(time.perf_counter() - t0, 3)})
+        return result, attempts
