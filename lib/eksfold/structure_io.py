@@ -142,7 +142,7 @@ def _plddt_block(block: gemmi.cif.Block, structure: gemmi.Structure) -> None:
     """Per-residue and global pLDDT in ModelCIF's ``_ma_qa_metric`` categories (as AFDB)."""
     rows, model = [], structure[0]
     for chain in model:
-        for residue in chain:
+        for residue in chain.get_polymer():  # not waters or ligands
             atom = residue.find_atom("CA", "*") or residue[0]
             rows.append((residue.subchain or chain.name, residue.name,
                          str(residue.label_seq or residue.seqid.num), atom.b_iso))
