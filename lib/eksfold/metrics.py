@@ -25,6 +25,13 @@ from .superposition import (  # noqa: F401
     GDT_CUTOFFS, LDDT_THRESHOLDS, _close_pairs, _distances, _fragment_lengths, kabsch, lddt_ca,
     rmsd, tm_d0, tm_search)
 
+__all__ = ["ACCURACY_COLUMNS", "Comparison", "compare_chains", "compare_structures", "superpose",
+           "transform_pdb", "score_run",
+           # re-exported from structures and superposition
+           "THREE_TO_ONE", "Chain", "StructureError", "align_sequences", "alignment_strings",
+           "read_chain", "GDT_CUTOFFS", "LDDT_THRESHOLDS", "kabsch", "lddt_ca", "rmsd", "tm_d0",
+           "tm_search"]
+
 
 @dataclass(frozen=True)
 class Comparison:

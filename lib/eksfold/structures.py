@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import gemmi
 import numpy as np
 
-from .structure_io import StructureError, load_structure, source_text, to_mmcif  # noqa: F401
+from .structure_io import StructureError, load_structure, source_text, to_mmcif
+
+__all__ = ["THREE_TO_ONE", "MD_RESIDUES", "Chain", "StructureError", "read_chain",
+           "residue_letter", "align_sequences", "alignment_strings", "to_mmcif"]
 
 THREE_TO_ONE = {
     "ALA": "A", "ARG": "R", "ASN": "N", "ASP": "D", "CYS": "C", "GLN": "Q", "GLU": "E",
