@@ -35,7 +35,7 @@ class RelaxError(EksfoldError):
     """Relaxation of one target failed.
 
     ``reason`` says why, ``kind`` is one of "timeout", "not_converged", "degenerate", "input",
-    "error" (for a summary column), ``log_tail`` is what the child process wrote.
+    "platform", "error" (for a summary column), ``log_tail`` is what the child process wrote.
     """
 
     def __init__(self, target: str, reason: str, log_tail: str = "", kind: str = "error"):
@@ -169,8 +169,10 @@ def relax_structure(pdb_text: str, settings: RelaxSettings | None = None,
                 raise
         answer = json.loads(result.read_text()) if result.exists() else {}
         if code != 0 or "error" in answer:
-            raise RelaxError(target_id, answer.get("error") or f"relax process exited with code {code}",
-                             _tail(log), answer.get("kind", "error"))
+            tail = _tail(log)
+            reason = answer.get("error") or (f"relax process exited with code {code}: "
+                                             + (tail.splitlines() or ["(no output)"])[-1])
+            raise RelaxError(target_id, reason, tail, answer.get("kind", "error"))
     answer["metrics"]["wall_s"] = round(time.perf_counter() - start, 3)
     return RelaxResult(answer["relaxed_pdb"], answer["metrics"])
 
@@ -192,6 +194,7 @@ def _die_with_parent(parent_pid: int) -> None:
     except (OSError, AttributeError):  # not Linux: the parent's timeout still applies
         pass
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        print(f"eksfold.relaxation: caller {parent_pid} is gone; not relaxing", file=sys.stderr)
         os._exit(1)
 
 
@@ -363,7 +366,8 @@ def _resolve_platform(name: str) -> str:
 
         return "CUDA" if "CUDA" in have and torch.cuda.is_available() else "CPU"
     if name not in have:
-        raise InputProblem(f"OpenMM platform {name!r} is not available here (have: {', '.join(have)})")
+        raise InputProblem(f"OpenMM platform {name!r} is not available here (have: {', '.join(have)})",
+                           "platform")
     return name
 
 
