@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 # What the demo needs (setup) and what only the tests need (test-setup). Each mk/*.mk
 # fragment appends to these lists.
 APT_PACKAGES       := hmmer hhsuite kalign mmseqs2 mmseqs2-examples hmmer-doc tm-align
-SETUP_TARGETS      := $(STAMPS)/venv $(STAMPS)/openfold $(STAMPS)/db
+SETUP_TARGETS      := $(STAMPS)/venv $(STAMPS)/openfold $(STAMPS)/db $(STAMPS)/site
 TEST_APT_PACKAGES  :=
 TEST_SETUP_TARGETS := $(STAMPS)/hhdb
 
@@ -70,6 +70,12 @@ $(STAMPS)/openfold: $(STAMPS)/venv tools/install_openfold.sh
 
 $(STAMPS)/db: $(STAMPS)/apt tools/build_db.sh
 	bash tools/build_db.sh data/db
+	@touch $@
+
+# Where this installation's data lives, so eksfold finds it from any working directory.
+$(STAMPS)/site: $(STAMPS)/venv $(STAMPS)/db
+	$(BIN)/python -m eksfold.site database=data/db/uniprot20k.fasta data=data \
+	  threedmol_js=$(STAMPS)/npm/node_modules/3dmol/build/3Dmol-min.js
 	@touch $@
 
 $(STAMPS)/hhdb: $(STAMPS)/db tools/build_hhdb.sh

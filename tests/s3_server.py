@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from eksfold.data.locals3 import LocalS3Server
+from local_s3 import LocalS3Server
 
 TESTS = Path(__file__).resolve().parent
 STRUCTURES = TESTS / "data" / "structures"

@@ -21,7 +21,7 @@ from eksfold.config import DatabaseConfig
 from eksfold.data.alignments import fetch_alignments
 from eksfold.data.databases import (DATABASES, MODES, database_config, describe, manifest,
                                     prepare_databases)
-from eksfold.data.locals3 import FaultyProxy
+from local_s3 import FaultyProxy
 from eksfold.data.references import ReferenceError, fetch_reference, fetch_references
 from eksfold.data.transfer import IntegrityError, fetch
 from eksfold.data.weights import cache_dir, resolve_weights
@@ -414,7 +414,7 @@ def test_progress_bar_reports_to_stderr(s3_env, tmp_path, capsys):
 
 
 def test_transfer_bench_against_the_local_server(s3_env):
-    from eksfold.data.bench import bench_transfer, format_table
+    from bench_transfer import bench_transfer, format_table
     rows = bench_transfer([4], endpoint=s3_env.endpoint, show=False)
     ops = {r["operation"]: r for r in rows}
     assert len(rows) == 6 and all(r["seconds"] >= 0 for r in rows)

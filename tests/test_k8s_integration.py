@@ -3,7 +3,7 @@ scheduler 1.20 on 127.0.0.1, see tests/k8s_cluster.py); a stand-in kubelet runs 
 commands locally. Nothing is mocked on the API side: Jobs are validated and defaulted by the
 server, Pods are created by the Job controller and placed by the real scheduler.
 
-1.20 predates Indexed Jobs, so these runs use the executor's fallback form (one Job per target,
+1.20 predates Indexed Jobs, so these runs use the executor's fallback form (one Job per shard,
 index passed explicitly); the Indexed form is covered by the strict schema tests.
 """
 from __future__ import annotations
@@ -129,14 +129,18 @@ def test_end_to_end_matches_local_executor(k8s, cameo_fasta, small_db, tmp_path,
             np.testing.assert_allclose(np.load(pa), np.load(pb), atol=1e-3)
     # it really went through Kubernetes: Pods bound by the scheduler to the right pools,
     # with the worker command of docs/DESIGN.md on the /fsx view of the run root
+    # Each Pod is a warm worker running a shard: fewer Pods than units, every unit run once
     ran = [r for r in k8s.kubelet.history if str(root) in r.argv]
-    assert len(ran) == 6
+    assert 2 <= len(ran) < 6
+    shards = {"align": [], "infer": []}
     for r in ran:
         stage = r.argv[r.argv.index("--stage") + 1]
         assert r.argv[1:3] == ["-m", "eksfold.worker"] and "--batch" in r.argv
         assert r.env[kjobs.INDEX_ENV] == r.argv[r.argv.index("--index") + 1]
         assert r.node.startswith("align-" if stage == "align" else "infer-")
         assert r.env["OMP_NUM_THREADS"] in ("8", "4")
+        shards[stage] += r.env[kjobs.SHARD_ENV].split(",")
+    assert sorted(shards["align"]) == sorted(shards["infer"]) == sorted(b.target)
     metrics = json.loads((root / "targets" / b.target[0] / "infer" / "metrics.json").read_text())
     assert metrics["pod"].startswith("eksfold-")         # the worker saw the Pod's hostname
     batches = sorted(p.name for p in (root / "batches").iterdir())
@@ -157,7 +161,7 @@ def test_failed_unit_retried_reported_and_resubmit_reruns_only_it(k8s, small_db,
     records = [("alpha", GOOD[:50]), ("beta", GOOD[50:110]), ("gamma", GOOD[110:170])]
     src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "failing")
     opts = dict(kubeconfig=str(k8s.kubeconfig), volume_root=str(k8s.volume_dir),
-                poll_interval=0.3, retries=1)
+                poll_interval=0.3, retries=1, shard_size=1)   # one target per Pod
     common = dict(preset="tiny", databases=DatabaseConfig(uniref90=str(small_db)),
                   executor="kubernetes", reporter=TextProgress(bars=False), executor_options=opts)
     run_pipeline(src, str(root), stages=("align",), **common)
@@ -169,7 +173,7 @@ def test_failed_unit_retried_reported_and_resubmit_reruns_only_it(k8s, small_db,
     df = load_summary(run.root).set_index("target")
     assert df.loc["beta", "infer_status"] == "failed" and "ValueError" in df.loc["beta", "error"]
     assert (df.drop("beta").infer_status == "done").all()
-    tried = [r.env["EKSFOLD_TARGET"] for r in k8s.kubelet.history[n_pods:]]
+    tried = [r.env[kjobs.SHARD_ENV] for r in k8s.kubelet.history[n_pods:]]
     assert sorted(tried) == ["alpha", "beta", "beta", "gamma"]   # one retry (retries=1)
 
     ex = executor(k8s)
@@ -185,7 +189,7 @@ def test_failed_unit_retried_reported_and_resubmit_reruns_only_it(k8s, small_db,
     status = ex.resubmit(run, reporter=TextProgress(bars=False))
     assert all(v == "done" for v in status.values())
     new = k8s.kubelet.history[n_pods:]
-    assert [(r.argv[r.argv.index("--stage") + 1], r.env["EKSFOLD_TARGET"]) for r in new] == [
+    assert [(r.argv[r.argv.index("--stage") + 1], r.env[kjobs.SHARD_ENV]) for r in new] == [
         ("infer", "beta")]
     assert before == {t: (root / "targets" / t / "infer" / "metrics.json").stat().st_mtime_ns
                       for t in ("alpha", "gamma")}
@@ -244,7 +248,7 @@ def test_cancel_stops_jobs_pods_and_processes(k8s, small_db, tmp_path, worker_en
     src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "cancel")
     run = run_pipeline(src, str(root), preset="tiny", stages=("align",),
                        databases=DatabaseConfig(uniref90=str(small_db)))  # local: fast set-up
-    ex = executor(k8s)
+    ex = executor(k8s, shard_size=1)
     ex.launch(run, "infer", [t for t, _ in records])   # inference takes seconds: cancel mid-way
 
     def running():
@@ -263,7 +267,7 @@ def test_cancel_stops_jobs_pods_and_processes(k8s, small_db, tmp_path, worker_en
     # the two GPU nodes fit two inference units at once, so the others never started
     assert all(r.proc.returncode in (130, -15) for r in victims)
     assert len([r for r in k8s.kubelet.history if str(root) in r.argv]) <= 2
-    assert Run.open(str(root)).unit_status("infer", victims[0].env["EKSFOLD_TARGET"]) != "done"
+    assert Run.open(str(root)).unit_status("infer", victims[0].env[kjobs.SHARD_ENV]) != "done"
     # cancel_run from another session: the run's label alone finds its Jobs
     ex.launch(run, "infer", ["c0"])
     assert other.cancel_run(run)
@@ -297,3 +301,38 @@ def test_config_from_kubeconfig_and_from_in_cluster_service_account(k8s, tmp_pat
         connect(sa_dir=sa_dir)
     assert info.value.status == 401
     api.close()
+
+
+@pytest.mark.slow
+def test_a_thousand_targets_run_as_a_few_shards(k8s, small_db, tmp_path, worker_env):
+    """1,000 targets tracked against the real control plane: the API objects grow with the
+    shards, not the targets; every unit is committed once; the driver's API calls per poll do
+    not depend on the number of targets."""
+    import random
+    import resource
+
+    rng = random.Random(7)
+    letters = "ACDEFGHIKLMNPQRSTVWY"
+    records = [(f"s{i:04d}", "".join(rng.choice(letters) for _ in range(rng.randint(20, 60))))
+               for i in range(1000)]
+    src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "scale")
+    run = run_pipeline(src, str(root), preset="tiny", stages=(),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    ex = executor(k8s, poll_interval=1.0)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    n_pods = len(k8s.kubelet.history)
+    from eksfold.executors import execute
+    status = execute(run, ex, stages=("align",), reporter=TextProgress(bars=False))
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    assert all(v == "done" for v in status.values()) and len(status) == 1000
+    pods = k8s.kubelet.history[n_pods:]
+    jobs_ = ex.run_jobs(run)
+    objects = len(pods) + len(jobs_)
+    driver_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    print(f"\n1000 targets: {len(pods)} Pods, {len(jobs_)} Jobs, {ex.api_calls} list calls, "
+          f"driver CPU {driver_cpu:.2f}s ({1000 * driver_cpu / 1000:.2f} ms per target)")
+    assert objects <= 0.01 * 1000 + 4                  # shards, not targets
+    assert sorted(t for p in pods for t in p.env[kjobs.SHARD_ENV].split(",")) == [
+        t for t, _ in records]                          # each target in exactly one shard
+    assert ex.api_calls < 2 * 1000                      # two list calls per poll, not per target
+    assert len({r.pod for r in (run.record("align", t) for t, _ in records)}) == len(pods)

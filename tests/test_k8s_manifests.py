@@ -16,6 +16,7 @@ import pytest
 from kubernetes import client as kclient
 
 from eksfold.k8s import jobs, names
+from eksfold.stages import STAGES
 
 K8S_SCHEMA_VERSION = "1.33.0"     # EKS standard support 1.31-1.34; kubernetes-validate 1.34 ships <= 1.33
 LENGTHS = {"short": 80, "long": 1800, "very-long": 3200}
@@ -28,7 +29,7 @@ def all_manifests() -> dict[str, dict]:
     out = {}
     sizing = jobs.Sizing()
     for stage, (lname, length), kueue, indexed, pvc in itertools.product(
-            jobs.STAGES, LENGTHS.items(), (False, True), (True, False), (names.PVC_NAME, None)):
+            STAGES, LENGTHS.items(), (False, True), (True, False), (names.PVC_NAME, None)):
         res = sizing.for_length(stage, length)
         opts = jobs.JobOptions(kueue=kueue, pvc=pvc, env={"EXTRA": "1"},
                                active_deadline_seconds=7200 if kueue else None)
@@ -143,8 +144,8 @@ def test_manifest_contract(key):
         assert names.GPU_RESOURCE not in c["resources"]["limits"]
         assert exprs == {names.POOL_LABEL: [names.ALIGN_POOL]} and "tolerations" not in spec
     queue = job["metadata"]["labels"].get(names.QUEUE_LABEL)
-    assert queue == ({"align": names.CPU_QUEUE, "infer": names.GPU_QUEUE}[stage]
-                     if "-kueue-" in key else None)
+    assert queue == ({"align": names.CPU_QUEUE, "infer": names.GPU_QUEUE,
+                      "relax": names.CPU_QUEUE}[stage] if "-kueue-" in key else None)
     if "-indexed-" in key:
         s = job["spec"]
         assert s["completionMode"] == "Indexed" and s["completions"] == 3

@@ -50,7 +50,8 @@ def test_cli_run_end_to_end_writes_outputs_summary_and_nothing_outside_root(came
     assert manifest["config"]["infer"]["preset"] == "tiny"
     assert manifest["databases"]["uniref90"]["sha256"] and manifest["inputs"]["fasta_sha256"]
     assert manifest["versions"]["jackhmmer"].startswith("HMMER 3")
-    assert not list(root.rglob("*.tmp")) and not (root / ".scratch").exists() or not list((root / ".scratch").iterdir())
+    assert not list(root.rglob("*.tmp"))
+    assert not (root / ".scratch").exists() or not list((root / ".scratch").iterdir())
     # Rerun: everything is skipped, nothing is recomputed.
     before = {p: p.stat().st_mtime_ns for p in root.glob("targets/*/*/metrics.json")}
     res = eksfold("run", str(cameo_fasta), "--root", str(root), "--limit", "3", "--shortest",
@@ -136,5 +137,5 @@ def test_worker_honours_the_low_memory_request_of_long_target_jobs(small_db, tmp
                  stages=("align",), reporter=TextProgress(bars=False))
     monkeypatch.setenv("EKSFOLD_LOW_MEMORY", "1")
     assert worker.main(["--root", root, "--stage", "infer", "--target", "longish"]) == 0
-    metrics = Run.open(root).unit_metrics("infer", "longish")
-    assert metrics["status"] == "ok" and metrics["preset"] == "tiny+long"
+    record = Run.open(root).record("infer", "longish")
+    assert record.done and record.metrics["preset"] == "tiny+long"

@@ -15,13 +15,13 @@ from __future__ import annotations
 import copy
 import json
 import re
-import tempfile
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 from .errors import EksfoldError
 
-DEFAULT_NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "analysis.ipynb"
+DEFAULT_NOTEBOOK = "analysis.ipynb"     # packaged with eksfold (eksfold.notebooks)
 REPORT_NAME = "report.html"
 # lab/index.html.j2 minus every block that loads from a CDN, plus 3Dmol.js inlined once.
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
@@ -114,6 +114,12 @@ def render_report(notebook, out_html, *, hide_input: bool = False) -> Path:
     return out
 
 
+def packaged_notebook(name: str) -> Path:
+    """A notebook of the suite as installed with the package (a checkout or a wheel)."""
+    from importlib.resources import files
+    return Path(str(files("eksfold.notebooks") / name))
+
+
 def build_report(run_root, out_html=None, params: dict | None = None, *, notebook=None,
                  kernel_name: str | None = None, hide_input: bool = False) -> str:
     """Execute the analysis notebook for a run with papermill and render it to HTML.
@@ -149,24 +155,25 @@ def build_report(run_root, out_html=None, params: dict | None = None, *, noteboo
 
     from .storage import open_store, split_scheme
 
-    notebook = Path(notebook or DEFAULT_NOTEBOOK)
+    notebook = Path(notebook) if notebook else packaged_notebook(DEFAULT_NOTEBOOK)
     if not notebook.is_file():
         raise EksfoldError(f"notebook {notebook} not found")
     root = str(run_root)
     if split_scheme(root)[0] == "file":  # the kernel may run elsewhere: pass absolute paths
         root = str(Path(split_scheme(root)[1]).resolve())
     store = open_store(root)
-    with tempfile.TemporaryDirectory(prefix="eksfold-report-") as tmp:
-        local = Path(out_html) if out_html else (
-            store.local_path(REPORT_NAME) or Path(tmp) / REPORT_NAME)
-        executed = local.with_suffix(".ipynb")
-        local.parent.mkdir(parents=True, exist_ok=True)
+    with store.scratch("report") as tmp:
+        page, executed = tmp / REPORT_NAME, tmp / REPORT_NAME.replace(".html", ".ipynb")
         papermill.execute_notebook(str(notebook), str(executed),
                                    parameters={"run_root": root, **(params or {})},
                                    kernel_name=kernel_name, progress_bar=False)
-        render_report(executed, local, hide_input=hide_input)
-        if out_html is None and store.local_path() is None:  # S3 root: upload both
-            store.put_file(local, REPORT_NAME)
-            store.put_file(executed, executed.name)
-            return store.uri(REPORT_NAME)
-    return str(local)
+        render_report(executed, page, hide_input=hide_input)
+        if out_html is not None:
+            out = Path(out_html)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(page, out)
+            shutil.copyfile(executed, out.with_suffix(".ipynb"))
+            return str(out)
+        store.put_file(page, page.name)
+        store.put_file(executed, executed.name)
+        return store.uri(page.name)

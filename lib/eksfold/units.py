@@ -87,7 +87,8 @@ class UnitRunner:
             log.info("%s %s: already done, skipping", stage.name, target_id)
             return ExitCode.OK
         if stage.depends_on and run.unit_status(stage.depends_on, target_id) != "done":
-            raise TargetError(target_id, f"{stage.name} needs a finished {stage.depends_on} stage")
+            dep = get_stage(stage.depends_on)
+            raise TargetError(target_id, f"{stage.title} needs a finished {dep.title} first")
         record = UnitRecord(stage.name, target_id, started=now_utc(), host=os.uname().nodename,
                             pod=os.environ.get("HOSTNAME"),
                             executor=os.environ.get("EKSFOLD_EXECUTOR", "local"))

@@ -7,13 +7,14 @@ that the notebooks and the planner read are committed as CSV under ``eksfold/pro
 from __future__ import annotations
 
 # name -> module; each module's add_parser() registers its subcommand
-BENCHMARKS = ("inference", "align")
+BENCHMARKS = ("inference", "align", "overhead", "settings", "relax")
 
 
 def __getattr__(name):
     # `from eksfold import bench; bench.inference_benchmark(...)` as before the split
-    from . import align, common, inference
-    for module in (inference, align, common):
+    import importlib
+    for module in ("inference", "align", "common"):
+        module = importlib.import_module(f"{__name__}.{module}")
         if hasattr(module, name):
             return getattr(module, name)
     raise AttributeError(name)

@@ -43,10 +43,6 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--base-url", help="URL template with {pdb}/{PDB}/{mid} (default RCSB)")
     p.set_defaults(func=cmd_references)
 
-    p = sub.add_parser("bench", help="transfer throughput and resume against a local S3 server")
-    p.add_argument("--sizes", default="16,64", help="object sizes in MiB")
-    p.add_argument("--endpoint", help="S3 endpoint (default: start a local SeaweedFS)")
-    p.set_defaults(func=cmd_bench)
     return data
 
 
@@ -120,9 +116,3 @@ def cmd_references(args) -> int:
         print(f"{key}: {err}", file=sys.stderr)
     print(f"{len(results) - len(failed)} of {len(results)} references in {args.out}")
     return 1 if failed else 0
-
-
-def cmd_bench(args) -> int:
-    from ..data.bench import bench_transfer
-    bench_transfer([float(s) for s in args.sizes.split(",")], args.endpoint)
-    return 0

@@ -10,8 +10,6 @@ Everything here is one call away, resumable and verified:
 - :mod:`.transfer`    the resumable, checksum-verified download all of them use
 - :mod:`.sources`     what it reads from: S3 objects (ranged If-Match GETs) and HTTP(S) URLs
 - :mod:`.progress`    transfer progress bars (terminal and notebook)
-- :mod:`.locals3`     a local S3-compatible server (SeaweedFS) for tests, demos and benchmarks
-- :mod:`.bench`       transfer throughput and resume figures against that server
 
 The command line is ``eksfold data weights|alignments|databases|references ...``.
 """

@@ -87,6 +87,10 @@ def _default_classes() -> dict[str, tuple[SizeClass, ...]]:
             SizeClass(None, Resources("xlarge", cpu="8", memory="120Gi", gpu=1, shm="16Gi",
                                       gpu_class="large", low_memory=True)),
         ),
+        "relax": (
+            SizeClass(1000, Resources("std", cpu="2", memory="8Gi", shm="1Gi")),
+            SizeClass(None, Resources("long", cpu="4", memory="16Gi", shm="1Gi")),
+        ),
     }
 
 
@@ -97,6 +101,10 @@ class Sizing:
     classes: dict[str, tuple[SizeClass, ...]] = field(default_factory=_default_classes)
 
     def for_length(self, stage: str, length: int) -> Resources:
+        if stage not in self.classes:   # a stage added later: its own resource hint
+            hint = get_stage(stage).resources(length)
+            return Resources("std", cpu=str(hint.cpu), memory=f"{int(hint.memory_gb)}Gi",
+                             gpu=hint.gpu, gpu_class="standard" if hint.gpu else None)
         for cls in self.classes[stage]:
             if cls.max_length is None or length <= cls.max_length:
                 return cls.resources

@@ -11,10 +11,13 @@ one :func:`register_stage` line here + its tests (docs/DESIGN.md shows an exampl
 """
 from __future__ import annotations
 
+import os
+
 from ..errors import ConfigError
 from ..plugins import load_registered
 from .base import Resources, Stage  # noqa: F401
 
+PLUGIN_ENV = "EKSFOLD_STAGES"
 # name -> "module:Class", in pipeline order; classes load on first use (no torch on import)
 _REGISTRY: dict[str, str] = {}
 
@@ -44,4 +47,9 @@ register_stage("align", "eksfold.stages.align:AlignStage")
 register_stage("infer", "eksfold.stages.infer:InferStage")
 register_stage("relax", "eksfold.stages.relax:RelaxStage")
 
-STAGES = stage_names()   # the built-in stages, in order (stage_names() sees later additions)
+# Stages from elsewhere (a plugin package, a test): EKSFOLD_STAGES="name=module:Class,..."; the
+# variable reaches worker processes and Pods, so every process sees the same registry.
+for _entry in filter(None, os.environ.get(PLUGIN_ENV, "").split(",")):
+    register_stage(*_entry.split("=", 1))
+
+STAGES = ("align", "infer", "relax")   # the built-in stages (stage_names(): all registered)

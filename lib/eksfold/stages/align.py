@@ -24,6 +24,7 @@ from .base import Resources, Stage
 
 class AlignStage(Stage):
     name = "align"
+    title = "alignment"
     pool = "cpu"
     summary_columns = {"align_wall_s": "wall_s", "align_cpu_s": "cpu_s",
                        "align_peak_rss_mb": "tool_peak_rss_mb", "msa_depth": "msa_depth"}

@@ -36,6 +36,7 @@ class Stage:
     """Base class. Subclasses set the class attributes and implement :meth:`run_unit`."""
 
     name: str = ""
+    title: str = ""                   # for messages: "alignment", "inference", ...
     depends_on: str | None = None     # the stage whose outputs this one reads
     pool: str = "cpu"
     optional: bool = False            # runs only when the run's config asks for it

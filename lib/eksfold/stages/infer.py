@@ -24,6 +24,7 @@ LOW_MEMORY_ENV = "EKSFOLD_LOW_MEMORY"   # set by Jobs for very long targets
 
 class InferStage(Stage):
     name = "infer"
+    title = "inference"
     depends_on = "align"
     pool = "gpu"
     outputs = ("unrelaxed.pdb", "plddt.npy")

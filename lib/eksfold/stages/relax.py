@@ -18,6 +18,7 @@ from .base import Resources, Stage
 
 class RelaxStage(Stage):
     name = "relax"
+    title = "relaxation"
     depends_on = "infer"
     pool = "cpu"
     optional = True

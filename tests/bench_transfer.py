@@ -7,7 +7,7 @@ download (``S3Store.get_file``), the verified single-stream download used for we
 download whose connection is cut twice and resumed within the call, and the skip of a file
 already present. Prints a table and returns its rows.
 
-    python -m eksfold.data.bench --sizes 16,64
+    .venv/bin/python tests/bench_transfer.py --sizes 16,64   (from the repository root)
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StorageError
+from eksfold.errors import StorageError
 
 MiB = 1 << 20
 
@@ -47,9 +47,9 @@ def _row(op: str, size: int, secs: float, moved: int | None = None, note: str = 
 
 def bench_transfer(sizes_mib=(16, 64), endpoint: str | None = None, bucket: str = "private",
                    workdir: str | os.PathLike | None = None, show: bool = True) -> list[dict]:
-    from .locals3 import FaultyProxy, LocalS3Server
-    from .transfer import fetch
-    from ..storage.s3 import S3Store
+    from local_s3 import FaultyProxy, LocalS3Server
+    from eksfold.data.transfer import fetch
+    from eksfold.storage.s3 import S3Store
 
     tmp = Path(tempfile.mkdtemp(prefix="eksfold-bench-", dir=workdir))
     server = None

@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import MissingDependencyError, StorageError
+from eksfold.errors import MissingDependencyError, StorageError
 
 
 def _free(port: int) -> bool:
