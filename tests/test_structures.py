@@ -86,6 +86,23 @@ def test_compressed_and_mmcif_copies_read_identically(name, tmp_path):
         np.testing.assert_allclose(back.bfactors, original.bfactors, atol=1e-2)
 
 
+def test_gromos_four_letter_residue_names():
+    """GROMOS's LYSH spills into column 21 (gemmi: chain "HA"); it stays residue 4 of chain A in
+    PDB files, while a real 2-character chain "HA" of an mmCIF file stays a chain of its own."""
+    import gemmi
+
+    path = MDA / "gromos11/gromos11_traj_vac.pdb.gz"
+    assert "LYSHA   4" in gzip.decompress(path.read_bytes()).decode()
+    chain = structures.read_chain(path)
+    assert chain.sequence == "VYRKQ" and chain.resids == ("1", "2", "3", "4", "5")
+    structure = gemmi.read_structure(str(TESTS_DATA / "7rup.A.pdb"))
+    structure[0][0].name = "HA"  # 7rup.A has lysines
+    cif = write_text(structure, "cif")
+    ha = structures.read_chain(cif)
+    assert ha.chain_id == "HA"
+    assert ha.sequence == structures.read_chain(TESTS_DATA / "7rup.A.pdb").sequence
+
+
 def test_mmcif_chain_by_label_asym_id():
     """An mmCIF chain is found by its author id, else by its label_asym_id."""
     import gemmi
@@ -131,9 +148,6 @@ def oracle(path: Path):
 
 # Where gemmi and Biopython disagree, measured on this corpus (each asserted as it is):
 KNOWN = {
-    # GROMOS writes the 4-letter name LYSH into columns 18-21; gemmi then reads chain "HA" for
-    # that residue (Biopython: LYS in chain A), so chain A lacks residue 4.
-    "gromos11/gromos11_traj_solv.pdb.gz": "lacks 4", "gromos11/gromos11_traj_vac.pdb.gz": "lacks 4",
     # Two MODEL 1 records: gemmi refuses the file (Biopython and TMscore read it).
     "incomplete.pdb": "refused",
 }

@@ -91,16 +91,27 @@ def residue_letter(residue: gemmi.Residue) -> str | None:
     return "X" if {"N", "CA", "C"} <= backbone else None
 
 
-def _chain_groups(model: gemmi.Model):
-    """``(chain_id, residues)`` per chain; a blank chain id is split by segment id."""
+def _chain_groups(model: gemmi.Model, pdb_format: bool):
+    """``(chain_id, residues)`` per chain, in file order.
+
+    A blank chain id is split by segment id (MD files). GROMOS-style 4-letter residue names
+    (``LYSH``) spill into column 21, which gemmi reads as a 2-character chain id (``HA``):
+    such residues go back to their chain (``A``) at their place in the file (PDB format only:
+    mmCIF has real 2-character chain ids).
+    """
+    groups: dict[str, list] = {}
+    moved = set()
     for chain in model:
-        if chain.name.strip():
-            yield chain.name, list(chain)
-            continue
-        groups: dict[str, list] = {}
         for residue in chain:
-            groups.setdefault(residue.segment.strip(), []).append(residue)
-        yield from groups.items()
+            cid = chain.name.strip() or residue.segment.strip()
+            if (pdb_format and len(chain.name) == 2
+                    and (residue.name + chain.name[0]).upper() in MD_RESIDUES):
+                cid = chain.name[1]
+                moved.add(cid)
+            groups.setdefault(cid, []).append(residue)
+    for cid in moved:  # atom serials give the file order back
+        groups[cid].sort(key=lambda r: r[0].serial)
+    return groups.items()
 
 
 def _trace(residues, chain_id: str) -> Chain | None:
@@ -145,7 +156,8 @@ def read_chain(pdb, chain: str | None = None) -> Chain:
         chain does not exist, or it has no amino-acid residue with a Cα atom.
     """
     structure, name = load_structure(pdb)
-    groups = list(_chain_groups(structure[0]))
+    pdb_format = structure.input_format == gemmi.CoorFormat.Pdb
+    groups = list(_chain_groups(structure[0], pdb_format))
     names = [cid or "(blank)" for cid, _ in groups]
     if chain is None:
         for cid, residues in groups:
