@@ -390,3 +390,20 @@ def test_altlocs_insertion_codes_models_and_modified_residues():
     np.testing.assert_allclose(chain.ca[:, 0], [0.0, 3.8, 7.6])
     np.testing.assert_allclose(chain.ca[:, 1], 0.0)  # model 1, not model 2
     np.testing.assert_allclose(chain.bfactors, [1.0, 3.0, 4.0])
+
+
+def test_to_mmcif_of_openfold_output():
+    """What the inference stage writes: OpenFold's own ``protein.to_pdb`` text (PARENT record,
+    TER, pLDDT as B-factors) becomes mmCIF with the same trace and pLDDT."""
+    from eksfold.openfold_compat import prepare
+
+    prepare()
+    from openfold.np import protein
+
+    prediction = protein.from_pdb_string((TESTS_DATA / "7th2.C.pdb").read_text())
+    pdb_text = protein.to_pdb(prediction)
+    assert pdb_text.startswith("PARENT")
+    before, after = structures.read_chain(pdb_text), structures.read_chain(to_mmcif(pdb_text))
+    assert after.sequence == before.sequence and after.resids == before.resids
+    np.testing.assert_allclose(after.ca, before.ca, atol=1e-3)
+    np.testing.assert_allclose(after.bfactors, prediction.b_factors[:, 1], atol=1e-2)
