@@ -85,22 +85,22 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
         except BaseException as exc:  # noqa: BLE001 - only out-of-memory is handled below
             if not is_out_of_memory(exc):
                 raise
-            wall = round(time.perf_counter() - t0, 3)
             attempts.append({"setting": setting, "error": f"{type(exc).__name__}: {str(exc)[:300]}",
-                             "wall_s": wall})
-            del exc  # drop the traceback's frames (and their tensors) before retrying
-            _free_memory()
-            lower = next_lower(setting, device_type, settings)
-            if lower is None or len(attempts) > retries:
-                tried = ", ".join(a["setting"] for a in attempts)
-                err = TargetError(target or "?", f"out of memory with settings {tried}"
-                                  + ("" if lower else " (no lower-memory setting left)"))
-                err.attempts = attempts
-                raise err from None
-            if log:
-                log(f"out of memory with setting {setting!r}; retrying with {lower!r}")
-            setting = lower
-            continue
-        attempts.append({"setting": setting, "error": None,
-                         "wall_s": round(time.perf_counter() - t0, 3)})
-        return result, attempts
+                             "wall_s": round(time.perf_counter() - t0, 3)})
+        else:
+            attempts.append({"setting": setting, "error": None,
+                             "wall_s": round(time.perf_counter() - t0, 3)})
+            return result, attempts
+        # Outside the except block: only now are the failed attempt's frames (and the tensors
+        # they hold) unreachable, so collecting here really frees them before the retry.
+        _free_memory()
+        lower = next_lower(setting, device_type, settings)
+        if lower is None or len(attempts) > retries:
+            tried = ", ".join(a["setting"] for a in attempts)
+            err = TargetError(target or "?", f"out of memory with settings {tried}"
+                              + ("" if lower else " (no lower-memory setting left)"))
+            err.attempts = attempts
+            raise err
+        if log:
+            log(f"out of memory with setting {setting!r}; retrying with {lower!r}")
+        setting = lower
