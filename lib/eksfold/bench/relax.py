@@ -115,11 +115,13 @@ def plot_relax(df, path) -> None:
     from .common import fit_exponent
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for col, label in (("relax_s", "minimisation"), ("wall_s", "whole unit (process start incl.)")):
+    for col, label in (("relax_s", "OpenFold relax pipeline"), ("wall_s", "whole call (process start incl.)")):
         k = fit_exponent(df["length"], df[col])
         ax.plot(df["length"], df[col], "o-", label=f"{label}" + (f" ~ L^{k:.2f}" if k else ""))
+    load = (f", load {df['load_1m'].min():.0f}-{df['load_1m'].max():.0f}"
+            if "load_1m" in df and df["load_1m"].notna().any() else "")
     ax.set(xscale="log", yscale="log", xlabel="residues", ylabel="seconds",
-           title=f"Amber relax on {df['platform'].iloc[0]} (OpenMM {df['openmm'].iloc[0]})")
+           title=f"Amber relax on {df['platform'].iloc[0]} (OpenMM {df['openmm'].iloc[0]}{load})")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
