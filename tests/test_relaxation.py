@@ -172,3 +172,23 @@ def test_benchmark_pool_has_gap_free_chains_of_several_lengths():
     lengths = [n for n, _ in gap_free_chains((STRUCTURES,))]
     assert 62 in lengths and 252 in lengths
     assert all(p.name != "7tgi.B.pdb" for _, p in gap_free_chains((STRUCTURES,))), "7tgi.B has gaps"
+
+
+def test_bench_relax_writes_table_and_plot(tmp_path, capsys):
+    import argparse
+
+    import eksfold.bench.relax as bench_relax
+
+    parser = argparse.ArgumentParser()
+    bench_relax.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["relax", "--lengths", "30", "--structures",
+                              str(STRUCTURES.parents[2] / "data" / "cameo2022" / "structures"),
+                              "--csv", str(tmp_path / "r.csv"), "--plot", str(tmp_path / "r.png")])
+    assert args.func(args) == 0
+    import pandas as pd
+
+    row = pd.read_csv(tmp_path / "r.csv").iloc[0]
+    assert row["length"] < 40 and row["violations_after"] <= row["violations_before"]
+    assert row["energy_after"] < row["energy_before"]
+    assert (tmp_path / "r.png").stat().st_size > 10_000
+    assert "relax_s ~ length^" not in capsys.readouterr().out  # one length: no fitted exponent
