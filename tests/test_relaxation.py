@@ -97,7 +97,7 @@ def test_a_killed_caller_leaves_no_minimiser_behind(tmp_path):
     finally:
         caller.kill()  # as SIGKILL of a worker: no Python cleanup runs in it
         caller.wait()
-    gone, alive = psutil.wait_procs(kids, timeout=10)
+    _, alive = psutil.wait_procs(kids, timeout=10)
     for orphan in alive:  # do not leave one running if the check fails
         orphan.kill()
     assert not alive, "the relax process must die with its parent"
@@ -124,7 +124,7 @@ def test_degeneracy_of_identical_frames_and_of_a_real_chain(noisy):
     assert "have a Cα within" in degeneracy(stacked, prot.atom_mask)
 
 
-def test_missing_heavy_atoms_are_named(tmp_path):
+def test_missing_heavy_atoms_are_named():
     raw = SMALL.read_text()  # the experimental file lacks some side chains
     with pytest.raises(RelaxError, match=r"lack heavy atoms \(first: residue 2 LYS missing CG"):
         relax_structure(raw, RelaxSettings(timeout_s=120), "7vp3.C")
