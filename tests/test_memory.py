@@ -7,8 +7,8 @@ RLIMIT_DATA in a child process.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -191,37 +191,28 @@ def test_fallback_reraises_other_errors_and_stops_after_one_retry():
     assert calls == ["default", "chunk"] and len(err.value.attempts) == 2
 
 
-def test_settings_switch_a_built_model_without_rebuild():
+def test_settings_switch_a_built_model_without_rebuild(tmp_path):
     import torch
 
     from conftest import random_tiny_model
     from eksfold.bench.common import synthetic_sequence
-    from eksfold.inference import forward
+    from eksfold.inference import forward, make_features
     from eksfold.memory.settings import current
-    from eksfold.targets import Target as T
+    from eksfold.presets import build_openfold_config, get_preset
 
     model = random_tiny_model(3).eval()
-    from eksfold.inference import make_features
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "aln").mkdir()
-        _, feats = make_features(T("s", synthetic_sequence(40)), Path(tmp) / "aln", model_config(model))
+    (tmp_path / "aln").mkdir()
+    _, feats = make_features(Target("s", synthetic_sequence(24)), tmp_path / "aln",
+                             build_openfold_config(get_preset("tiny")))
     coords = {}
-    for name in ("default", "lma"):
+    for name in ("default", "chunk", "lma"):
         apply(name, model)
         coords[name] = forward(model, feats, torch.device("cpu"))["final_atom_positions"]
     assert current(model) == {"chunk_size": 4, "use_lma": True, "offload_inference": False,
                               "use_flash": False, "chunk_tuners": 0}
-    diff = (coords["default"] - coords["lma"]).abs().max().item()
-    assert coords["default"].abs().max() > 1.0 and diff < 1e-3   # same weights, same structure
-
-
-def model_config(model):
-    from eksfold.presets import build_openfold_config, get_preset
-
-    return build_openfold_config(get_preset("tiny"))
+    assert coords["default"].abs().max() > 1.0
+    for name in ("chunk", "lma"):   # same weights and input: the same structure
+        assert (coords["default"] - coords[name]).abs().max().item() < 1e-3, name
 
 
 OOM_CHILD = textwrap.dedent("""
@@ -254,14 +245,17 @@ OOM_CHILD = textwrap.dedent("""
 
 
 def test_oom_retry_with_next_lower_setting_in_the_same_process(worker_env, tmp_path):
-    # tiny preset, 128 residues: unchunked triangle attention needs ~190 MB more than the
-    # model and features; chunk 32 needs ~110 MB. A 150 MB headroom fails the first only.
+    # tiny preset, 160 residues: unchunked, the fold needs ~400 MB more than the model and
+    # features; chunk 32 needs under 200 MB. A 300 MB headroom fails the first only.
     script = tmp_path / "oom_child.py"
     script.write_text(OOM_CHILD)
-    out = subprocess.run([worker_env, str(script), "128", "150"], capture_output=True, text=True)
+    # a fixed mmap threshold returns freed tensors to the system at once (as the worker does)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    out = subprocess.run([worker_env, str(script), "160", "300"], capture_output=True,
+                         text=True, env=env)
     assert out.returncode == 0, out.stderr[-1500:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    assert res["shape"] == [128, 37, 3]
+    assert res["shape"] == [160, 37, 3]
     first, second = res["attempts"]
     assert first["setting"] == "default" and "can't allocate memory" in first["error"]
     assert second == {**second, "setting": "chunk", "error": None}

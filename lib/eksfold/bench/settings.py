@@ -88,7 +88,8 @@ def measure_point(length: int, setting: str, preset: str = "demo", device: str =
 
 
 def run_point(length, setting, preset="demo", device="auto", weights="random", threads=None,
-              limit_mb=None, coords_out=None, timeout=None, limit_kind="rlimit") -> dict:
+              limit_mb=None, coords_out=None, timeout=None, limit_kind="rlimit",
+              sequence=None) -> dict:
     """:func:`measure_point` in a fresh subprocess (optionally under a memory limit).
 
     A failed point comes back as a row with ``error`` and ``returncode`` (negative: killed by
@@ -97,7 +98,8 @@ def run_point(length, setting, preset="demo", device="auto", weights="random", t
     from ..memory.limits import limited_child, peak_cgroup_mb
 
     args = json.dumps({"length": length, "setting": setting, "preset": preset, "device": device,
-                       "weights": weights, "threads": threads, "coords_out": coords_out})
+                       "weights": weights, "threads": threads, "coords_out": coords_out,
+                       "sequence": sequence})
     cmd = [sys.executable, "-m", "eksfold.bench.settings", "--one", args]
     with limited_child(limit_mb, limit_kind) as popen_kw:
         procs = popen_kw.pop("cgroup_procs", None)
@@ -156,6 +158,8 @@ def add_parser(bsub) -> None:
     s.add_argument("--fold-count", type=int, default=3)
     s.add_argument("--max-length", type=int, default=160)
     s.add_argument("--targets", default="data/cameo92/targets.fasta")
+    s.add_argument("--control", action="store_true",
+                   help="cameo-check: also fold each with the fastest setting (expected to fail)")
     s.set_defaults(func=_cmd_settings)
 
 
@@ -172,7 +176,8 @@ def _cmd_settings(args) -> int:
 
         model = CostModel.from_csv(csv)
         report = cameo_check(args.targets, model, args.budget_mb, args.preset,
-                             args.fold_count, args.max_length, weights=args.weights)
+                             args.fold_count, args.max_length, weights=args.weights,
+                             control=args.control)
         print(report["text"])
         return 0 if report["oom_failures"] == 0 else 1
     if out:

@@ -52,3 +52,21 @@ def plot_settings_tradeoff(df, model, budget_mb: float | None = None, margin: fl
     if df.get("untrained") is not None and df["untrained"].astype(str).eq("True").any():
         fig.suptitle("untrained random weights: runtime and memory only", fontsize=9)
     return fig
+
+
+def plot_profiles(preset: str = "demo", budget_mb: float | None = None) -> dict:
+    """One trade-off figure per committed profile (``cpu-2core``, ``gpu-*`` when present).
+
+    The notebook's one call: ``for name, fig in plot_profiles().items(): display(fig)``.
+    """
+    import pandas as pd
+
+    from .costmodel import PROFILES, CostModel
+
+    suffix = "" if preset == "demo" else f"-{preset}"
+    figures = {}
+    for csv in sorted(PROFILES.glob(f"*/settings{suffix}.csv")):
+        df = pd.read_csv(csv)
+        device = "cuda" if (df["device"] == "cuda").any() else "cpu"
+        figures[csv.parent.name] = plot_settings_tradeoff(df, CostModel.fit(df, device), budget_mb)
+    return figures
