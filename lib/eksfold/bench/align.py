@@ -1,13 +1,23 @@
-"""Alignment benchmark: jackhmmer time, memory and MSA depth per query length.
+"""Alignment benchmarks.
 
-    eksfold bench align --lengths 50,100,200,400
+    eksfold bench align --lengths 50,100,200,400          jackhmmer time/memory vs query length
+    eksfold bench align --compare --sizes 20000,200000,2000000
+                                                           jackhmmer vs MMseqs2 vs database size
+
+The comparison writes ``align.csv`` (one row per tool, sensitivity, size and query),
+``align.json`` (fits, extrapolation to UniRef90's size, sensitivity) and ``align.png`` into
+``--out`` (committed under ``eksfold/profiles/cpu-2core/``).
 """
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from pathlib import Path
 
 from .common import format_table, parse_lengths, synthetic_sequence
+
+EXAMPLES = "/usr/share/doc/mmseqs2/example-data/QUERY.fasta.gz"
 
 
 def align_benchmark(lengths, database: str, cpus: int = 2, targets_fasta: str | None = None):
@@ -18,9 +28,8 @@ def align_benchmark(lengths, database: str, cpus: int = 2, targets_fasta: str | 
     """
     import pandas as pd
 
-    from ..alignment.hmmer import Jackhmmer
-    from ..alignment.msa import read_msa_sequences
-    from .targets import read_fasta
+    from ..align import Jackhmmer, read_msa_sequences
+    from ..targets import read_fasta
 
     pool = read_fasta(targets_fasta) if targets_fasta and Path(targets_fasta).exists() else []
     rows = []
@@ -37,20 +46,155 @@ def align_benchmark(lengths, database: str, cpus: int = 2, targets_fasta: str | 
     return pd.DataFrame(rows)
 
 
+def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: str,
+                      sensitivities: list[float], jackhmmer_queries: dict[int, int] | None = None,
+                      cpus: int = 2, targets_fasta: str = "data/cameo92/targets.fasta",
+                      log=print):
+    """jackhmmer vs MMseqs2 (plain layout, batch of all queries) per database size.
+
+    ``jackhmmer_queries`` caps jackhmmer's queries at a size (its time is per query, so a subset
+    measures it; MMseqs2 always searches the whole batch). Sensitivities other than the last are
+    measured on the smallest (real) database only. Returns ``(rows DataFrame, summary dict)``.
+    """
+    import pandas as pd
+
+    from ..alignment.mmseqs import OUTPUTS, MMseqs2Search
+    from ..align import run_tool
+    from ..alignment.mmseqs_db import build_plain, index_commands
+    from . import align_compare as ac
+
+    queries = ac.pick_queries(targets_fasta, EXAMPLES, n_queries)
+    scratch = Path(scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    fastas = {s: scratch / f"pad_{s}.fasta" for s in sizes}
+    if not all(p.is_file() for p in fastas.values()):
+        fastas, took = ac.timed(ac.write_padded, database, scratch / "pad.fasta", sizes)
+        log(f"padded databases written in {took} s")
+    rows, jh_hits, chosen = [], {}, sensitivities[-1]
+    for size in sorted(sizes):
+        prefix = scratch / f"mm_{size}"
+        _, createdb_s = ac.timed(build_plain, fastas[size], prefix)
+        # A precomputed k-mer index, as production searches use (one-off, timed apart).
+        index_cpu_s = 0.0
+        if not Path(f"{prefix}.idx").exists():
+            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+                for cmd in index_commands(prefix, "plain", tmp, sensitivity=chosen):
+                    index_cpu_s += run_tool("mmseqs createindex", cmd + ["--threads", str(cpus)]).cpu_s
+        log(f"size={size}: createdb {createdb_s} s, createindex {index_cpu_s} CPU s")
+        limit = (jackhmmer_queries or {}).get(size, len(queries))
+        for name in list(queries)[:limit]:
+            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+                r = ac.jackhmmer_query(str(fastas[size]), name, queries[name], Path(tmp), cpus)
+                aligned = ac.sto_rows(r["sto"]) if size == min(sizes) else []
+            jh_hits[size, name] = r["hits"]
+            rows.append({"tool": "jackhmmer", "sensitivity": None, "db_size": size, "query": name,
+                         "length": len(queries[name]), "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                         "peak_rss_mb": r["peak_rss_mb"], "hits_e3": len(r["hits"]),
+                         "shuffled_hits": sum(h.startswith("shuf") for h in r["hits"]),
+                         # MSA rows (one per aligned domain) where read, else hits
+                         "depth": 1 + (len(aligned) if size == min(sizes) else len(r["hits"])),
+                         "neff": ac.neff([queries[name]] + aligned) if size == min(sizes) else None})
+            log(f"jackhmmer size={size} {name}: {r['wall_s']} s, {len(r['hits'])} hits")
+        for sens in (sensitivities if size == min(sizes) else [chosen]):
+            search = MMseqs2Search(str(prefix), "plain", sensitivity=sens, cpus=cpus)
+            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+                dirs = {n: Path(tmp) / n for n in queries}
+                res = search.search(queries, dirs, work=tmp)
+                for name, m in res.items():
+                    hits = ac.a3m_rows(dirs[name] / OUTPUTS["uniref"]) if m["status"] == "ok" else []
+                    found = {h[0] for h in hits}
+                    ref = jh_hits.get((size, name))
+                    rows.append({"tool": "mmseqs2", "sensitivity": sens, "db_size": size,
+                                 "query": name, "length": len(queries[name]), "wall_s": m["wall_s"],
+                                 "cpu_s": m["cpu_s"], "peak_rss_mb": m["tool_peak_rss_mb"],
+                                 "hits_e3": sum(h[1] <= ac.EVALUE for h in hits),
+                                 "shuffled_hits": sum(h[0].startswith("shuf") for h in hits),
+                                 "depth": 1 + len(hits),
+                                 "neff": ac.neff([queries[name]] + [h[2] for h in hits])
+                                 if size == min(sizes) else None,
+                                 "jackhmmer_hits": len(ref) if ref is not None else None,
+                                 "jackhmmer_hits_found": len(ref & found) if ref is not None else None,
+                                 "createdb_s": createdb_s, "createindex_cpu_s": index_cpu_s,
+                                 "batch_wall_s": m["batch_wall_s"],
+                                 "batch_cpu_s": m["batch_cpu_s"]})
+            log(f"mmseqs2 -s {sens} size={size}: batch {res[name]['batch_wall_s']} s "
+                f"for {len(queries)} queries")
+    df = pd.DataFrame(rows)
+    return df, summarise(df, chosen)
+
+
+def summarise(df, chosen: float) -> dict:
+    """Per-query time per tool and size, power-law fits, UniRef90-scale ratio, sensitivity."""
+    from . import align_compare as ac
+
+    mm = df[(df.tool == "mmseqs2") & (df.sensitivity == chosen)]
+    jh = df[df.tool == "jackhmmer"]
+    # CPU seconds (rusage of the child): robust on a shared machine, where wall time mostly
+    # measures other jobs; wall time is kept beside it.
+    times = {t: d.groupby("db_size").cpu_s.mean() for t, d in (("jackhmmer", jh), ("mmseqs2", mm))}
+    walls = {t: d.groupby("db_size").wall_s.mean() for t, d in (("jackhmmer", jh), ("mmseqs2", mm))}
+    fits = {t: ac.fit_and_extrapolate(list(s.index), list(s.values)) for t, s in times.items()}
+    small = df.db_size.min()
+    sens = {}
+    for s, d in df[(df.tool == "mmseqs2") & (df.db_size == small)].groupby("sensitivity"):
+        sens[str(s)] = {"jackhmmer_hits": int(d.jackhmmer_hits.sum()),
+                        "found": int(d.jackhmmer_hits_found.sum()),
+                        "fraction_found": round(d.jackhmmer_hits_found.sum() / max(d.jackhmmer_hits.sum(), 1), 3),
+                        "mean_depth": round(d.depth.mean(), 1), "mean_neff": round(d.neff.mean(), 1),
+                        "per_query_cpu_s": round(d.cpu_s.mean(), 2)}
+    jsmall = jh[jh.db_size == small]
+    ext = {t: f["extrapolated_s"] for t, f in fits.items()}
+    return {"evalue": ac.EVALUE, "chosen_sensitivity": chosen, "uniref90_size": ac.UNIREF90_SIZE,
+            "measure": "cpu_s per query (MMseqs2: batch CPU / queries)",
+            "per_query_s": {t: {int(k): round(v, 3) for k, v in s.items()} for t, s in times.items()},
+            "per_query_wall_s": {t: {int(k): round(v, 3) for k, v in s.items()} for t, s in walls.items()},
+            "fits": fits,
+            "speedup_measured": {int(k): round(times["jackhmmer"][k] / times["mmseqs2"][k], 2)
+                                 for k in times["jackhmmer"].index if k in times["mmseqs2"].index},
+            "speedup_at_uniref90": round(ext["jackhmmer"] / ext["mmseqs2"], 1)
+            if all(ext.values()) else None,
+            "sensitivity": sens,
+            "jackhmmer_small_db": {"mean_depth": round(jsmall.depth.mean(), 1),
+                                   "mean_neff": round(jsmall.neff.mean(), 1)},
+            "load_average": os.getloadavg()}
+
+
 def add_parser(bsub) -> None:
-    a = bsub.add_parser("align", help="jackhmmer time and memory vs query length")
+    a = bsub.add_parser("align", help="jackhmmer time vs query length; --compare: jackhmmer vs "
+                                      "MMseqs2 vs database size")
     a.add_argument("--lengths", default="50,100,200,400")
     a.add_argument("--database", default="data/db/uniprot20k.fasta")
     a.add_argument("--cpus", type=int, default=2)
     a.add_argument("--targets", default="data/cameo92/targets.fasta",
                    help="queries: the targets nearest each length")
+    a.add_argument("--compare", action="store_true", help="jackhmmer vs MMseqs2 on padded databases")
+    a.add_argument("--sizes", default="20000,200000,2000000", help="database sizes (sequences)")
+    a.add_argument("--queries", type=int, default=10)
+    a.add_argument("--sensitivities", default="5.7,8", help="MMseqs2 -s values; the last is used "
+                                                          "beyond the smallest database")
+    a.add_argument("--jackhmmer-queries", default="", help="SIZE:N,... cap on jackhmmer queries")
+    a.add_argument("--scratch", default="data/db/bench", help="padded databases (not committed)")
+    a.add_argument("--out", default=None, help="write align.csv/json/png here")
     a.set_defaults(func=_cmd_align)
 
 
 def _cmd_align(args) -> int:
-    df = align_benchmark(parse_lengths(args.lengths), args.database, args.cpus, args.targets)
-    print(f"alignment benchmark: jackhmmer on {args.database}, {args.cpus} CPUs")
-    print(format_table(df, ["wall_s", "cpu_s", "peak_rss_mb"]))
+    if not args.compare:
+        df = align_benchmark(parse_lengths(args.lengths), args.database, args.cpus, args.targets)
+        print(f"alignment benchmark: jackhmmer on {args.database}, {args.cpus} CPUs")
+        print(format_table(df, ["wall_s", "cpu_s", "peak_rss_mb"]))
+        return 0
+    caps = {int(k): int(v) for k, v in (p.split(":") for p in args.jackhmmer_queries.split(",") if p)}
+    df, summary = compare_benchmark(args.database, parse_lengths(args.sizes), args.queries,
+                                    args.scratch, [float(s) for s in args.sensitivities.split(",")],
+                                    caps, args.cpus, args.targets)
+    print(json.dumps(summary, indent=1))
+    if args.out:
+        from .align_plot import plot_compare
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "align.csv", index=False)
+        (out / "align.json").write_text(json.dumps(summary, indent=1) + "\n")
+        plot_compare(df, summary, out / "align.png")
+        print(f"wrote {out}/align.csv, align.json, align.png")
     return 0
-
-

@@ -1,0 +1,201 @@
+"""MMseqs2 alignment mode (issue 12): the real `mmseqs` binary on both database layouts built by
+`make test-setup` (tools/build_mmseqs_db.py), A3Ms read by OpenFold's own parser and data
+pipeline, per-target errors inside a batch, and the MSA cache on a local root and on S3."""
+from __future__ import annotations
+
+import shutil
+import time
+from types import SimpleNamespace
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, require
+
+from eksfold.alignment.cache import MSACache, database_identity
+from eksfold.alignment.mmseqs import OUTPUTS, MMseqs2Search
+from eksfold.errors import ConfigError
+from eksfold.targets import Target, read_fasta
+from s3_server import s3_bucket_uri
+
+DB_DIR = PROJECT / "data" / "db" / "mmseqs"
+# Lighter than ColabFold's defaults (-s 8, 3 iterations) so the file stays quick on 2 shared
+# cores; every command and file path is the same.
+FAST = {"sensitivity": 5.7, "iterations": 2, "cpus": 2}
+UNIREF, ENV = OUTPUTS["uniref"], OUTPUTS["env"]
+
+
+def db_prefix(name: str) -> Path:
+    require(Path(f"{DB_DIR / name}.dbtype"), "MMseqs2 database (make test-setup)")
+    return DB_DIR / name
+
+
+@pytest.fixture(scope="module")
+def queries() -> dict[str, str]:
+    """Two UniProt members of the database (each must at least find itself), one short real
+    CAMEO target, and a second target id with the same sequence as the first."""
+    from Bio import SeqIO
+    db = SeqIO.parse(require(PROJECT / "data" / "db" / "uniprot20k.fasta", "sequence database"), "fasta")
+    members = [t for t in (Target(r.id, str(r.seq)) for r in db) if 120 <= t.length <= 200][:2]
+    cameo = min(read_fasta(PROJECT / "data" / "cameo92" / "targets.fasta"), key=lambda t: t.length)
+    return {"member-a": members[0].sequence, "member-b": members[1].sequence,
+            "cameo": cameo.sequence, "member-a-again": members[0].sequence}
+
+
+@pytest.fixture(scope="module")
+def plain_run(queries, tmp_path_factory):
+    out = tmp_path_factory.mktemp("plain")
+    search = MMseqs2Search(str(db_prefix("uniprot20k")), layout="plain", **FAST)
+    dirs = {t: out / t for t in queries}
+    return search, dirs, search.search(queries, dirs)
+
+
+@pytest.fixture(scope="module")
+def colabfold_run(queries, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cf")
+    db = str(db_prefix("uniprot20k_cf"))
+    # The test database serves as both UniRef30 and the environmental database: the layout and
+    # every command are ColabFold's; only the content is small.
+    search = MMseqs2Search(db, layout="colabfold", env_database=db, **FAST)
+    some = {t: queries[t] for t in ("member-a", "cameo")}
+    dirs = {t: out / t for t in some}
+    return search, dirs, search.search(some, dirs)
+
+
+def parse_a3m(path: Path):
+    from eksfold.openfold_compat import prepare
+    prepare()
+    from openfold.data import parsers
+    sequences, deletion_matrix = parsers.parse_a3m(path.read_text())   # OpenFold 0.0.1: a tuple
+    return SimpleNamespace(sequences=sequences, deletion_matrix=deletion_matrix)
+
+
+def test_plain_layout_one_invocation_for_the_whole_batch(plain_run, queries):
+    search, dirs, results = plain_run
+    assert set(results) == set(queries)
+    assert all(r["status"] == "ok" for r in results.values()), results
+    steps = [s["tool"] for s in results["cameo"]["steps"]]
+    # Identical chains are searched once: 3 distinct sequences, one createdb, one search.
+    assert steps.count("mmseqs search") == 1 and steps.count("mmseqs createdb") == 1
+    assert results["cameo"]["batch_size"] == 4
+    for tid in queries:
+        assert sorted(p.name for p in dirs[tid].iterdir()) == [UNIREF]
+    assert (dirs["member-a"] / UNIREF).read_text().split("\n", 1)[1] == \
+           (dirs["member-a-again"] / UNIREF).read_text().split("\n", 1)[1]
+
+
+def test_plain_a3m_is_read_by_openfolds_parser(plain_run, queries):
+    _, dirs, results = plain_run
+    for tid in ("member-a", "member-b", "cameo"):
+        msa = parse_a3m(dirs[tid] / UNIREF)
+        assert msa.sequences[0] == queries[tid]                 # query first, ungapped
+        assert {len(row) for row in msa.sequences} == {len(queries[tid])}  # gapped to the query
+        assert len(msa.deletion_matrix) == len(msa.sequences)
+    # A database member finds itself and its homologues.
+    assert results["member-a"]["msa_depth"] > 1
+    assert any(row == queries["member-a"] for row in parse_a3m(dirs["member-a"] / UNIREF).sequences[1:])
+
+
+def test_colabfold_layout_writes_uniref_and_env_msas(colabfold_run, queries):
+    search, dirs, results = colabfold_run
+    assert all(r["status"] == "ok" for r in results.values()), results
+    steps = [s["tool"] for s in results["member-a"]["steps"]]
+    for step in ("search_uniref", "expandaln_uniref", "align_uniref", "filterresult_uniref",
+                 "result2msa_uniref", "search_env", "expandaln_env", "result2msa_env"):
+        assert f"mmseqs {step}" in steps
+    for tid in dirs:
+        assert sorted(p.name for p in dirs[tid].iterdir()) == [ENV, UNIREF]
+        for name in (UNIREF, ENV):
+            msa = parse_a3m(dirs[tid] / name)
+            assert msa.sequences[0] == queries[tid]
+            assert {len(row) for row in msa.sequences} == {len(queries[tid])}
+    # Expansion reached cluster members: the member query's own sequence is in its MSA.
+    rows = parse_a3m(dirs["member-a"] / UNIREF).sequences
+    assert len(rows) > 1 and queries["member-a"] in rows[1:]
+    assert results["member-a"]["settings"]["sensitivity"] == 5.7
+    assert MMseqs2Search(search.database, layout="colabfold").sensitivity == 8.0  # the default
+
+
+def test_mmseqs_folder_folds_through_the_unchanged_inference_stage(plain_run, queries, tmp_path):
+    from eksfold.alignment.msa import msa_depth
+    from eksfold.config import InferConfig
+    from eksfold.inference import infer_target, make_features
+    from eksfold.presets import build_openfold_config, get_preset
+
+    _, dirs, _ = plain_run
+    target = Target("cameo", queries["cameo"])   # the shortest target keeps this quick
+    raw, _ = make_features(target, dirs["cameo"], build_openfold_config(get_preset("tiny")))
+    assert raw["msa"].shape == (msa_depth(dirs["cameo"]), target.length)
+    metrics = infer_target(target, dirs["cameo"], InferConfig(preset="tiny"), tmp_path / "infer")
+    assert (tmp_path / "infer" / "unrelaxed.pdb").is_file() and metrics["untrained"]
+
+
+def test_empty_and_malformed_results_fail_only_their_target(plain_run, queries, tmp_path):
+    search, dirs, _ = plain_run
+    real = (dirs["member-a"] / UNIREF).read_text()     # a real mmseqs2 A3M, then damaged copies
+    (tmp_path / "good.a3m").write_text(real)
+    (tmp_path / "empty.a3m").write_text("")
+    lines = real.splitlines()
+    (tmp_path / "cut.a3m").write_text("\n".join([lines[0], lines[1][:-5]] + lines[2:]) + "\n")
+    (tmp_path / "ragged.a3m").write_text("\n".join(lines[:3] + [lines[3][:-5]] + lines[4:]) + "\n")
+    (tmp_path / "text.a3m").write_text("Segmentation fault\n")
+    batch = {"batch_size": 6, "batch_wall_s": 1.0, "batch_cpu_s": 1.0, "steps": []}
+    seq = queries["member-a"]
+    got = {name: search.collect(f"t-{name}", seq, {UNIREF: tmp_path / f"{name}.a3m" if name != "missing"
+                                                   else None}, tmp_path / "out" / name, batch)
+           for name in ("good", "empty", "cut", "ragged", "text", "missing")}
+    assert got["good"]["status"] == "ok" and (tmp_path / "out" / "good" / UNIREF).is_file()
+    expected = {"empty": "empty", "cut": "first row", "ragged": "match columns",
+                "text": "not A3M", "missing": "empty"}
+    for name, words in expected.items():
+        assert got[name]["status"] == "failed", name
+        assert f"'t-{name}'" in got[name]["error"] and words in got[name]["error"], got[name]
+        assert not (tmp_path / "out" / name).exists()
+
+
+def test_bad_database_or_layout_is_a_clear_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        MMseqs2Search(str(tmp_path / "nothing"))
+    with pytest.raises(ConfigError, match="layout"):
+        MMseqs2Search(str(db_prefix("uniprot20k")), layout="hhblits")
+    with pytest.raises(ConfigError, match="uniprot20k_seq"):   # a plain DB is not that layout
+        MMseqs2Search(str(db_prefix("uniprot20k")), layout="colabfold")
+
+
+def _round_trip(root, plain_run, queries, tmp_path):
+    _, dirs, _ = plain_run
+    cache = MSACache(root)
+    ident = database_identity(db_prefix("uniprot20k"))
+    seq = queries["cameo"]
+    assert not cache.get(seq, "mmseqs2", ident, tmp_path / "miss")
+    cache.put(seq, "mmseqs2", ident, dirs["cameo"])
+    started = time.perf_counter()
+    assert cache.get(seq, "mmseqs2", ident, tmp_path / "hit")
+    took = time.perf_counter() - started
+    assert (tmp_path / "hit" / UNIREF).read_bytes() == (dirs["cameo"] / UNIREF).read_bytes()
+    # Another mode or another database content is another entry.
+    assert not cache.get(seq, "jackhmmer", ident, tmp_path / "other")
+    assert not cache.get(seq, "mmseqs2", {**ident, "sha256": "x"}, tmp_path / "other")
+    return cache, ident, took
+
+
+def test_cache_round_trip_on_a_local_root(plain_run, queries, tmp_path):
+    cache, ident, took = _round_trip(tmp_path / "cache", plain_run, queries, tmp_path)
+    assert took < 1.0
+    seq = queries["cameo"]
+    # A partial entry (files without entry.json) is never used; a corrupted file is a miss.
+    entry_path = cache.store.local_path(cache.prefix(seq, "mmseqs2", ident)) / "entry.json"
+    saved = entry_path.read_bytes()
+    entry_path.unlink()
+    assert not cache.get(seq, "mmseqs2", ident, tmp_path / "partial")
+    entry_path.write_bytes(saved)
+    (entry_path.parent / UNIREF).write_text(">x\nAAA\n")
+    shutil.rmtree(tmp_path / "hit")
+    assert not cache.get(seq, "mmseqs2", ident, tmp_path / "hit")
+    assert not (tmp_path / "hit" / UNIREF).exists()
+
+
+@pytest.mark.s3
+def test_cache_round_trip_on_s3(s3_env, plain_run, queries, tmp_path):
+    root = s3_bucket_uri(s3_env, "msa-cache")
+    cache, ident, _ = _round_trip(root, plain_run, queries, tmp_path)
+    assert any(k.endswith("/entry.json") for k in cache.store.list())
