@@ -259,3 +259,14 @@ def test_oom_retry_with_next_lower_setting_in_the_same_process(worker_env, tmp_p
     first, second = res["attempts"]
     assert first["setting"] == "default" and "can't allocate memory" in first["error"]
     assert second == {**second, "setting": "chunk", "error": None}
+
+
+def test_setting_after_an_oom_kill():
+    from eksfold.memory.retry import setting_after_kill
+
+    assert setting_after_kill("default", []) == "default"
+    done = [{"setting": "default", "finished": True}]
+    assert setting_after_kill("default", done) == "default"
+    killed = [{"setting": "chunk", "finished": False}]
+    assert setting_after_kill("default", killed) == "lma"
+    assert setting_after_kill("default", [{"setting": "lma", "finished": False}]) is None

@@ -35,10 +35,11 @@ def plot_settings_tradeoff(df, model, budget_mb: float | None = None, margin: fl
     ax_m.text(xs[0], budget_mb, f" budget {budget_mb:,.0f} MB (margin {margin:.0%})",
               va="bottom", fontsize=8)
     switches = crossovers(model, budget_mb, np.arange(16, lmax + 1, 4), margin)
-    for L, name in switches[1:]:
+    for i, (L, name) in enumerate(switches[1:]):
         for ax in (ax_t, ax_m):
             ax.axvline(L, color="grey", ls=":", lw=1)
-        ax_m.text(L, ax_m.get_ylim()[1] * 0.98, f" {name}\n from L={L}", va="top", fontsize=8)
+        ax_m.text(L, 0.97 - 0.07 * (i % 3), f" {name} from L={L}", va="top", fontsize=8,
+                  color="dimgrey", transform=ax_m.get_xaxis_transform())
     first = switches[0][1] if switches else "?"
     device = getattr(model, "device", "")
     ax_t.set(xlabel="sequence length (residues)", ylabel="inference time (s)",
@@ -48,7 +49,7 @@ def plot_settings_tradeoff(df, model, budget_mb: float | None = None, margin: fl
              title=f"Memory per setting; automatic choice starts with {first}")
     for ax in (ax_t, ax_m):
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="center left")
     if df.get("untrained") is not None and df["untrained"].astype(str).eq("True").any():
         fig.suptitle("untrained random weights: runtime and memory only", fontsize=9)
     return fig

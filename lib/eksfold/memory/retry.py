@@ -104,3 +104,17 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
         if log:
             log(f"out of memory with setting {setting!r}; retrying with {lower!r}")
         setting = lower
+
+
+def setting_after_kill(start: str, attempts: list[dict], device_type: str = "cpu",
+                       settings=None) -> str | None:
+    """The setting a restarted unit should use after its Pod was killed (OOMKilled).
+
+    A process killed by the kernel records nothing, so the worker appends
+    ``{"setting": s, "error": None, "finished": False}`` to the unit's attempts before each
+    fold and marks it finished after. An unfinished last attempt means the process died in
+    it: go one rung lower than that setting (None when there is none left; the unit fails).
+    """
+    if not attempts or attempts[-1].get("finished", True):
+        return start
+    return next_lower(attempts[-1]["setting"], device_type, settings)
