@@ -109,9 +109,9 @@ def _stream_records(raw: BinaryIO, source: str, name: str,
     """Records of one byte stream; every failure to read becomes a TargetError on ``source``."""
     buf = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
     magic = buf.peek(8)[:8]
-    for sig, what in _ARCHIVES.items():
-        if magic.startswith(sig):
-            raise TargetError(source, f"a {what}, not a text file of sequences (unpack it first)")
+    archive = next((what for sig, what in _ARCHIVES.items() if magic.startswith(sig)), None)
+    if archive:
+        raise TargetError(source, f"a {archive}, not a text file of sequences (unpack it first)")
     kind = next((k for k in _COMPRESSED if magic.startswith(k)), None)
     stream = io.BufferedReader(_COMPRESSED[kind][1](buf)) if kind else buf
     inner = _inner_name(name)
@@ -204,35 +204,29 @@ class _Builder:
                       length, name, problem)
 
 
-def _check_header(header: str, source: str, lineno: int) -> None:
-    if len(header) > MAX_HEADER_CHARS:
-        raise TargetError(source, f"line {lineno}: header longer than {MAX_HEADER_CHARS} "
-                                  "characters")
-
-
 def _fasta(lines, source: str, limit: int) -> Iterator[Record]:
     current, in_header = None, False
     for lineno, text, continued in lines:
         if continued and current is not None:
             if in_header:  # a header longer than one piece
                 current.header += text
-                _check_header(current.header, source, lineno)
             else:
                 current.add(text)
-            continue
-        stripped, in_header = text.strip(), False
-        if not stripped or stripped.startswith(";"):
-            continue
-        if stripped.startswith(">"):
+        elif not (stripped := text.strip()) or stripped.startswith(";"):
+            in_header = False
+        elif stripped.startswith(">"):
             if current is not None:
                 yield current.record()
-            _check_header(stripped, source, lineno)
             current, in_header = _Builder(stripped[1:], source, lineno, limit), True
         elif current is None:
             raise TargetError(source, f"line {lineno}: sequence data before the first '>' "
                                       "header (FASTA needs a '>name' line before each sequence)")
         else:
             current.add(text)
+            in_header = False
+        if current is not None and len(current.header) > MAX_HEADER_CHARS:
+            raise TargetError(source, f"line {current.line}: header longer than "
+                                      f"{MAX_HEADER_CHARS} characters")
     if current is not None:
         yield current.record()
 
