@@ -116,7 +116,7 @@ def test_colabfold_layout_writes_uniref_and_env_msas(colabfold_run, queries):
 
 
 def test_mmseqs_folder_folds_through_the_unchanged_inference_stage(plain_run, queries, tmp_path):
-    from eksfold.alignment.msa import msa_depth
+    from eksfold.align import msa_depth
     from eksfold.config import InferConfig
     from eksfold.inference import infer_target, make_features
     from eksfold.presets import build_openfold_config, get_preset
@@ -199,3 +199,24 @@ def test_cache_round_trip_on_s3(s3_env, plain_run, queries, tmp_path):
     root = s3_bucket_uri(s3_env, "msa-cache")
     cache, ident, _ = _round_trip(root, plain_run, queries, tmp_path)
     assert any(k.endswith("/entry.json") for k in cache.store.list())
+
+
+def test_benchmark_padding_keeps_composition_and_neff_counts_clusters(tmp_path):
+    from collections import Counter
+
+    from Bio import SeqIO
+
+    from eksfold.bench.align_compare import neff, write_padded
+
+    real = tmp_path / "real.fasta"
+    real.write_text(">tr|A1|X one\nMKVLAAGIVG\n>tr|B2|Y two\nWWPPCCDDEEFF\n")
+    files = write_padded(str(real), tmp_path / "pad.fasta", [2, 5], seed=1, chunk=2)
+    small, big = (list(SeqIO.parse(files[n], "fasta")) for n in (2, 5))
+    assert [r.id for r in small] == ["tr|A1|X", "tr|B2|Y"] and len(big) == 5
+    assert [r.id for r in big[2:]] == ["shuf2", "shuf3", "shuf4"]
+    for copy, source in zip(big[2:], [big[0], big[1], big[0]]):   # cycled residue shuffles
+        assert Counter(str(copy.seq)) == Counter(str(source.seq)) and copy.seq != source.seq
+    assert neff(["ACDEFGHIKL"] * 4) == pytest.approx(1.0)              # one cluster
+    # The fragment is 100 % identical over its own columns to the full row (weight 1/2), the
+    # full row only 50 % over its columns to the fragment (weight 1): 1 + 1 + 1/2.
+    assert neff(["ACDEFGHIKL", "WWWWWWWWWW", "ACDEF-----"]) == pytest.approx(2.5)
