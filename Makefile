@@ -74,7 +74,7 @@ $(STAMPS)/db: $(STAMPS)/apt tools/build_db.sh
 
 # Where this installation's data lives, so eksfold finds it from any working directory.
 $(STAMPS)/site: $(STAMPS)/venv $(STAMPS)/db
-	$(BIN)/python -m eksfold.site database=data/db/uniprot20k.fasta data=data \
+	$(BIN)/python -m eksfold.site database=data/db/uniprot20k.fasta data=data runs=runs \
 	  threedmol_js=$(STAMPS)/npm/node_modules/3dmol/build/3Dmol-min.js
 	@touch $@
 

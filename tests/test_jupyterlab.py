@@ -35,7 +35,7 @@ def lab(tmp_path, small_db):
     root.mkdir()
     papermill.execute_notebook(
         str(PROJECT / "notebooks" / NOTEBOOK), str(root / NOTEBOOK), prepare_only=True,
-        parameters={"targets_fasta": str(PROJECT / "data" / "cameo2022" / "targets.fasta"),
+        parameters={"targets": "cameo2022",
                     "database": str(small_db), "run_root": str(tmp_path / "run"),
                     "target_ids": ["7pl4-a"], "limit": None, "progress": "widget"})
     port, token = free_port(), secrets.token_hex(16)

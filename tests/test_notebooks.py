@@ -31,11 +31,11 @@ TESTED = {"00_setup_check.ipynb", "01_data.ipynb", "02_alignments.ipynb", "03_in
           "04_tradeoffs.ipynb", "analysis.ipynb"}
 
 
-def execute(name: str, out_dir: Path, **parameters) -> nbformat.NotebookNode:
+def execute(name: str, out_dir: Path, cwd: Path = NOTEBOOKS, **parameters) -> nbformat.NotebookNode:
     """Run a notebook as JupyterLab would (working directory notebooks/); return it executed."""
     out = out_dir / name
     papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=parameters,
-                               cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False)
+                               cwd=str(cwd), kernel_name="python3", progress_bar=False)
     return nbformat.read(str(out), as_version=4)
 
 
@@ -65,7 +65,7 @@ def html_outputs(nb) -> list:
 @pytest.fixture(scope="module")
 def run_params(small_db, tmp_path_factory):
     root = tmp_path_factory.mktemp("nbrun") / "run"
-    return {"targets_fasta": str(CAMEO2022 / "targets.fasta"), "database": str(small_db),
+    return {"targets": str(CAMEO2022 / "targets.fasta"), "database": str(small_db),
             "run_root": str(root), "preset": "tiny", "weights": "random",
             "target_ids": TARGETS, "limit": None}
 
@@ -112,6 +112,23 @@ def test_notebooks_are_committed_clean_with_one_parameters_cell(name):
     assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells if c.cell_type == "code")
     assert nb.cells[0].cell_type == "markdown"  # narrative first
     assert papermill.inspect_notebook(str(NOTEBOOKS / name))  # papermill reads the parameters
+
+
+@pytest.mark.parametrize("name", sorted(TESTED))
+def test_code_cells_are_short_calls_into_the_library(name):
+    nb = nbformat.read(str(NOTEBOOKS / name), as_version=4)
+    long = [(i, len(c.source.splitlines())) for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and len(c.source.splitlines()) > 10]
+    assert not long, f"{name}: code cells over 10 lines (cell, lines): {long}"
+    assert "../" not in "".join(c.source for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("where", ["repository root", "elsewhere"])
+def test_notebooks_run_from_any_working_directory(where, tmp_path):
+    """Defaults name data by what it is (eksfold.site), not by a path relative to notebooks/."""
+    cwd = PROJECT if where == "repository root" else tmp_path
+    nb = execute("01_data.ipynb", tmp_path, cwd=cwd, limit=2, fetch_references=False)
+    assert "2 of 2 targets name a PDB chain; 2 references present" in text_of(nb)
 
 
 # ------------------------------------------------------------------ each notebook runs

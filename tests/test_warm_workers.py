@@ -12,7 +12,6 @@ import pytest
 from eksfold.config import AlignConfig, DatabaseConfig
 from eksfold.pipeline import run_pipeline
 from eksfold.progress import TextProgress
-from eksfold.run import Run
 
 GOOD = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHD"
         "FSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHS")
@@ -118,7 +117,7 @@ def test_serve_mode_takes_targets_on_stdin_and_reports_json_lines(aligned):
 
 def test_local_executor_overlaps_alignment_and_inference(tmp_path, small_db, worker_env):
     src = tmp_path / "in.fasta"
-    src.write_text("".join(f">o{i}\n{GOOD[i * 10:i * 10 + 120]}\n" for i in range(6)))
+    src.write_text("".join(f">o{i}\n{GOOD[i * 25:i * 25 + 50]}\n" for i in range(5)))
     events = Events()
     run = run_pipeline(src, str(tmp_path / "run"), preset="tiny",
                        databases=DatabaseConfig(uniref90=str(small_db)),
@@ -129,7 +128,7 @@ def test_local_executor_overlaps_alignment_and_inference(tmp_path, small_db, wor
     assert first_infer < last_align, seen      # inference began before alignment ended
     assert all(run.unit_status(s, t.id) == "done" for t in run.targets for s in ("align", "infer"))
     logs = list((Path(run.root) / "logs" / "infer").glob("worker-*.out"))
-    assert len(logs) == 1                      # one warm inference worker did all six
+    assert len(logs) == 1                      # one warm inference worker did all five
 
 
 def test_no_worker_outlives_a_killed_driver(tmp_path, small_db, worker_env):

@@ -8,8 +8,10 @@ here makes them reviewable as code; the .ipynb files are committed without outpu
     .venv/bin/python tools/make_notebooks.py --check   # exit 1 if notebooks/ differs
 
 Every notebook has one code cell tagged ``parameters`` (papermill). Defaults are small: they
-run headless on a 2-core CPU in about a minute each, with paths relative to ``notebooks/``
-(the kernel's working directory in JupyterLab).
+run headless on a 2-core CPU in about a minute each. Defaults name data by what it is (the
+``cameo2022`` target set, the installation's database and runs folder), resolved by
+:mod:`eksfold.site`, so a notebook runs the same from any working directory. Code cells are at
+most 10 lines: logic belongs in the library.
 """
 from __future__ import annotations
 
@@ -20,39 +22,30 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "notebooks"
+OUT = ROOT / "lib" / "eksfold" / "notebooks"   # packaged; notebooks/ at the root links here
 PARAMS = "parameters"
 
 # Defaults shared by the notebooks that make or read the same run (02, 03, analysis): a run
 # root is reopened only with the same targets and settings, so they must agree.
 RUN_PARAMS = '''\
-targets_fasta = "../data/cameo2022/targets.fasta"  # CAMEO-2022 targets with references
-database = "../data/db/uniprot20k.fasta"           # jackhmmer database (make setup builds it)
-run_root = "../runs/notebooks"                      # a directory or s3://bucket/prefix
+targets = "cameo2022"        # a target set (cameo2022: with references; cameo92) or a FASTA path
+database = None              # jackhmmer FASTA; None: the one `make setup` built
+run_root = None              # a directory or s3://bucket/prefix; None: runs/notebooks
 preset = "tiny"              # "tiny" (test-sized), "demo" (full network, no recycling), "model_1_ptm"
 weights = "random"           # "random" (UNTRAINED) or "finetuning_ptm_2" for real predictions
-target_ids = None            # e.g. ["7pl4-a", "7sao-a"]; None: the first `limit` targets
-limit = 2
-shortest = True              # order targets by length before taking `limit`
-align_cpus = 2
+target_ids, limit = None, 2  # ids (e.g. ["7pl4-a", "7sao-a"]), or the `limit` shortest
+device = "auto"              # "auto", "cpu", "cuda"
 executor = "local"           # "local" or "kubernetes" (EKS; see cluster/README.md)
 executor_options = {}        # e.g. {"image": "<ecr>/eksfold-worker:<tag>", "kueue": True}
 progress = "auto"            # "auto" (widgets in Jupyter), "widget" or "text"'''
 
 RUN_CALL = '''\
 run = eksfold.run_pipeline(
-    resolve(targets_fasta), resolve(run_root), preset=preset, weights=weights,
-    databases=DatabaseConfig(uniref90=resolve(database)), align=AlignConfig(cpus=align_cpus),
+    targets, run_root or run_dir("notebooks"), preset=preset, weights=weights, device=device,
+    databases=DatabaseConfig(uniref90=database) if database else None,
     executor=executor, executor_options=executor_options,
-    ids=target_ids, limit=limit, shortest=shortest, stages=STAGES,
+    ids=target_ids, limit=limit, shortest=True, stages=STAGES,
     reporter=make_reporter(progress))'''
-
-# Paths in parameters are relative to the kernel's working directory; the run's manifest
-# stores what is passed, and workers run elsewhere, so local paths are made absolute.
-RESOLVE = '''\
-def resolve(path):
-    """Absolute local paths (workers run in other directories); URIs unchanged."""
-    return path if path is None or "://" in str(path) else str(Path(path).resolve())'''
 
 
 def md(text):
@@ -82,7 +75,7 @@ Rows with status `missing` need fixing; `optional` ones only matter for some fea
 nothing cluster-wide, see `cluster/k8s/rbac.yaml`)."""),
     code('''\
 mode = "local"                            # "local" or "eks"
-database = "../data/db/uniprot20k.fasta"  # on EKS: /fsx/db/uniref90/uniref90.fasta
+database = None                           # None: this installation's; on EKS /fsx/db/uniref90/uniref90.fasta
 kubeconfig = None                         # eks mode from outside the cluster
 context = None
 namespace = None                          # default: the Pod's or the context's, else "eksfold"
@@ -134,15 +127,15 @@ What a run needs besides code, through `eksfold.data`:
 
 Anything not fetched is printed as **SKIPPED** with the reason; nothing is skipped silently."""),
     code('''\
-targets_fasta = "../data/cameo2022/targets.fasta"
+targets = "cameo2022"         # a target set of this installation or a FASTA path
 limit = 4                     # how many targets (shortest first); None for all
-references_dir = "../data/cameo2022/structures"  # <pdb>.<chain>.pdb files are here or go here
+references_dir = None         # <pdb>.<chain>.pdb files; None: structures/ beside the FASTA
 fetch_references = True       # download references missing from references_dir
 pdb_url = None                # URL template ({pdb}, {PDB}, {mid}); None: RCSB or $EKSFOLD_PDB_URL
 weights = "random"            # "random" (UNTRAINED, nothing to download) or "finetuning_ptm_2"
 weights_cache = None          # default $EKSFOLD_WEIGHTS_DIR or ~/.cache/eksfold/weights
 alignments_source = None      # None: skip; "s3://openfold/pdb" or a local copy of that layout
-alignments_dir = "../runs/precomputed_alignments"
+alignments_dir = None         # None: runs/precomputed_alignments of this installation
 database_mode = "reduced"     # "reduced", "full" or "casp14" (sizes only, nothing downloaded)''',
          PARAMS),
     code('''\
@@ -151,10 +144,14 @@ from pathlib import Path
 import pandas as pd
 
 from eksfold.data import databases, references
+from eksfold.site import run_dir, target_file
+from eksfold.structures import read_chain
 from eksfold.targets import read_fasta, select'''),
     md("## Targets"),
     code('''\
-targets = select(read_fasta(targets_fasta), limit=limit, shortest=True)
+fasta = target_file(targets)
+references_dir = references_dir or str(fasta.parent / "structures")
+targets = select(read_fasta(fasta), limit=limit, shortest=True)
 pd.DataFrame([{k: v for k, v in t.to_dict().items() if k != "sequence"} for t in targets])'''),
     md("## Weights"),
     code('''\
@@ -172,7 +169,8 @@ with_ref = [t for t in targets if t.pdb_id and t.chain]
 missing = [t for t in with_ref
            if not references.reference_path(references_dir, t.pdb_id, t.chain).exists()]
 print(f"{len(with_ref)} of {len(targets)} targets name a PDB chain; "
-      f"{len(with_ref) - len(missing)} references present in {references_dir}")
+      f"{len(with_ref) - len(missing)} references present in {references_dir}")'''),
+    code('''\
 if missing and fetch_references:
     fetched = references.fetch_references(missing, references_dir, base_url=pdb_url)
     for key, result in fetched.items():
@@ -180,8 +178,6 @@ if missing and fetch_references:
 elif missing:
     print(f"SKIPPED fetching {len(missing)} references: fetch_references=False")'''),
     code('''\
-from eksfold.metrics import read_chain
-
 rows = []
 for t in with_ref:
     path = references.reference_path(references_dir, t.pdb_id, t.chain)
@@ -203,7 +199,7 @@ if alignments_source is None:
 else:
     from eksfold.data.alignments import chain_name, fetch_alignments
     for t in with_ref:
-        dest = Path(alignments_dir) / chain_name(t.pdb_id, t.chain)
+        dest = Path(alignments_dir or run_dir("precomputed_alignments")) / chain_name(t.pdb_id, t.chain)
         got = fetch_alignments(t.pdb_id, t.chain, dest, source=alignments_source)
         print(f"{t.id}: {sorted(p.name for p in got.iterdir()) if got else 'none published'}")'''),
     md("## Sequence databases"),
@@ -228,19 +224,15 @@ The defaults align two short CAMEO-2022 targets against the small real UniProt s
 `make setup` (so depths are small); on EKS point `database` at `/fsx/db/uniref90/uniref90.fasta`
 and use `executor = "kubernetes"`. Notebook 03 continues **the same run** (same parameters)."""),
     code(RUN_PARAMS, PARAMS),
-    code(f'''\
-from pathlib import Path
-
+    code('''\
 import eksfold
 from eksfold import viz
-from eksfold.config import AlignConfig, DatabaseConfig
+from eksfold.config import DatabaseConfig
 from eksfold.progress import make_reporter
 from eksfold.results import load_summary
+from eksfold.site import run_dir
 
-STAGES = ("align",)
-
-
-{RESOLVE}'''),
+STAGES = ("align",)'''),
     md("## Run the align stage\nFinished units are skipped: rerunning resumes."),
     code(RUN_CALL),
     md("## MSA depth and alignment cost per target"),
@@ -277,23 +269,18 @@ the Jobs' units the same way.
   memory are real. Use `weights = "finetuning_ptm_2"` for real predictions.
 
 Same parameters as notebook 02: align units already done are skipped."""),
-    code(RUN_PARAMS + '''
-device = "auto"              # "auto", "cpu", "cuda"''', PARAMS),
-    code(f'''\
-from pathlib import Path
-
+    code(RUN_PARAMS, PARAMS),
+    code('''\
 import eksfold
 from eksfold import viz
-from eksfold.config import AlignConfig, DatabaseConfig
+from eksfold.config import DatabaseConfig
 from eksfold.progress import make_reporter
 from eksfold.results import load_summary, read_prediction, reference_structures
+from eksfold.site import run_dir
 
-STAGES = ("align", "infer")
-
-
-{RESOLVE}'''),
+STAGES = ("align", "infer")'''),
     md("## Run (the monitor updates while units run)"),
-    code(RUN_CALL.replace("weights=weights,", "weights=weights, device=device,")),
+    code(RUN_CALL),
     code('''\
 df = load_summary(run.root)
 if df["untrained"].fillna(False).astype(bool).any():
@@ -330,7 +317,7 @@ GDT-TS, lDDT-Cα and RMSD; residues matched by sequence), 3D views coloured by p
 superposed on the references, PAE heatmaps, MSA depth vs pLDDT, and runtime and memory vs
 sequence length with fitted scaling exponents."""),
     code('''\
-run_root = "../runs/notebooks"   # the run to analyse (directory or s3://...)
+run_root = None                  # the run to analyse (directory or s3://...); None: runs/notebooks
 references_dir = None            # <pdb>.<chain>.pdb folder; None: $EKSFOLD_REFERENCES or
                                  # the structures/ folder beside the run's FASTA
 max_views = 6                    # targets in the 3D grid
@@ -342,21 +329,17 @@ from IPython.display import HTML, Markdown, display
 
 from eksfold import results, viz
 from eksfold.run import Run
+from eksfold.site import run_dir
 
 pd.set_option("display.max_colwidth", 80)
 viz.offline_3dmol()  # 3Dmol.js from the local npm package: views render with no internet'''),
     code('''\
-run = Run.open(run_root)
-df = results.load_summary(run.root)
+run = Run.open(run_root or run_dir("notebooks"))
+df = results.report_summary(run, references_dir)   # accuracy as write_summary computed it
 refs = references_dir or results.default_references_dir(run)
-if refs is not None:
-    df = results.with_accuracy(df, run.root, refs)
 UNTRAINED = bool(df["untrained"].fillna(False).astype(bool).any())
 TAG = " · UNTRAINED weights" if UNTRAINED else ""
-infer = run.config.infer
-display(Markdown(f"**Run** `{run.root}` · created {run.manifest['created']} · "
-                 f"preset `{infer.preset}` · weights `{infer.weights}` · device `{infer.device}` · "
-                 f"{len(df)} targets, {int((df.infer_status == 'done').sum())} predicted"))'''),
+display(Markdown(results.describe_run(run, df)))'''),
     code('''\
 if UNTRAINED:
     print("UNTRAINED: this run used random weights. Structures, pLDDT, PAE and every accuracy "
@@ -366,7 +349,7 @@ if UNTRAINED:
                  'confidence and accuracy on this page are meaningless (runtime and memory are '
                  'real).</div>'))
 else:
-    print(f"weights: {infer.weights}")'''),
+    print(f"weights: {run.config.infer.weights}")'''),
     md("## Summary"),
     code('''\
 cols = ["target", "length", "msa_depth", "infer_status", "mean_plddt", "ptm",
@@ -449,13 +432,14 @@ device = "auto"                  # "auto", "cpu", "cuda"
 weights = "random"               # runtime and memory do not depend on the weight values
 threads = None                   # torch threads on CPU (None: all of this machine's share)
 align_lengths = [50, 100, 200]   # query lengths for the jackhmmer benchmark ([] to skip)
-database = "../data/db/uniprot20k.fasta"
-align_queries = "../data/cameo92/targets.fasta"  # real proteins nearest each length''', PARAMS),
+database = None                  # jackhmmer FASTA; None: this installation's
+align_queries = "cameo92"        # real proteins nearest each length (a target set or FASTA)''', PARAMS),
     code('''\
 import pandas as pd
 from IPython.display import display
 
-from eksfold import bench, viz'''),
+from eksfold import bench, viz
+from eksfold.site import default_database, target_file'''),
     md("## Inference"),
     code('''\
 frames = [bench.inference_benchmark(lengths, preset=p, device=device, weights=weights,
@@ -474,7 +458,8 @@ viz.plot_memory_vs_length(inference.rename(columns={"peak_rss_mb": "infer_peak_r
     md("## Alignment"),
     code('''\
 if align_lengths:
-    align = bench.align_benchmark(align_lengths, database, cpus=2, targets_fasta=align_queries)
+    align = bench.align_benchmark(align_lengths, database or str(default_database()), cpus=2,
+                                  targets_fasta=str(target_file(align_queries)))
     print(bench.format_table(align, ["wall_s", "cpu_s", "peak_rss_mb"]))
 else:
     align = None

@@ -95,7 +95,10 @@ def _machine_rows():
 
 def _database_rows(database):
     if not database:
-        return [_row("database", "sequence database", "info", "none given")]
+        from .site import BUILD_HINT, default_database
+        database = default_database()
+        if database is None:
+            return [_row("database", "sequence database", "missing", f"none configured: {BUILD_HINT}")]
     path = Path(database)
     if not path.exists():
         return [_row("database", str(path), "missing", "not found (make setup builds data/db)")]

@@ -16,14 +16,17 @@ from .errors import ConfigError
 class DatabaseConfig:
     """Sequence databases for the alignment stage; None means not configured.
 
-    Each maps to the file name OpenFold expects in a target's alignment folder:
-    uniref90 -> uniref90_hits.sto, mgnify -> mgnify_hits.sto (jackhmmer, FASTA databases);
-    bfd (+ uniclust30) -> bfd_uniclust_hits.a3m (hhblits, HH-suite database prefixes);
-    pdb70 -> pdb70_hits.hhr (hhsearch; template hits are recorded, templates need mmCIF files).
+    The fields are the ``role`` of the databases in the catalogue
+    (:data:`eksfold.data.databases.DATABASES`). Each maps to the file name OpenFold expects in
+    a target's alignment folder: uniref90 -> uniref90_hits.sto, mgnify -> mgnify_hits.sto,
+    small_bfd -> small_bfd_hits.sto (jackhmmer, FASTA databases); bfd (+ uniclust30) ->
+    bfd_uniclust_hits.a3m (hhblits, HH-suite database prefixes); pdb70 -> pdb70_hits.hhr
+    (hhsearch; template hits are recorded, templates need mmCIF files).
     """
 
     uniref90: str | None = None
     mgnify: str | None = None
+    small_bfd: str | None = None
     bfd: str | None = None
     uniclust30: str | None = None
     pdb70: str | None = None
@@ -78,6 +81,9 @@ class RelaxConfig:
     stiffness: float = 10.0       # kcal/mol/A^2, OpenFold's default restraint
     tolerance: float = 2.39       # kcal/mol
     max_iterations: int = 0       # 0: until converged
+    max_outer_iterations: int = 20
+    max_attempts: int = 5         # tries per round before "did not converge"
+    platform: str = "auto"        # OpenMM: auto (CUDA when there is a GPU), CPU, CUDA, Reference
     timeout_s: float = 900.0      # wall-time limit per unit
 
 

@@ -1,6 +1,7 @@
 """One call from a FASTA file to a finished run: :func:`run_pipeline`."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from pathlib import Path
@@ -8,11 +9,13 @@ from pathlib import Path
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
                      default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
+from .errors import EksfoldError
 from .executors import execute, get_executor
 from .presets import get_preset
 from .results import write_summary
 from .run import Run
 from .targets import Target, read_fasta, select
+from .site import run_dir, target_file
 from .weights import is_untrained
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,7 @@ def load_targets_for_run(source, ids=None, limit=None, shortest=False, max_lengt
     """Targets from a FASTA path or a list of Targets; returns (targets, rejected, inputs)."""
     rejected: list = []
     if isinstance(source, (str, Path)):
+        source = target_file(source)   # a FASTA path, or a packaged set such as "cameo2022"
         targets = read_fasta(source, errors=rejected)
         data = Path(source).read_bytes()
         # Absolute: analysis run from elsewhere finds the target set (and its references) again.
@@ -34,7 +38,35 @@ def load_targets_for_run(source, ids=None, limit=None, shortest=False, max_lengt
     return targets, rejected, inputs
 
 
-def run_pipeline(source: str | Path | list[Target], root: str, *, preset: str = DEFAULT_PRESET,
+def _refuse_unfit(targets, preset: str, device: str) -> dict[str, str]:
+    """The targets predicted not to fit this machine even with the most frugal setting, with
+    the reason (length, predicted and available memory): refused before any work."""
+    from .memory.chooser import default_model, memory_budget, refuse_unfit
+
+    kind = "cuda" if device.startswith("cuda") else "cpu"   # "auto" on a GPU node: see worker
+    try:
+        model = default_model(kind, preset.split("+")[0])
+    except (OSError, ValueError, EksfoldError) as exc:
+        log.info("no cost model for preset %s on %s (%s): nothing refused up front",
+                 preset, kind, exc)
+        return {}
+    if kind != "cpu":   # the GPU's free memory is known to the worker on the GPU node only
+        return {}
+    budget = memory_budget("cpu")
+    _, errors = refuse_unfit(targets, budget.mb, model)
+    for problem in errors:
+        log.error("refusing %s (%s limit)", problem, budget.source)
+    return {e.target: f"{e.problem} ({budget.source})" for e in errors}
+
+
+def _absolute(databases: DatabaseConfig) -> DatabaseConfig:
+    """Database paths as workers elsewhere (other directories, Pods) will see them."""
+    return DatabaseConfig(**{k: (v if v is None or "://" in v or v.startswith("/")
+                                 else str(Path(v).resolve()))
+                             for k, v in dataclasses.asdict(databases).items()})
+
+
+def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, preset: str = DEFAULT_PRESET,
                  weights: str = DEFAULT_WEIGHTS, databases: DatabaseConfig | None = None,
                  align: AlignConfig | None = None, relax: bool | RelaxConfig | None = None,
                  device: str = "auto", seed: int = 0, settings: str = "auto",
@@ -49,23 +81,29 @@ def run_pipeline(source: str | Path | list[Target], root: str, *, preset: str = 
     :func:`eksfold.results.load_summary`.
     """
     get_preset(preset)  # fail fast on a typo, before any work
+    root = root or run_dir("default")
     targets, rejected, inputs = load_targets_for_run(source, ids, limit, shortest, max_length)
     for problem in rejected:
         log.error("skipping invalid target: %s", problem)
     if not isinstance(relax, RelaxConfig):
         relax = RelaxConfig(enabled=not is_untrained(weights) if relax is None else bool(relax))
-    config = RunConfig(databases=databases or default_databases(),
+    config = RunConfig(databases=_absolute(databases) if databases else default_databases(),
                        align=align or AlignConfig(),
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
                        relax=relax)
     run = Run.create(root, targets, config, inputs=inputs, rejected=rejected)
+    # refused for this machine's memory now (rewritten on every invocation: another machine
+    # or a larger limit may fit them); their units are not run
+    refused = (_refuse_unfit(targets, preset, device) if settings == "auto" and executor == "local"
+               else {})
+    run.write_refused(refused)
     if is_untrained(config.infer.weights):
         log.warning("weights=%s: UNTRAINED random weights - structures and pLDDT are meaningless; "
                     "runtime and memory figures are real", config.infer.weights)
     runner = get_executor(executor, **(executor_options or {}))
     try:
-        execute(run, runner, stages=stages, reporter=reporter)
+        execute(run, runner, stages=stages, reporter=reporter, skip=refused)
     finally:
         write_summary(run)  # also after Ctrl-C: the table shows what finished
     return run

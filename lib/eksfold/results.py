@@ -47,7 +47,7 @@ def columns(stages) -> list[str]:
 def summary_rows(run: Run) -> list[dict]:
     """One row per target from its unit records (the only source of the table's figures)."""
     stages = [(name, get_stage(name)(run)) for name in run.stages]
-    rows = []
+    refused, rows = run.refused, []
     for target in run.targets:
         row = {"target": target.id, "length": target.length,
                "pdb_id": target.pdb_id, "chain": target.chain}
@@ -58,6 +58,11 @@ def summary_rows(run: Run) -> list[dict]:
             row.update(stage.summary(record))
             if record is not None and not record.done and record.error:
                 errors.append(f"{name}: {record.error}")
+        if target.id in refused:
+            for name, _ in stages:
+                if row[f"{name}_status"] != "done":
+                    row[f"{name}_status"] = Board.INVALID
+            errors.append(f"refused: {refused[target.id]}")
         row["error"] = "; ".join(errors) or None
         rows.append(row)
     for rejected in run.manifest.get("rejected_targets", []):
@@ -121,6 +126,25 @@ def write_summary(run: Run, references_dir=None):
         log.warning("references folder %s not found: no accuracy columns", references_dir)
     run.store.write_text(SUMMARY, df.to_csv(index=False))
     return df
+
+
+def report_summary(run: Run, references_dir=None):
+    """The table a report shows: the summary as written (accuracy included when the run's
+    references were found), rescored only against references other than the run's own."""
+    df = load_summary(run.root)
+    default = default_references_dir(run)
+    if references_dir and (default is None
+                           or Path(references_dir).resolve() != Path(default).resolve()):
+        df = with_accuracy(df, run.root, references_dir)
+    return df
+
+
+def describe_run(run: Run, df) -> str:
+    """One Markdown line about a run: where, when, preset, weights, device, counts."""
+    infer = run.config.infer
+    return (f"**Run** `{run.root}` · created {run.manifest['created']} · preset "
+            f"`{infer.preset}` · weights `{infer.weights}` · device `{infer.device}` · "
+            f"{len(df)} targets, {int((df.infer_status == 'done').sum())} predicted")
 
 
 def load_summary(root: str):

@@ -24,6 +24,7 @@ from .storage import Store, open_store
 from .targets import Target, dump_targets, load_targets
 
 MANIFEST, TARGETS, SUMMARY = "manifest.json", "targets.json", "summary.csv"
+REFUSED = "refused.json"   # targets this machine cannot fold now (memory), rewritten per run
 metrics_path = record_path   # the record's file name predates the record
 
 
@@ -124,6 +125,17 @@ class Run:
     def unit_status(self, stage: str, target_id: str) -> str:
         """"done", "failed" or "missing"."""
         return unit_status(self.record(stage, target_id))
+
+    def write_refused(self, refused: dict[str, str]) -> None:
+        """Targets refused for this invocation (too large for the memory here), with why."""
+        self.store.write_json(REFUSED, refused)
+
+    @property
+    def refused(self) -> dict[str, str]:
+        try:
+            return self.store.read_json(REFUSED)
+        except FileNotFoundError:
+            return {}
 
     def read_log(self, stage: str, target_id: str, tail: int = 40) -> str:
         try:

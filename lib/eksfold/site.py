@@ -10,7 +10,12 @@ location            variable                 site.json key
 =================== ======================== ==========================================
 default database    ``EKSFOLD_DATABASE``     ``database`` (the 20,000-sequence FASTA)
 target sets         ``EKSFOLD_DATA``         ``data`` (folder with cameo92/, cameo2022/)
+runs of notebooks   ``EKSFOLD_RUNS``         ``runs`` (default ``~/eksfold-runs``)
+3Dmol.js            ``EKSFOLD_3DMOL_JS``     ``threedmol_js`` (npm package, make setup)
 =================== ======================== ==========================================
+
+>>> target_file("cameo2022")          # doctest: +SKIP
+PosixPath('/home/me/eksfold/data/cameo2022/targets.fasta')
 """
 from __future__ import annotations
 
@@ -69,6 +74,27 @@ def target_set(name: str) -> Path:
         raise ConfigError(f"target set {name!r} not found: set ${DATA_ENV} to the eksfold "
                           "checkout's data/ folder, or run `make setup` there")
     return base / name / "targets.fasta"
+
+
+def target_file(name_or_path: str | os.PathLike) -> Path:
+    """A FASTA path (made absolute) or the name of a packaged target set (``cameo2022``)."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return path.resolve()
+    if os.sep not in str(name_or_path) and not path.suffix:
+        return target_set(str(name_or_path))
+    from .errors import ConfigError
+    raise ConfigError(f"target file {name_or_path} not found")
+
+
+def run_dir(name: str) -> str:
+    """Where a named run goes when none is given: ``<runs>/<name>`` of this installation."""
+    base = _located("EKSFOLD_RUNS", "runs") or Path("~/eksfold-runs").expanduser()
+    return str(base / name)
+
+
+def threedmol_js() -> Path | None:
+    return _located("EKSFOLD_3DMOL_JS", "threedmol_js")
 
 
 if __name__ == "__main__":   # python -m eksfold.site database=PATH data=DIR

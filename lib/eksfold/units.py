@@ -129,9 +129,11 @@ class UnitRunner:
                 metrics = stage.run_unit(target, None, out)
             if self.fixed_cost:   # the one-time costs, on the unit that paid them
                 metrics["fixed_cost"], self.fixed_cost = self.fixed_cost, {}
+            record.attempts = metrics.pop("attempts", [])
             store.upload_dir(out, unit_dir(stage.name, target.id))
             record.succeed(metrics, digests(out))
         except (TargetError, ConfigError) as exc:
+            record.attempts = getattr(exc, "attempts", record.attempts)
             record.fail(str(exc), ExitCode.BAD_INPUT)
             log.error("%s %s: %s", stage.name, target.id, exc)
         except ToolError as exc:

@@ -12,7 +12,6 @@ render with no internet, in JupyterLab and in exported HTML reports.
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +32,11 @@ _inlined_in_kernel = False
 
 
 def threedmol_js_path() -> Path:
-    """Path of ``3Dmol-min.js`` from the set-up cache (or ``$EKSFOLD_3DMOL_JS``)."""
-    root = Path(__file__).resolve().parents[2]  # repository root (editable install)
-    path = Path(os.environ.get("EKSFOLD_3DMOL_JS")
-                or root / ".setup/npm/node_modules/3dmol/build/3Dmol-min.js")
+    """Path of ``3Dmol-min.js`` from the npm package set-up installed (:mod:`eksfold.site`:
+    ``$EKSFOLD_3DMOL_JS`` or the location ``make setup`` recorded)."""
+    from .site import threedmol_js
+
+    path = threedmol_js() or Path("3Dmol-min.js (no location recorded)")
     if not path.is_file():
         raise MissingDependencyError(
             f"3dmol@{THREEDMOL_VERSION} (npm)",

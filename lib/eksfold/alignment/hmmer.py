@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .msa import truncate_stockholm
-from .tools import Tool, ToolRun
+from .tools import Tool
 
 
 class Jackhmmer(Tool):

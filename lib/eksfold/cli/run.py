@@ -1,4 +1,4 @@
-"""``eksfold run | status | summary``: fold targets and look at a run."""
+"""``eksfold run | status | summary | verify``: fold targets and look at a run."""
 from __future__ import annotations
 
 from ..contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS, ExitCode
@@ -15,6 +15,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--references", help="folder of <pdb>.<chain>.pdb reference structures: "
                                         "rebuild with tm_score, gdt_ts, lddt_ca, rmsd")
     p.set_defaults(func=cmd_summary)
+    p = sub.add_parser("verify", help="check every committed output against its recorded hash")
+    p.add_argument("root")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_verify(args) -> int:
+    from ..verify import verify_run
+
+    result = verify_run(args.root)
+    for problem in result.problems:
+        print(problem)
+    print(f"{result.units} units, {result.files} files verified, {len(result.problems)} problem(s)")
+    return ExitCode.OK if result.ok else ExitCode.FAILED
 
 
 def _add_run(sub) -> None:

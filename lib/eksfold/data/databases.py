@@ -67,6 +67,7 @@ class Database:
     size_gb: float              # unpacked, approximate
     sources: tuple[Source, ...] = field(default_factory=tuple)
     note: str = ""
+    role: str | None = None     # the eksfold.config.DatabaseConfig field it fills (None: templates)
 
     @property
     def download_gb(self) -> float:
@@ -76,28 +77,28 @@ class Database:
 DATABASES: dict[str, Database] = {db.name: db for db in (
     Database("uniref90", "jackhmmer", "uniref90/uniref90.fasta", 67, (Source(
         "https://ftp.ebi.ac.uk/pub/databases/uniprot/uniref/uniref90/uniref90.fasta.gz",
-        "gunzip", 34),), "current UniProt release; changes monthly"),
+        "gunzip", 34),), "current UniProt release; changes monthly", role="uniref90"),
     Database("mgnify", "jackhmmer", "mgnify/mgy_clusters_2022_05.fa", 120, (Source(
-        f"{GCS}/v2.3/mgy_clusters_2022_05.fa.gz", "gunzip", 67),)),
+        f"{GCS}/v2.3/mgy_clusters_2022_05.fa.gz", "gunzip", 67),), role="mgnify"),
     Database("mgnify_2018_12", "jackhmmer", "mgnify/mgy_clusters_2018_12.fa", 64, (Source(
         f"{GCS}/casp14_versions/mgy_clusters_2018_12.fa.gz", "gunzip", 32.9),),
-        "the version OpenFold was trained with"),
+        "the version OpenFold was trained with", role="mgnify"),
     Database("small_bfd", "jackhmmer", "small_bfd/bfd-first_non_consensus_sequences.fasta", 17,
              (Source(f"{GCS}/reduced_dbs/bfd-first_non_consensus_sequences.fasta.gz",
-                     "gunzip", 9.6),)),
+                     "gunzip", 9.6),), role="small_bfd"),
     Database("bfd", "hhblits", "bfd/bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt",
              1800, (Source(f"{GCS}/casp14_versions/"
                            "bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt.tar.gz",
-                           "untar", 271.6),)),
+                           "untar", 271.6),), role="bfd"),
     Database("uniref30", "hhblits", "uniref30/UniRef30_2021_03", 206, (Source(
         f"{GCS}/v2.3/UniRef30_2021_03.tar.gz", "untar", 52.5),),
-        "successor of uniclust30 (AlphaFold >= 2.3)"),
+        "successor of uniclust30 (AlphaFold >= 2.3)", role="uniclust30"),
     Database("uniclust30", "hhblits", "uniclust30/uniclust30_2018_08/uniclust30_2018_08", 86, (
         Source(f"{GCS}/casp14_versions/uniclust30_2018_08_hhsuite.tar.gz", "untar", 24.9),),
-        "the version OpenFold was trained with"),
+        "the version OpenFold was trained with", role="uniclust30"),
     Database("pdb70", "hhsearch", "pdb70/pdb70", 56, (Source(
         "https://wwwuser.gwdg.de/~compbiol/data/hhsuite/databases/hhsuite_dbs/old-releases/"
-        "pdb70_from_mmcif_200401.tar.gz", "untar", 19.5),)),
+        "pdb70_from_mmcif_200401.tar.gz", "untar", 19.5),), role="pdb70"),
     Database("pdb_mmcif", "templates", "pdb_mmcif/mmcif_files", 238, (
         Source("rsync://rsync.rcsb.org:33444/ftp_data/structures/divided/mmCIF/", "mmcif", 43),
         Source("https://files.wwpdb.org/pub/pdb/data/status/obsolete.dat", "none", 0.0)),
@@ -125,19 +126,12 @@ def database_paths(mode: str, root: str | os.PathLike) -> dict[str, Path]:
 
 
 def database_config(mode: str, root: str | os.PathLike):
-    """An :class:`eksfold.config.DatabaseConfig` for ``mode`` under ``root``.
-
-    jackhmmer's second database is mgnify; hhblits gets bfd + uniref30/uniclust30. In reduced
-    mode small_bfd (a FASTA searched with jackhmmer) has no DatabaseConfig field of its own yet
-    and is left out; pdb_mmcif feeds templates, which the align stage does not build.
-    """
+    """An :class:`eksfold.config.DatabaseConfig` for ``mode`` under ``root``: each database
+    fills the field its ``role`` names (pdb_mmcif feeds templates, which the align stage does
+    not build)."""
     from ..config import DatabaseConfig
-    paths = {k: str(v) for k, v in database_paths(mode, root).items()}
-    return DatabaseConfig(uniref90=paths.get("uniref90"),
-                          mgnify=paths.get("mgnify") or paths.get("mgnify_2018_12"),
-                          bfd=paths.get("bfd"),
-                          uniclust30=paths.get("uniref30") or paths.get("uniclust30"),
-                          pdb70=paths.get("pdb70"))
+    return DatabaseConfig(**{db.role: str(Path(root) / db.path) for db in manifest(mode)
+                             if db.role})
 
 
 def describe(mode: str = "reduced") -> str:

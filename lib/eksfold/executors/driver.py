@@ -23,7 +23,7 @@ def plan(run: Run, stages=None, target_ids=None) -> dict[tuple[str, str], str]:
 
 
 def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids=None,
-            poll_interval: float = 0.5) -> dict[tuple[str, str], str]:
+            poll_interval: float = 0.5, skip: dict | None = None) -> dict[tuple[str, str], str]:
     """Run every unit of ``stages`` that is not done; returns the final status of each unit.
 
     Final statuses: "done", "failed" (with the reason in the unit's metrics.json or in
@@ -34,10 +34,16 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
     reporter = reporter or make_reporter("auto")
     stages = tuple(stages or run.stages)
     status = plan(run, stages, target_ids)
-    pending = {stage: [tid for (s, tid), st in status.items() if s == stage and st != "done"]
+    skip = skip or {}
+    pending = {stage: [tid for (s, tid), st in status.items()
+                       if s == stage and st != "done" and tid not in skip]
                for stage in stages}
     in_flight: dict[str, set[str]] = {stage: set() for stage in stages}
     reporter.start(run, status)
+    for (stage, tid), st in status.items():
+        if tid in skip and st != "done":   # refused before any work (e.g. too large here)
+            status[(stage, tid)] = Board.INVALID
+            reporter.update(stage, tid, Board.INVALID, skip[tid])
 
     def readiness(stage: str, tid: str) -> str:
         """"ready", "wait" (dependency still to run) or "blocked" (it will not finish)."""

@@ -46,11 +46,13 @@ class AlignStage(Stage):
         if dbs.uniref90:
             self.tools.append(Jackhmmer(dbs.uniref90, cfg.cpus, cfg.jackhmmer_iterations,
                                         cfg.evalue, cfg.uniref90_max_hits))
-        if dbs.mgnify:
-            tool = Jackhmmer(dbs.mgnify, cfg.cpus, cfg.jackhmmer_iterations, cfg.evalue,
-                             cfg.mgnify_max_hits)
-            tool.output_name = "mgnify_hits.sto"
-            self.tools.append(tool)
+        for field_, max_hits in (("mgnify", cfg.mgnify_max_hits),
+                                 ("small_bfd", cfg.uniref90_max_hits)):
+            if getattr(dbs, field_):
+                tool = Jackhmmer(getattr(dbs, field_), cfg.cpus, cfg.jackhmmer_iterations,
+                                 cfg.evalue, max_hits)
+                tool.output_name = f"{field_}_hits.sto"
+                self.tools.append(tool)
         if dbs.bfd:
             prefixes = [dbs.bfd] + ([dbs.uniclust30] if dbs.uniclust30 else [])
             self.tools.append(HHblits(prefixes, cfg.cpus, cfg.hhblits_iterations))

@@ -1,5 +1,8 @@
 """The ``infer`` stage: OpenFold on one target's alignments, with the model built once per worker.
 
+Outputs: ``unrelaxed.pdb`` and ``unrelaxed.cif`` (pLDDT as B-factors), ``plddt.npy``,
+``pae.npy`` (pTM presets).
+
 :meth:`InferStage.open` builds the model (preset, weights, device) and warms it up on CUDA;
 every unit then only computes features and the forward pass (:class:`eksfold.inference.Folder`).
 
@@ -15,6 +18,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..errors import EksfoldError, TargetError
 from ..targets import Target
 from .base import Resources, Stage
 
@@ -27,7 +31,7 @@ class InferStage(Stage):
     title = "inference"
     depends_on = "align"
     pool = "gpu"
-    outputs = ("unrelaxed.pdb", "plddt.npy")
+    outputs = ("unrelaxed.pdb", "unrelaxed.cif", "plddt.npy")
     summary_columns = {"feature_s": "feature_s", "inference_s": "inference_s",
                        "infer_peak_rss_mb": "peak_rss_mb", "peak_cuda_mb": "peak_cuda_mb",
                        "device": "device", "preset": "preset", "weights": "weights",
@@ -57,15 +61,99 @@ class InferStage(Stage):
 
     def open(self) -> None:
         from ..inference import Folder
+        from ..memory.chooser import memory_budget
 
-        self.folder = Folder(self.infer_config()).load()
+        config = self.infer_config()
+        self.folder = Folder(config).load()
         self._fixed_cost = dict(self.folder.timings)   # reported once, on the first unit
+        self.device_type = self.folder.device.type
+        self.cost_model, self.cost_model_error = None, None
+        if config.settings == "auto":
+            self.cost_model, self.cost_model_error = _cost_model(self.device_type, config.preset)
+            self.budget = memory_budget(str(self.folder.device))
+
+    def choose_setting(self, target: Target) -> dict:
+        """The setting to start with: the run's own, or the fastest predicted to fit."""
+        from ..memory.chooser import choose
+
+        name = self.config.infer.settings
+        if name != "auto":
+            return {"setting": name, "chosen_by": "run settings"}
+        if self.cost_model is None:   # no sweep for this preset/device: OpenFold's default
+            return {"setting": "default", "chosen_by": f"no cost model ({self.cost_model_error})"}
+        choice = choose(target.length, self.budget.mb, self.cost_model)
+        return {"setting": choice.setting, "chosen_by": f"auto ({self.budget.source})",
+                "choice": choice.as_dict()}
 
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
-        metrics = self.folder.fold(target, inputs, out)
+        from ..memory import settings as msettings
+        from ..memory.retry import fold_with_oom_fallback, setting_after_kill
+        from ..structure_io import to_mmcif
+
+        chosen = self.choose_setting(target)
+        markers = Attempts(self.run.store, target.id)
+        start = setting_after_kill(chosen["setting"], markers.load(), self.device_type)
+        if start is None:
+            raise TargetError(target.id, "killed (out of memory?) with the most frugal setting")
+
+        def fold(name: str) -> dict:
+            msettings.apply(name, self.folder.model)   # switches the built model, no rebuild
+            markers.begin(name)
+            try:
+                return self.folder.fold(target, inputs, out)
+            finally:
+                markers.end()
+
+        metrics, attempts = fold_with_oom_fallback(fold, start, self.device_type, retries=1,
+                                                   target=target.id, log=log.warning)
+        # the record keeps every try (UnitRecord.attempts): out-of-memory retries are visible
+        metrics.update(chosen, setting=attempts[-1]["setting"], attempts=attempts)
+        markers.clear()
+        # mmCIF beside the PDB, pLDDT in B_iso, as the AlphaFold Database distributes models
+        (out / "unrelaxed.cif").write_text(to_mmcif((out / "unrelaxed.pdb").read_text(),
+                                                    name=target.id))
         metrics.update(self._fixed_cost, model_reused=not self._fixed_cost)
         self._fixed_cost = {}
         return metrics
 
     def close(self) -> None:
         self.folder = None
+
+
+def _cost_model(device_type: str, preset: str):
+    """The committed cost model for this device and preset, or (None, why not)."""
+    from ..memory.chooser import default_model
+
+    try:
+        return default_model(device_type, preset.split("+")[0]), None
+    except (OSError, ValueError, EksfoldError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+class Attempts:
+    """Which setting a unit is folding with, kept in the run root while it runs.
+
+    A process the kernel kills for memory (a Pod OOMKilled) records nothing itself; the next
+    attempt of the unit finds the unfinished marker and starts one setting lower.
+    """
+
+    def __init__(self, store, target_id: str):
+        self.store, self.rel = store, f"attempts/infer/{target_id}.json"
+
+    def load(self) -> list:
+        try:
+            return self.store.read_json(self.rel)
+        except (FileNotFoundError, ValueError):
+            return []
+
+    def begin(self, setting: str) -> None:
+        self.store.write_json(self.rel, self.load() + [{"setting": setting, "finished": False}])
+
+    def end(self) -> None:
+        done = self.load()
+        if done:
+            done[-1]["finished"] = True
+            self.store.write_json(self.rel, done)
+
+    def clear(self) -> None:
+        self.store.delete(self.rel)

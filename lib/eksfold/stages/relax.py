@@ -9,11 +9,15 @@ Metrics: ``relax_s``, ``attempts``, ``energy_before``/``energy_after`` (kcal/mol
 """
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 from ..errors import TargetError
 from ..targets import Target
 from .base import Resources, Stage
+
+log = logging.getLogger(__name__)
 
 
 class RelaxStage(Stage):
@@ -24,8 +28,14 @@ class RelaxStage(Stage):
     optional = True
     outputs = ("relaxed.pdb", "relaxed.cif")
     summary_columns = {"relax_s": "relax_s", "energy_before": "energy_before",
-                       "energy_after": "energy_after", "violations_after": "violations_after",
-                       "ca_rmsd_moved": "ca_rmsd_moved"}
+                       "energy_after": "energy_after", "violations_before": "violations_before",
+                       "violations_after": "violations_after", "ca_rmsd_moved": "ca_rmsd_moved",
+                       "relax_platform": "platform"}
+    fixed_cost_s = 8.0   # imports, OpenFold's clean-up and the energies before/after
+
+    def predicted_seconds(self, length: int) -> float:
+        # 2 CPU cores (profiles/cpu-2core/relax.csv): ~2.5 s at 50 residues, ~L^1.6
+        return 2.5 * (length / 50) ** 1.6
 
     @classmethod
     def enabled(cls, config) -> bool:
@@ -39,12 +49,15 @@ class RelaxStage(Stage):
 
         cfg = self.config.relax
         self.relaxation = relaxation
+        # OpenMM would start one thread per node core and thrash inside a 2-CPU Pod limit
+        threads = int(os.environ.get("EKSFOLD_THREADS") or self.resources(0).cpu)
         self.settings = relaxation.RelaxSettings(
             stiffness=cfg.stiffness, tolerance=cfg.tolerance, max_iterations=cfg.max_iterations,
-            timeout_s=cfg.timeout_s)
+            max_outer_iterations=cfg.max_outer_iterations, max_attempts=cfg.max_attempts,
+            platform=cfg.platform, threads=threads, timeout_s=cfg.timeout_s)
 
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
-        from ..structures import to_mmcif
+        from ..structure_io import to_mmcif
 
         model = Path(inputs) / "unrelaxed.pdb"
         if not model.is_file():
@@ -52,8 +65,11 @@ class RelaxStage(Stage):
         try:
             result = self.relaxation.relax_structure(model.read_text(), self.settings, target.id)
         except self.relaxation.RelaxError as exc:
-            raise TargetError(target.id, str(exc.reason if hasattr(exc, "reason") else exc)) from exc
+            # deterministic for this structure and settings: recorded, not retried
+            if exc.log_tail:
+                log.error("relaxation of %s, last lines:\n%s", target.id, exc.log_tail)
+            raise TargetError(target.id, f"relaxation failed ({exc.kind}): {exc.reason}") from exc
         out.mkdir(parents=True, exist_ok=True)
         (out / "relaxed.pdb").write_text(result.relaxed_pdb)
-        (out / "relaxed.cif").write_text(to_mmcif(result.relaxed_pdb))
+        (out / "relaxed.cif").write_text(to_mmcif(result.relaxed_pdb, name=target.id))
         return dict(result.metrics)

@@ -17,6 +17,26 @@ from ...stages import get_stage
 
 
 @dataclass
+class Shard:
+    """One index of a submitted batch: the targets one Pod (one warm worker) runs."""
+
+    run: Run
+    run_id: str
+    stage: str
+    batch: str
+    shards: list          # every shard of the batch (the Job's annotation)
+    index: int
+    resources: Resources
+    indexed: bool
+    job: str = ""
+    attempt: int = 0
+
+    @property
+    def targets(self) -> list[str]:
+        return self.shards[self.index]
+
+
+@dataclass
 class Submission:
     """One Job's worth of work: shards of one stage, all of one size class."""
 

@@ -18,19 +18,19 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from ...errors import ConfigError
 from ...k8s import jobs as kjobs
-from ...k8s import names
-from ...k8s.client import Api, connect
+from ...k8s.client import Api
 from ...k8s.status import pod_index, unit_status
 from ...records import UnitRecord
 from ...run import Run
 from ..base import Executor, UnitEvent
 from .admin import RunAdmin
-from .batching import Batcher
+from .batching import Batcher, Shard
+from .connection import Connection
 from .observe import ShardTracker
 from .retry import RetryPolicy
 
@@ -38,27 +38,7 @@ log = logging.getLogger(__name__)
 _JOB_OPTION_FIELDS = {f.name for f in fields(kjobs.JobOptions)}
 
 
-@dataclass
-class Shard:
-    """One index of a submitted batch: the targets one Pod (one warm worker) runs."""
-
-    run: Run
-    run_id: str
-    stage: str
-    batch: str
-    shards: list          # every shard of the batch (the Job's annotation)
-    index: int
-    resources: kjobs.Resources
-    indexed: bool
-    job: str = ""
-    attempt: int = 0
-
-    @property
-    def targets(self) -> list[str]:
-        return self.shards[self.index]
-
-
-class KubernetesExecutor(RunAdmin, Executor):
+class KubernetesExecutor(RunAdmin, Connection, Executor):
     """Work units as Jobs. Options not listed here are :class:`~eksfold.k8s.jobs.JobOptions`
     fields (``image``, ``kueue``, ``retries``, ``ttl_seconds``, ``service_account``, ...).
 
@@ -108,46 +88,6 @@ class KubernetesExecutor(RunAdmin, Executor):
         self._seq: dict[str, int] = {}
         self._last_poll = 0.0
         self.api_calls = 0            # list calls made by poll() (scale test, benchmark)
-
-    # -- connection and names ---------------------------------------------------------
-    @property
-    def api(self) -> Api:
-        if self._api is None:
-            self._api = connect(**self._connect_args)
-            self._own_api = True
-        return self._api
-
-    @property
-    def namespace(self) -> str:
-        return self._namespace or self.api.namespace
-
-    @property
-    def indexed(self) -> bool:
-        if self._indexed is None:
-            self._indexed = self.api.supports_indexed()
-            if not self._indexed:
-                log.info("Kubernetes %d.%d: no Indexed Jobs with per-index backoff; "
-                         "submitting one Job per shard", *self.api.version)
-        return self._indexed
-
-    def pod_root(self, root: str) -> str:
-        """The run root as Pods see it: s3:// as is, local paths on the shared volume."""
-        if "://" in root:
-            return root
-        path, mount = Path(root).resolve(), self.options.mount_path.rstrip("/")
-        if self.volume_root is not None and path.is_relative_to(self.volume_root):
-            return f"{mount}/{path.relative_to(self.volume_root).as_posix()}".rstrip("/")
-        if str(path) == mount or str(path).startswith(mount + "/"):
-            return str(path)
-        raise ConfigError(f"run root {root} is not on the shared volume, so Pods cannot see it: "
-                          f"use {mount}/runs/<name> (set volume_root= where this machine mounts "
-                          "the volume) or an s3:// run root")
-
-    def run_id(self, run: Run) -> str:
-        return kjobs.run_id(self.pod_root(run.root))
-
-    def _selector(self, run_ids) -> str:
-        return f"{names.RUN_LABEL} in ({','.join(sorted(run_ids))})"
 
     # -- Executor hooks -----------------------------------------------------------------
     def capacity(self, stage: str) -> int:

@@ -1,0 +1,90 @@
+"""What a unit's Pod asks for: size classes by stage and sequence length.
+
+A batch holds targets of one size class only, so every Pod of a Job gets the same requests.
+Stages without a class table here get theirs from the stage class's resource hint.
+
+>>> Sizing().for_length("infer", 1800).gpu_class
+'large'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..stages import get_stage
+from . import names
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests/limits of one unit's container; quantities are strings, as the API wants."""
+
+    size: str                   # size-class name, part of the batch name ("small", "large", ...)
+    cpu: str
+    memory: str
+    gpu: int = 0
+    shm: str = "1Gi"            # emptyDir (medium Memory) at /dev/shm; PyTorch workers use it
+    gpu_class: str | None = None
+    low_memory: bool = False    # run inference with the low-memory settings (chunking, LMA)
+
+    def requirements(self) -> dict:
+        # Memory limit == request (an OOM is a clear, per-unit failure); no CPU limit (no
+        # throttling of alignment tools that briefly use more threads than requested).
+        requests = {"cpu": self.cpu, "memory": self.memory}
+        limits = {"memory": self.memory}
+        if self.gpu:
+            requests[names.GPU_RESOURCE] = str(self.gpu)
+            limits[names.GPU_RESOURCE] = str(self.gpu)
+        return {"requests": requests, "limits": limits}
+
+
+@dataclass(frozen=True)
+class SizeClass:
+    max_length: int | None      # None: no upper bound
+    resources: Resources
+
+
+def _default_classes() -> dict[str, tuple[SizeClass, ...]]:
+    # Alignment: jackhmmer/hhblits memory grows with the database chunking and query length.
+    # Inference: OpenFold activation memory grows ~L^2 (pair stack); above ~1000 residues a
+    # 24 GB GPU runs out, above ~2500 even an 80 GB one needs chunked/low-memory attention.
+    return {
+        "align": (
+            SizeClass(1000, Resources("std", cpu="8", memory="16Gi", shm="1Gi")),
+            SizeClass(None, Resources("long", cpu="8", memory="32Gi", shm="1Gi")),
+        ),
+        "infer": (
+            SizeClass(1000, Resources("std", cpu="4", memory="32Gi", gpu=1, shm="8Gi",
+                                      gpu_class="standard")),
+            SizeClass(2500, Resources("large", cpu="8", memory="64Gi", gpu=1, shm="16Gi",
+                                      gpu_class="large")),
+            SizeClass(None, Resources("xlarge", cpu="8", memory="120Gi", gpu=1, shm="16Gi",
+                                      gpu_class="large", low_memory=True)),
+        ),
+        "relax": (
+            SizeClass(1000, Resources("std", cpu="2", memory="8Gi", shm="1Gi")),
+            SizeClass(None, Resources("long", cpu="4", memory="16Gi", shm="1Gi")),
+        ),
+    }
+
+
+@dataclass
+class Sizing:
+    """Per-stage size classes ordered by ``max_length``; the first that fits a length wins."""
+
+    classes: dict[str, tuple[SizeClass, ...]] = field(default_factory=_default_classes)
+
+    def for_length(self, stage: str, length: int) -> Resources:
+        if stage not in self.classes:   # a stage added later: its own resource hint
+            hint = get_stage(stage).resources(length)
+            return Resources("std", cpu=str(hint.cpu), memory=f"{int(hint.memory_gb)}Gi",
+                             gpu=hint.gpu, gpu_class="standard" if hint.gpu else None)
+        for cls in self.classes[stage]:
+            if cls.max_length is None or length <= cls.max_length:
+                return cls.resources
+        return self.classes[stage][-1].resources
+
+    def scaled(self, **overrides) -> "Sizing":
+        """Every class with fields replaced (e.g. small requests for a test cluster)."""
+        return Sizing({stage: tuple(SizeClass(c.max_length, replace(c.resources, **overrides))
+                                    for c in classes)
+                       for stage, classes in self.classes.items()})
