@@ -193,7 +193,7 @@ def test_limits_on_records_and_bytes_are_stated(tmp_path, monkeypatch):
     monkeypatch.setattr(target_files, "MAX_INPUT_BYTES", 2 ** 30 // 2 ** 20 * 100)
     assert len(read_targets(path)) == 20
     monkeypatch.setattr(target_files, "MAX_INPUT_BYTES", 100)
-    with pytest.raises(TargetError, match="GiB of text: split the input"):
+    with pytest.raises(TargetError, match="MiB of text: split the input"):
         read_targets(path)
 
 
