@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 import cluster_validators as cv
 from eksfold.k8s import jobs, names
