@@ -240,7 +240,8 @@ def test_score_run_scores_predictions_that_have_references(tmp_path):
     prediction = perturbed_copy(pdb("7tgi.B").read_text(), np.random.default_rng(5), noise=0.3)
     for tid in ("t1", "t2", "t3"):
         run.store.write_text(f"targets/{tid}/infer/unrelaxed.pdb", prediction)
-    table = metrics.score_run(tmp_path / "run", refs)
+    from eksfold.results import score_run
+    table = score_run(Run.open(str(tmp_path / "run")), refs)
     assert list(table.target) == ["t1"]
     assert list(table.columns) == ["target", *metrics.ACCURACY_COLUMNS]
     assert table.tm_score[0] > 0.95 and table.n_aligned[0] == len(seq)

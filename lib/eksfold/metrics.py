@@ -26,7 +26,7 @@ from .superposition import (  # noqa: F401
     rmsd, tm_d0, tm_search)
 
 __all__ = ["ACCURACY_COLUMNS", "Comparison", "compare_chains", "compare_structures", "superpose",
-           "transform_pdb", "score_run",
+           "transform_pdb",
            # re-exported from structures and superposition
            "THREE_TO_ONE", "Chain", "StructureError", "align_sequences", "alignment_strings",
            "read_chain", "GDT_CUTOFFS", "LDDT_THRESHOLDS", "kabsch", "lddt_ca", "rmsd", "tm_d0",
@@ -117,33 +117,3 @@ def superpose(model_pdb, reference_pdb, model_chain: str | None = None,
 
 
 ACCURACY_COLUMNS = ("tm_score", "gdt_ts", "lddt_ca", "rmsd", "n_aligned", "seq_identity")
-
-
-def score_run(run_root, reference_dir) -> "pandas.DataFrame":
-    """Accuracy of every finished prediction of a run that has a reference structure.
-
-    References are ``<reference_dir>/<pdb>.<chain>.pdb`` (as written by
-    :func:`eksfold.data.references.fetch_reference`) for targets with ``pdb_id`` and
-    ``chain``; targets without a reference or a prediction are left out.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``target`` plus :data:`ACCURACY_COLUMNS`; merge it into the summary table on
-        ``target``.
-    """
-    import pandas as pd
-
-    from .data.references import reference_path
-    from .run import Run, unit_dir
-
-    run, rows = Run.open(str(run_root)), []
-    for target in run.targets:
-        model = f"{unit_dir('infer', target.id)}/unrelaxed.pdb"
-        if not (target.pdb_id and target.chain and run.store.exists(model)):
-            continue
-        reference = reference_path(reference_dir, target.pdb_id, target.chain)
-        if reference.exists():
-            rows.append({"target": target.id,
-                         **compare_structures(run.store.read_text(model), reference)})
-    return pd.DataFrame(rows, columns=["target", *ACCURACY_COLUMNS])

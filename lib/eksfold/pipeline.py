@@ -9,7 +9,6 @@ from pathlib import Path
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
                      default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
-from .errors import EksfoldError
 from .executors import execute, get_executor
 from .presets import get_preset
 from .results import write_summary
@@ -41,14 +40,14 @@ def load_targets_for_run(source, ids=None, limit=None, shortest=False, max_lengt
 def _refuse_unfit(targets, preset: str, device: str) -> dict[str, str]:
     """The targets predicted not to fit this machine even with the most frugal setting, with
     the reason (length, predicted and available memory): refused before any work."""
-    from .memory.chooser import default_model, memory_budget, refuse_unfit
+    from .memory.chooser import memory_budget, refuse_unfit
+
+    from .stages.infer import _cost_model
 
     kind = "cuda" if device.startswith("cuda") else "cpu"   # "auto" on a GPU node: see worker
-    try:
-        model = default_model(kind, preset.split("+")[0])
-    except (OSError, ValueError, EksfoldError) as exc:
-        log.info("no cost model for preset %s on %s (%s): nothing refused up front",
-                 preset, kind, exc)
+    model, why_not = _cost_model(kind, preset)
+    if model is None:
+        log.info("nothing refused up front: %s", why_not)
         return {}
     if kind != "cpu":   # the GPU's free memory is known to the worker on the GPU node only
         return {}

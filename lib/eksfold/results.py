@@ -2,7 +2,7 @@
 
 When experimental reference structures are available (``<dir>/<pdb>.<chain>.pdb``, the layout
 of ``data/cameo2022/structures`` and of ``eksfold data references``), the table also carries
-the accuracy columns :data:`ACCURACY_COLUMNS` from :func:`eksfold.metrics.score_run`.
+the accuracy columns :data:`eksfold.metrics.ACCURACY_COLUMNS` (:func:`score_run`).
 
 >>> df = load_summary("runs/demo")   # doctest: +SKIP
 """
@@ -91,11 +91,9 @@ def with_accuracy(df, run_root: str, references_dir):
     Targets without a reference or a prediction get NaN. A reference that cannot be scored
     leaves the columns empty and logs why, rather than losing the rest of the table.
     """
-    from .metrics import score_run
-
     df = df.drop(columns=[c for c in ACCURACY_COLUMNS if c in df.columns])
     try:
-        scores = score_run(run_root, references_dir)
+        scores = score_run(Run.open(str(run_root)), references_dir)
     except Exception as exc:  # a malformed reference must not cost the summary
         log.warning("accuracy against %s not computed: %s: %s", references_dir,
                     type(exc).__name__, exc)
@@ -103,6 +101,23 @@ def with_accuracy(df, run_root: str, references_dir):
     if scores is None or scores.empty:
         return df.assign(**{c: float("nan") for c in ACCURACY_COLUMNS})
     return df.merge(scores, on="target", how="left")
+
+
+def score_run(run: Run, references_dir):
+    """Accuracy of every prediction of ``run`` that has a reference structure in
+    ``references_dir`` (``<pdb>.<chain>.pdb``): ``target`` plus ACCURACY_COLUMNS."""
+    import pandas as pd
+
+    from .metrics import compare_structures
+
+    rows = []
+    for tid, reference in reference_structures(run, references_dir).items():
+        try:
+            model = read_prediction(run.root, tid)["pdb"]
+        except FileNotFoundError:
+            continue
+        rows.append({"target": tid, **compare_structures(model, reference)})
+    return pd.DataFrame(rows, columns=["target", *ACCURACY_COLUMNS])
 
 
 def write_summary(run: Run, references_dir=None):
@@ -160,13 +175,16 @@ def load_summary(root: str):
 def read_prediction(root: str, target_id: str) -> dict:
     """One target's predicted outputs, from a local or ``s3://`` run root.
 
-    Returns ``{"pdb": PDB text, "plddt": array or None, "pae": array or None}``; ``pae`` is
-    written only by pTM presets. Raises ``FileNotFoundError`` when the target has no prediction.
+    Returns ``{"pdb": PDB text, "plddt": array or None, "pae": array or None, "relaxed":
+    relaxed PDB text or None}``; ``pae`` is written only by pTM presets, ``relaxed`` by the relax
+    stage. Raises ``FileNotFoundError`` when the target has no prediction.
     """
     import numpy as np
 
     store, base = open_store(str(root)), unit_dir("infer", target_id)
     out = {"pdb": store.read_text(f"{base}/unrelaxed.pdb")}
+    relaxed = f"{unit_dir('relax', target_id)}/relaxed.pdb"
+    out["relaxed"] = store.read_text(relaxed) if store.exists(relaxed) else None
     for name in ("plddt", "pae"):
         rel = f"{base}/{name}.npy"
         out[name] = np.load(io.BytesIO(store.read_bytes(rel))) if store.exists(rel) else None

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..weights import is_untrained
 from .common import format_table, parse_lengths, synthetic_sequence
 
 
@@ -63,7 +64,7 @@ def _cmd_inference(args) -> int:
     start = time.perf_counter()
     df = inference_benchmark(parse_lengths(args.lengths), args.preset, args.device, args.weights, args.threads)
     print(f"inference benchmark: preset={args.preset} weights={args.weights}"
-          + (" (UNTRAINED: runtime/memory only)" if args.weights.startswith("random") else ""))
+          + (" (UNTRAINED: runtime/memory only)" if is_untrained(args.weights) else ""))
     print(format_table(df, ["inference_s", "peak_rss_mb", "peak_cuda_mb"]))
     print(f"total {time.perf_counter() - start:.0f}s")
     if args.csv:

@@ -26,20 +26,11 @@ Layout under the destination (``/fsx/db`` on the cluster; the same as ``cluster/
 """
 from __future__ import annotations
 
-import gzip
-import json
 import os
-import shutil
-import subprocess
-import tarfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, StorageError
-from .progress import transfer_bar
-from .transfer import fetch
+from ..errors import ConfigError
 
 GCS = "https://storage.googleapis.com/alphafold-databases"
 
@@ -145,137 +136,4 @@ def describe(mode: str = "reduced") -> str:
     return "\n".join(rows)
 
 
-# -- download and unpack -----------------------------------------------------------------
-@dataclass
-class Prepared:
-    name: str
-    path: Path
-    skipped: bool
-    seconds: float
-    bytes_downloaded: int = 0
-
-
-def prepare_databases(mode: str, dest: str | os.PathLike, *, mirror: str | None = None,
-                      only: list[str] | None = None, progress: bool | None = None,
-                      keep_archives: bool = False, workers: int = 8) -> list[Prepared]:
-    """Download and unpack the databases of ``mode`` into ``dest`` (resumable, idempotent).
-
-    Each database ends with ``<dest>/<name>/.done``; a rerun skips finished databases and
-    resumes an interrupted download. ``mirror`` reads from your copy instead of the public
-    sources (see the module docstring); ``only`` restricts to some database names.
-    """
-    dest = Path(dest).expanduser()
-    dbs = [db for db in manifest(mode) if not only or db.name in only]
-    if only and len(dbs) != len(set(only)):
-        raise ConfigError(f"{sorted(set(only) - {d.name for d in dbs})} not in mode {mode!r}")
-    mirror = mirror or os.environ.get("EKSFOLD_DB_MIRROR") or None
-    return [_prepare(db, dest, mirror, progress, keep_archives, workers) for db in dbs]
-
-
-def _prepare(db: Database, dest: Path, mirror, progress, keep_archives, workers) -> Prepared:
-    start = time.perf_counter()
-    folder = dest / db.path.split("/", 1)[0]
-    # mgnify and mgnify_2018_12 share a folder: each version gets its own marker
-    done = folder / (".done" if folder.name == db.name else f".done.{db.name}")
-    if done.exists():
-        return Prepared(db.name, dest / db.path, True, 0.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    moved = 0
-    for src in db.sources:
-        url = _mirrored(db, src, mirror)
-        if src.unpack == "mmcif":
-            moved += _mmcif_tree(url, folder / "mmcif_files", progress, workers)
-            continue
-        result = fetch(url, folder / src.filename, progress=progress, desc=f"{db.name} {src.filename}")
-        moved += result.transferred
-        if src.unpack == "gunzip":
-            _gunzip(result.path, folder / src.filename.removesuffix(".gz"))
-        elif src.unpack == "untar":
-            _untar(result.path, folder)
-        if src.unpack != "none" and not keep_archives:
-            result.path.unlink()
-            Path(str(result.path) + ".sha256").unlink(missing_ok=True)
-    if not (dest / db.path).exists() and not list(folder.glob(Path(db.path).name + "*")):
-        raise StorageError(str(folder), f"{db.name}: unpacked, but {db.path} is not there",
-                           "the source's layout differs from the expected one")
-    done.write_text(json.dumps({"database": db.name, "sources": [_mirrored(db, s, mirror)
-                                                                 for s in db.sources],
-                                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
-    return Prepared(db.name, dest / db.path, False, time.perf_counter() - start, moved)
-
-
-def _mirrored(db: Database, src: Source, mirror: str | None) -> str:
-    if not mirror:
-        return src.url
-    base = f"{mirror.rstrip('/')}/{db.path.split('/', 1)[0]}"
-    return f"{base}/mmCIF/" if src.unpack == "mmcif" else f"{base}/{src.filename}"
-
-
-def _gunzip(archive: Path, out: Path, pigz: bool = True) -> None:
-    tmp = out.with_name(f".{out.name}.tmp")
-    if pigz and shutil.which("pigz"):
-        with open(tmp, "wb") as fh:
-            subprocess.run(["pigz", "-dc", str(archive)], stdout=fh, check=True)
-    else:
-        with gzip.open(archive, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    os.replace(tmp, out)
-
-
-def _untar(archive: Path, folder: Path) -> None:
-    if shutil.which("tar"):
-        compress = ["--use-compress-program=pigz"] if shutil.which("pigz") else ["-z"]
-        proc = subprocess.run(["tar", *compress, "-xf", str(archive), "-C", str(folder),
-                               "--no-same-owner"], capture_output=True, text=True)
-        if proc.returncode:
-            raise StorageError(str(archive), f"tar failed: {proc.stderr.strip()[-500:]}")
-        return
-    with tarfile.open(archive) as tar:
-        tar.extractall(folder, filter="data")
-
-
-def _mmcif_tree(url: str, out: Path, progress, workers: int) -> int:
-    """Mirror a ``divided/mmCIF`` tree of ``*.cif.gz`` into ``out/<id>.cif`` (resumable per file)."""
-    out.mkdir(parents=True, exist_ok=True)
-    if url.startswith("rsync://"):
-        raw = out.parent / "raw"
-        raw.mkdir(exist_ok=True)
-        proc = subprocess.run(["rsync", "--recursive", "--links", "--perms", "--times",
-                               "--compress", "--delete", url, str(raw) + "/"])
-        if proc.returncode:
-            raise StorageError(url, f"rsync exited with code {proc.returncode}",
-                               "check network access to rsync.rcsb.org port 33444, or use a mirror")
-        files = [(p, p.name) for p in raw.rglob("*.cif.gz")]
-        for path, name in files:
-            _gunzip(path, out / name.removesuffix(".gz"), pigz=False)
-        shutil.rmtree(raw)
-        return sum(p.stat().st_size for p in out.iterdir())
-    from ..storage import open_store
-    store = open_store(url.rstrip("/"))
-    keys = [k for k in store.list() if k.endswith((".cif.gz", ".cif"))]
-    todo = [k for k in keys if not (out / k.rsplit("/", 1)[-1].removesuffix(".gz")).exists()]
-    bar = transfer_bar(len(keys), "pdb_mmcif", initial=len(keys) - len(todo), progress=progress,
-                       unit="file")
-    scratch = out.parent / ".mmcif_download"
-    scratch.mkdir(exist_ok=True)
-
-    def one(key: str) -> int:
-        name = key.rsplit("/", 1)[-1]
-        local = scratch / name
-        store.get_file(key, local)
-        size = local.stat().st_size
-        if name.endswith(".gz"):
-            _gunzip(local, out / name.removesuffix(".gz"), pigz=False)
-            local.unlink()
-        else:
-            os.replace(local, out / name)
-        bar(1)
-        return size
-
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            moved = sum(pool.map(one, todo))
-    finally:
-        bar.close()
-    shutil.rmtree(scratch, ignore_errors=True)
-    return moved
+from .prepare import Prepared, prepare_databases  # noqa: E402,F401  (one import for callers)

@@ -86,10 +86,12 @@ class LocalExecutor(Executor):
         self._dispatch()
 
     def _log_file(self, run: Run, stage: str) -> Path:
+        """Where a worker's console goes: beside the run's logs when the root is local (each
+        unit uploads its own log to the root anyway), else a temporary folder."""
         self._serial += 1
         name = f"logs/{stage}/worker-{os.getpid()}-{self._serial}.out"
         local = run.store.local_path(name)
-        if local is None:   # remote root: units upload their own logs; keep stderr nearby
+        if local is None:
             self._logdir = self._logdir or tempfile.mkdtemp(prefix="eksfold-logs-")
             local = Path(self._logdir) / name.replace("/", "-")
         local.parent.mkdir(parents=True, exist_ok=True)

@@ -125,9 +125,12 @@ def _cost_model(device_type: str, preset: str):
     from ..memory.chooser import default_model
 
     try:
-        return default_model(device_type, preset.split("+")[0]), None
+        model = default_model(device_type, preset.split("+")[0])
     except (OSError, ValueError, EksfoldError) as exc:
         return None, f"{type(exc).__name__}: {exc}"
+    if not model.settings:
+        return None, f"no setting fitted in the {device_type} profile for preset {preset}"
+    return model, None
 
 
 class Attempts:

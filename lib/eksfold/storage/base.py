@@ -92,10 +92,14 @@ class Store:
             self.download_dir(rel, tmp)
             yield tmp
 
+    def scratch_base(self) -> Path:
+        """Where :meth:`scratch` folders go: ``$EKSFOLD_SCRATCH`` or the temporary folder."""
+        return Path(os.environ.get("EKSFOLD_SCRATCH") or tempfile.gettempdir())
+
     @contextmanager
     def scratch(self, prefix: str = "work"):
         """A private, empty local folder, removed on exit."""
-        base = Path(os.environ.get("EKSFOLD_SCRATCH") or tempfile.gettempdir())
+        base = self.scratch_base()
         base.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=base))
         try:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,16 +39,8 @@ class LocalStore(Store):
     def staged(self, rel: str):
         yield self._path(rel)   # already local: read in place
 
-    @contextmanager
-    def scratch(self, prefix: str = "work"):
-        # inside the run root, so a run writes nothing outside it
-        base = self._path(".scratch")
-        base.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=base))
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+    def scratch_base(self) -> Path:
+        return self._path(".scratch")   # inside the run root: a run writes nothing outside it
 
     def list(self, prefix: str = "") -> list[str]:
         start = self._path(prefix.rstrip("/")) if prefix else self.base

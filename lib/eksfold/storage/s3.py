@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 import boto3
 from boto3.s3.transfer import TransferConfig
