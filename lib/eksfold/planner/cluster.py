@@ -1,0 +1,266 @@
+"""Cluster descriptions for the planner: node pools with instance facts, prices and limits.
+
+:func:`default_cluster` reads the Karpenter NodePools in ``cluster/karpenter/nodepools.yaml``
+(their requirements, limits, capacity types and consolidation delays) and picks, for each pool,
+the instance type of the shipped price table (``planner/prices.yaml``, source and date stated
+there) that Karpenter would most likely launch: among the types the pool's requirements allow,
+the cheapest per Pod of the pool's size class. :func:`load_cluster` reads a user-written YAML::
+
+    name: my-cluster
+    pools:
+      - {name: cpu, stage: align, instance: r6i.8xlarge, vcpu: 32, memory_gib: 256,
+         price: 2.016, spot_price: 0.70, max_nodes: 8}
+      - {name: gpu, stage: infer, gpu_class: standard, instance: g6.4xlarge, vcpu: 16,
+         memory_gib: 64, gpu: L4, gpu_count: 1, gpu_memory_gb: 24, price: 1.3232, max_nodes: 8}
+    always_on_per_hour: 0.8
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+
+PRICES = Path(__file__).with_name("prices.yaml")
+CLUSTER_DIR = Path(os.environ.get("EKSFOLD_CLUSTER_DIR",
+                                  Path(__file__).resolve().parents[3] / "cluster"))
+# What a node keeps for itself (kubelet, system daemons, eviction threshold): an approximation
+# of EKS AL2023's kube-reserved, so that an 8-vCPU Pod does not "fit" an 8-vCPU node.
+RESERVED_CPU, RESERVED_MEM_FRACTION, RESERVED_MEM_GIB = 0.2, 0.08, 0.5
+POOL_STAGE = {"eksfold-align": "align", "eksfold-infer": "infer"}   # eksfold.io/pool label
+
+
+@dataclass
+class NodePool:
+    """One node pool planned with one instance type."""
+
+    name: str
+    stage: str                       # the stage whose Pods run here ("align", "infer", ...)
+    instance: str
+    vcpu: float
+    memory_gib: float
+    price: float                     # on-demand $/h
+    spot_price: float | None = None  # None: the pool runs on-demand only
+    gpu: str | None = None
+    gpu_count: int = 0
+    gpu_memory_gb: float = 0.0
+    gpu_speed: float | None = None   # inference speed relative to the profile's GPU (override)
+    gpu_class: str | None = None     # eksfold.io/gpu-class of GPU pools
+    min_nodes: int = 0
+    max_nodes: int = 1
+    consolidate_after_s: float = 0.0
+    candidates: tuple = ()           # the instance types the pool's requirements allow
+
+    @property
+    def alloc_cpu(self) -> float:
+        return self.vcpu - RESERVED_CPU
+
+    @property
+    def alloc_mem_gib(self) -> float:
+        return self.memory_gib * (1 - RESERVED_MEM_FRACTION) - RESERVED_MEM_GIB
+
+    def fits(self, cpu: float, mem_gib: float, gpu: int = 0) -> bool:
+        return cpu <= self.alloc_cpu and mem_gib <= self.alloc_mem_gib and gpu <= self.gpu_count
+
+    def slots(self, cpu: float, mem_gib: float, gpu: int = 0) -> int:
+        """How many Pods with these requests one node holds."""
+        if not self.fits(cpu, mem_gib, gpu):
+            return 0
+        n = min(int(self.alloc_cpu // cpu) if cpu else 10**6,
+                int(self.alloc_mem_gib // mem_gib) if mem_gib else 10**6)
+        return min(n, self.gpu_count // gpu) if gpu else n
+
+    def hourly(self, spot: bool) -> float:
+        return self.spot_price if spot and self.spot_price is not None else self.price
+
+
+@dataclass
+class ClusterSpec:
+    name: str
+    pools: list[NodePool]
+    always_on_per_hour: float = 0.0
+    source: str = ""
+    local: bool = False              # the local machine: warm workers, no nodes to start
+    workers: dict = field(default_factory=dict)   # local: workers per stage
+
+    def pools_for(self, stage: str) -> list[NodePool]:
+        return [p for p in self.pools if p.stage == stage]
+
+    def scaled(self, **max_nodes: int) -> "ClusterSpec":
+        """A copy with other node limits per pool name (the search's candidates)."""
+        pools = [dataclasses.replace(p, max_nodes=max_nodes.get(p.name, p.max_nodes))
+                 for p in self.pools]
+        return dataclasses.replace(self, pools=pools)
+
+    def describe(self) -> str:
+        lines = [f"cluster {self.name} ({self.source})"]
+        for p in self.pools:
+            gpu = f", {p.gpu_count}x {p.gpu} {p.gpu_memory_gb:g} GB" if p.gpu else ""
+            spot = f", spot ${p.spot_price:.3f}/h" if p.spot_price is not None else ", on-demand only"
+            lines.append(f"  {p.name:20s} {p.stage:6s} {p.instance:12s} {p.vcpu:g} vCPU, "
+                         f"{p.memory_gib:g} GiB{gpu}; ${p.price:.3f}/h{spot}; "
+                         f"{p.min_nodes}-{p.max_nodes} nodes")
+        return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_table(path: str) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def price_table(path: Path = PRICES) -> dict:
+    return _read_table(str(path))
+
+
+def _allowed(req: dict, name: str, facts: list, gpus: dict) -> bool:
+    """Whether instance ``name`` meets one Karpenter requirement."""
+    family, size = name.split(".")
+    vcpu, mem, gpu, count, _ = facts
+    values = {"karpenter.k8s.aws/instance-category": family[0],
+              "karpenter.k8s.aws/instance-family": family,
+              "karpenter.k8s.aws/instance-generation": "".join(c for c in family if c.isdigit()),
+              "karpenter.k8s.aws/instance-cpu": str(vcpu),
+              "karpenter.k8s.aws/instance-memory": str(mem * 1024),
+              "karpenter.k8s.aws/instance-gpu-count": str(count),
+              "karpenter.k8s.aws/instance-gpu-manufacturer": "nvidia" if gpu else None}
+    key, op, want = req["key"], req["operator"], req.get("values", [])
+    if key not in values:
+        return True          # zone, arch, capacity type: not properties of the type here
+    have = values[key]
+    if op == "In":
+        return have in want
+    if op == "NotIn":
+        return have not in want
+    if op in ("Gt", "Lt"):
+        return have is not None and (float(have) > float(want[0]) if op == "Gt"
+                                     else float(have) < float(want[0]))
+    if op == "Exists":
+        return have is not None
+    raise ConfigError(f"nodepools.yaml: operator {op!r} of requirement {key} is not understood")
+
+
+def _seconds(text: str | None) -> float:
+    if not text:
+        return 0.0
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+
+
+def _pod_requests(stage: str, gpu_class: str | None) -> tuple[float, float, int]:
+    """The largest requests of the executor's size classes routed to this pool."""
+    from ..k8s.jobs import Sizing
+
+    classes = [c.resources for c in Sizing().classes.get(stage, ())
+               if c.resources.gpu_class == gpu_class]
+    if not classes:
+        return 1.0, 1.0, 0
+    r = classes[0]   # the first class of the pool is the one most of its Pods use
+    return float(r.cpu), float(r.memory.rstrip("Gi")), r.gpu
+
+
+def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterSpec:
+    """The cluster in ``cluster/karpenter/nodepools.yaml`` with the shipped price table."""
+    path = Path(path or CLUSTER_DIR / "karpenter" / "nodepools.yaml")
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: pass a cluster YAML (--cluster) or set "
+                          "EKSFOLD_CLUSTER_DIR to the repository's cluster/ folder")
+    table = price_table(prices)
+    pools = []
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not doc or doc.get("kind") != "NodePool":
+            continue
+        name, spec = doc["metadata"]["name"], doc["spec"]
+        labels = spec["template"]["metadata"]["labels"]
+        stage = POOL_STAGE.get(labels.get("eksfold.io/pool"))
+        if stage is None:
+            continue
+        gpu_class = labels.get("eksfold.io/gpu-class")
+        reqs = spec["template"]["spec"].get("requirements", [])
+        allowed = [n for n, f in table["instances"].items()
+                   if all(_allowed(r, n, f, table["gpus"]) for r in reqs)]
+        if not allowed:
+            raise ConfigError(f"{path}: NodePool {name}: no instance type of {prices} meets its "
+                              "requirements; add one to the price table or a cluster YAML")
+        capacity = next((r.get("values", []) for r in reqs
+                         if r["key"] == "karpenter.sh/capacity-type"), ["on-demand"])
+        cpu, mem, gpu = _pod_requests(stage, gpu_class)
+        candidates = []
+        for n in allowed:
+            vcpu, mem_gib, gtype, count, price = table["instances"][n]
+            pool = NodePool(name, stage, n, vcpu, mem_gib, price,
+                            price * table["spot_fraction"] if "spot" in capacity else None,
+                            gtype, count, table["gpus"].get(gtype, {}).get("memory_gb", 0.0),
+                            gpu_class=gpu_class)
+            slots = pool.slots(cpu, mem, gpu)
+            if slots:
+                candidates.append((price / slots, n, pool))
+        if not candidates:
+            raise ConfigError(f"NodePool {name}: no allowed instance type holds one {stage} Pod "
+                              f"({cpu:g} CPU, {mem:g} GiB, {gpu} GPU)")
+        _, _, best = min(candidates)
+        limits = spec.get("limits", {})
+        by = [float(limits["cpu"]) // best.vcpu] if "cpu" in limits else []
+        if "nvidia.com/gpu" in limits and best.gpu_count:
+            by.append(float(limits["nvidia.com/gpu"]) // best.gpu_count)
+        if "memory" in limits:
+            by.append(float(str(limits["memory"]).rstrip("Gi")) // best.memory_gib)
+        best.max_nodes = int(min(by)) if by else 16
+        best.consolidate_after_s = _seconds(spec.get("disruption", {}).get("consolidateAfter"))
+        best.candidates = tuple(sorted(allowed))
+        pools.append(best)
+    return ClusterSpec("cluster/ (Karpenter NodePools)", pools, table["always_on_per_hour"],
+                       f"{path.name} + {table['source']}; spot = {table['spot_fraction']} x "
+                       f"on-demand ({table['spot_source']})")
+
+
+FIELDS = {f.name for f in dataclasses.fields(NodePool)}
+
+
+def load_cluster(path) -> ClusterSpec:
+    """A user-written cluster YAML (module docstring); errors name the file and the field."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"cluster file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cluster file {path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("pools"), list) or not doc["pools"]:
+        raise ConfigError(f"cluster file {path}: expected a mapping with a non-empty 'pools' list")
+    pools = []
+    for i, entry in enumerate(doc["pools"]):
+        where = f"cluster file {path}, pool {i + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        unknown = set(entry) - FIELDS
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        missing = {"name", "stage", "instance", "vcpu", "memory_gib", "price"} - set(entry)
+        if missing:
+            raise ConfigError(f"{where}: missing field(s) {', '.join(sorted(missing))}")
+        try:
+            pool = NodePool(**entry)
+            for num in ("vcpu", "memory_gib", "price", "max_nodes", "gpu_count"):
+                if float(getattr(pool, num)) < 0:
+                    raise ValueError(f"{num} must not be negative")
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} ({entry.get('name')}): {exc}") from None
+        pools.append(pool)
+    return ClusterSpec(doc.get("name", path.stem), pools, float(doc.get("always_on_per_hour", 0)),
+                       str(path))
+
+
+def local_cluster(align_workers: int = 1, infer_workers: int = 1, relax_workers: int = 1,
+                  vcpu: int | None = None) -> ClusterSpec:
+    """This machine as a one-node cluster run by the local executor (no price: $0/h)."""
+    vcpu = vcpu or os.cpu_count() or 1
+    pools = [NodePool("local", stage, "this machine", vcpu, 0.0, 0.0, max_nodes=1)
+             for stage in ("align", "infer", "relax")]
+    return ClusterSpec("local", pools, local=True,
+                       workers={"align": align_workers, "infer": infer_workers,
+                                "relax": relax_workers}, source="this machine, local executor")

@@ -1,0 +1,183 @@
+"""What each unit and each worker costs in seconds: per target per stage, and the fixed costs.
+
+Three sources, each stating where its figures come from (``Costs.sources``):
+
+- :func:`reference_costs`: a named reference profile of published figures
+  (``profiles/reference-af2-v100``: AlphaFold2's V100 inference times, MSA planning figures),
+  scaled to each pool's GPU by :func:`gpu_speed`. For clusters: no GPU was measured.
+- :func:`local_costs`: curves fitted to this machine's own unit records (the validation's
+  calibration run), with the fixed costs measured in the same run.
+- :func:`stage_costs`: the stage classes' own ``predicted_seconds`` and ``fixed_cost_s`` (what
+  the executors shard with when nothing better is known).
+
+Fixed costs not measured are the :class:`FixedCosts` defaults, each with its source.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from importlib.resources import files
+from types import SimpleNamespace
+
+import yaml
+
+from ..errors import ConfigError
+
+REFERENCE = "reference-af2-v100"
+MSA_MODES = ("jackhmmer", "mmseqs2")
+
+
+@dataclass
+class FixedCosts:
+    """Seconds paid once per node, per Pod or worker, and per unit (besides the unit itself)."""
+
+    node_start_s: float = 150.0     # cluster/README.md: "a GPU node takes 2-5 minutes from zero"
+    image_pull_s: float = 90.0      # ~15 GB worker image (ec2nodeclasses.yaml) at ~170 MB/s: stated
+    pod_start_s: float = 10.0       # schedule, mount FSx, start the container: stated estimate
+    worker_open_s: dict = field(default_factory=lambda: {"align": 5.0, "infer": 30.0,
+                                                         "relax": 5.0})  # Stage.fixed_cost_s
+    unit_overhead_s: dict = field(default_factory=lambda: {"align": 2.0, "infer": 5.0,
+                                                           "relax": 2.0})  # features, commit
+    startup_s: float = 0.0          # local: run creation until the first worker starts
+    sources: dict = field(default_factory=lambda: {
+        "node_start_s": "cluster/README.md (2-5 min from zero plus the image pull): 2.5 min",
+        "image_pull_s": "stated: ~15 GB image at ~170 MB/s from ECR (not measured)",
+        "pod_start_s": "stated estimate (not measured)",
+        "worker_open_s": "the stage classes' fixed_cost_s (align 5 s, infer 30 s)",
+        "unit_overhead_s": "stated: feature pipeline and record commit per target"})
+
+    def worker(self, stage: str) -> float:
+        return self.worker_open_s.get(stage, 5.0)
+
+    def per_unit(self, stage: str) -> float:
+        return self.unit_overhead_s.get(stage, 0.0)
+
+
+class Costs:
+    """Per-target seconds: ``seconds(stage, length, pool)`` (pool: a NodePool or None)."""
+
+    def __init__(self, curves: dict, fixed: FixedCosts, sources: list[str], msa_mode: str,
+                 reference_gpu: str | None = None):
+        self.curves, self.fixed, self.sources, self.msa_mode = curves, fixed, sources, msa_mode
+        self.reference_gpu = reference_gpu   # None: the curves are for the pool as it is
+
+    def seconds(self, stage: str, length: int, pool=None) -> float:
+        if stage not in self.curves:
+            raise ConfigError(f"no cost model for stage {stage!r} (have {', '.join(self.curves)})")
+        s = self.curves[stage](length)
+        if self.reference_gpu and pool is not None and pool.gpu and stage in self.gpu_stages:
+            s /= pool.gpu_speed or gpu_speed(pool.gpu, self.reference_gpu, pool.name)
+        return s + self.fixed.per_unit(stage)
+
+
+    gpu_stages = ("infer",)
+
+
+def gpu_speed(gpu: str, reference: str, pool: str = "?") -> float:
+    """Inference speed of ``gpu`` relative to ``reference``: the geometric mean of the ratios of
+    memory bandwidth and FP32 throughput (data-sheet figures in prices.yaml). An assumption
+    (attention and triangle updates are partly bandwidth-, partly compute-bound), not a
+    measurement; a cluster YAML can set ``gpu_speed`` per pool instead."""
+    from .cluster import price_table
+
+    gpus = price_table()["gpus"]
+    for name in (gpu, reference):
+        if name not in gpus:
+            raise ConfigError(f"pool {pool}: GPU {name!r} is not in the price table "
+                              f"({', '.join(gpus)}); give gpu_speed in the cluster YAML")
+    g, r = gpus[gpu], gpus[reference]
+    return math.sqrt(g["bandwidth_gbs"] / r["bandwidth_gbs"] * g["fp32_tflops"] / r["fp32_tflops"])
+
+
+def loglog_curve(points: list[tuple[float, float]]):
+    """Piecewise power law through ``(length, seconds)``, extended with the end slopes."""
+    pts = sorted(points)
+    if len(pts) < 2:
+        raise ConfigError("a reference curve needs at least two (length, seconds) points")
+    logs = [(math.log(x), math.log(y)) for x, y in pts]
+
+    def f(length: float) -> float:
+        x = math.log(max(length, 1))
+        i = 0
+        while i < len(logs) - 2 and x > logs[i + 1][0]:
+            i += 1
+        (x0, y0), (x1, y1) = logs[i], logs[i + 1]
+        return math.exp(y0 + (y1 - y0) / (x1 - x0) * (x - x0))
+    return f
+
+
+def _profile_file(profile: str, name: str):
+    path = files("eksfold.profiles") / profile / name
+    if not path.is_file():
+        raise ConfigError(f"profile {profile!r} has no {name} (profiles live in "
+                          "lib/eksfold/profiles/<name>/)")
+    return path
+
+
+def align_curve(msa_mode: str, profile: str = REFERENCE):
+    """Seconds per query on one alignment Pod, from the profile's ``align.yaml``."""
+    if msa_mode not in MSA_MODES:
+        raise ConfigError(f"MSA mode {msa_mode!r}: choose one of {', '.join(MSA_MODES)}")
+    spec = yaml.safe_load(_profile_file(profile, "align.yaml").read_text())
+    jh = spec["jackhmmer"]
+    speedup = 1.0 if msa_mode == "jackhmmer" else float(spec["mmseqs2"]["speedup"])
+    base, const = float(jh["seconds_at_300"]), float(jh["constant_fraction"])
+
+    def f(length: float) -> float:
+        return base * (const + (1 - const) * length / 300.0) / speedup
+    source = jh["source"] + ("" if msa_mode == "jackhmmer" else "; " + spec["mmseqs2"]["source"])
+    return f, f"align ({msa_mode}, {spec['pod_vcpu']} vCPU Pod): {source}"
+
+
+def relax_curve(profile: str = "cpu-2core"):
+    """Amber relaxation seconds vs length, from the measured ``relax.csv`` of ``profile``."""
+    rows = list(csv.DictReader(_profile_file(profile, "relax.csv").open()))
+    pts = [(float(r["length"]), float(r["relax_s"])) for r in rows
+           if not r.get("error") and r.get("relax_s")]
+    return loglog_curve(_mean_by_length(pts)), f"relax: measured, profiles/{profile}/relax.csv"
+
+
+def _mean_by_length(pts):
+    by: dict[float, list[float]] = {}
+    for x, y in pts:
+        by.setdefault(x, []).append(y)
+    return [(x, sum(v) / len(v)) for x, v in by.items()]
+
+
+def reference_costs(msa_mode: str = "jackhmmer", profile: str = REFERENCE,
+                    fixed: FixedCosts | None = None) -> Costs:
+    """Literature figures for a cluster (see ``profiles/<profile>/README.md``)."""
+    rows = list(csv.DictReader(_profile_file(profile, "infer.csv").open()))
+    devices = {r["device"] for r in rows}
+    if len(devices) != 1:
+        raise ConfigError(f"profile {profile}: infer.csv mixes devices {sorted(devices)}")
+    device = devices.pop()
+    infer = loglog_curve([(float(r["length"]), float(r["inference_s"])) for r in rows])
+    align, align_src = align_curve(msa_mode, profile)
+    relax, relax_src = relax_curve()
+    sources = [f"infer: {device} times of profiles/{profile}/infer.csv (literature, not "
+               "measured), scaled to each pool's GPU by memory bandwidth and FP32 throughput",
+               align_src, relax_src]
+    return Costs({"align": align, "infer": infer, "relax": relax}, fixed or FixedCosts(),
+                 sources, msa_mode, reference_gpu=device)
+
+
+def stage_costs(msa_mode: str = "jackhmmer") -> Costs:
+    """The stage classes' own predictions (``predicted_seconds``, ``fixed_cost_s``)."""
+    from ..stages import get_stage
+
+    curves, open_s = {}, {}
+    for name in ("align", "infer", "relax"):
+        cls = get_stage(name)
+        stage = cls.__new__(cls)          # predicted_seconds reads no run state
+        stage.run = stage.config = SimpleNamespace()
+        curves[name], open_s[name] = stage.predicted_seconds, cls.fixed_cost_s
+    fixed = FixedCosts(worker_open_s=open_s, unit_overhead_s={})
+    return Costs(curves, fixed, ["the stage classes' predicted_seconds / fixed_cost_s"], msa_mode)
+
+
+def local_costs(fits: dict, fixed: FixedCosts, source: str, msa_mode: str = "jackhmmer") -> Costs:
+    """Costs from curves fitted to this machine's unit records (``fits``: stage -> Fit)."""
+    curves = {stage: fit.predict for stage, fit in fits.items()}
+    return Costs(curves, fixed, [source], msa_mode)

@@ -1,0 +1,266 @@
+"""Discrete-event simulation of a run on a Kubernetes cluster, as the Kubernetes executor runs it.
+
+What is simulated is what the executor and the driver do, with their own code where it exists:
+
+- the driver launches every unit whose dependency is done (all alignments at once, each
+  inference as soon as its alignment is committed); the executor buffers launches for
+  ``batch_window`` seconds (polling every ``poll_s``), groups them by size class with
+  :class:`eksfold.k8s.jobs.Sizing` and packs each group into shards with
+  :func:`eksfold.sharding.plan_shards` (the same call as ``executors/kubernetes/batching.py``);
+- each shard is one Pod; Pods queue FIFO on the pool of their size class (GPU class routing),
+  a pool starts nodes (``node_start_s``) for pending Pods up to ``max_nodes`` and releases a node
+  ``consolidate_after_s`` after its last Pod (Karpenter's WhenEmpty); a node pulls the image
+  once; a Pod pays its start and the worker's load, then runs its targets back to back.
+
+Cost: every node's billed time at the pool's price (spot where allowed and asked for), split
+between stages by Pod time, plus the always-on parts of the cluster for the makespan.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from ..errors import TargetError
+from ..sharding import plan_shards
+from ..stages import depends_on, get_stage
+from .critical import cluster_critical_path
+from .model import NodeSlot, Plan, UnitSlot, WorkerSlot
+
+
+@dataclass
+class _Node:
+    slot: NodeSlot
+    free: list                      # cpu, memory GiB, gpus left
+    image_ready: float | None = None
+    pods: set = field(default_factory=set)
+    idle_since: float | None = None
+    last_freed_by: str = ""
+    busy: dict = field(default_factory=dict)   # stage -> Pod seconds
+
+
+def route(stage: str, length: int, cluster, sizing, target: str = "?"):
+    """(pool, Resources) for one unit: the executor's size class, then the pool serving it."""
+    res = sizing.for_length(stage, length)
+    kind = "infer" if get_stage(stage).pool == "gpu" else "align"
+    pools = cluster.pools_for(stage) or cluster.pools_for(kind)
+    if res.gpu_class:
+        pools = [p for p in pools if p.gpu_class == res.gpu_class]
+    req = (float(res.cpu), float(res.memory.rstrip("Gi")), res.gpu)
+    for pool in pools:
+        if pool.max_nodes > 0 and pool.fits(*req):
+            return pool, res
+    raise TargetError(target, f"{length} residues: the {stage} size class {res.size!r} needs "
+                      f"{req[0]:g} CPU, {req[1]:g} GiB" + (f", {req[2]} GPU of class "
+                      f"{res.gpu_class!r}" if req[2] else "") + " and no node type of cluster "
+                      f"{cluster.name!r} fits it (pools: "
+                      f"{', '.join(p.name for p in cluster.pools) or 'none'})")
+
+
+class ClusterSim:
+    def __init__(self, targets: dict, cluster, costs, stages, spot, batch_window, poll_s,
+                 max_shards, sizing):
+        self.targets, self.cluster, self.costs, self.stages = targets, cluster, costs, stages
+        self.spot, self.window, self.poll = spot, batch_window, poll_s
+        self.sizing, self.max_shards = sizing, max_shards
+        self.events: list = []
+        self.seq = 0
+        self.nodes: list[_Node] = []
+        self.pending = {p.name: deque() for p in cluster.pools}
+        self.pools = {p.name: p for p in cluster.pools}
+        self.buffer: dict[str, list] = {s: [] for s in stages}
+        self.trigger: dict[str, str] = {}          # stage -> unit key that opened its buffer
+        self.units: dict[tuple, UnitSlot] = {}
+        self.pods: dict[str, WorkerSlot] = {}
+        self.pod_req: dict[str, tuple] = {}
+        self.batches: dict[str, str] = {}          # pod -> the unit that triggered its batch
+        self.dependents = {s: [d for d in stages if depends_on(d) == s] for s in stages}
+        self.routes = {(s, t): route(s, n, cluster, sizing, t)
+                       for s in stages for t, n in targets.items()}
+
+    def push(self, t, kind, data):
+        self.seq += 1
+        heapq.heappush(self.events, (t, self.seq, kind, data))
+
+    def run(self) -> Plan:
+        for pool in self.cluster.pools:
+            for _ in range(pool.min_nodes):
+                self._launch(pool, -pool.consolidate_after_s, warm=True)
+        for stage in self.stages:
+            if depends_on(stage) not in self.stages:
+                self.buffer[stage] = list(self.targets)
+                self.push(0.0, "batch", stage)
+        while self.events:
+            t, _, kind, data = heapq.heappop(self.events)
+            getattr(self, "_on_" + kind)(t, data)
+        return self._plan()
+
+    # -- events ---------------------------------------------------------------------
+    def _on_batch(self, t, stage):
+        ids, self.buffer[stage] = self.buffer[stage], []
+        trigger = self.trigger.pop(stage, "")
+        groups: dict[tuple, list] = {}
+        for tid in ids:
+            pool, res = self.routes[(stage, tid)]
+            groups.setdefault((pool.name, res.size), []).append(tid)
+        fixed = self.costs.fixed.pod_start_s + self.costs.fixed.worker(stage)
+        for (pool_name, size), group in groups.items():
+            pool, res = self.routes[(stage, group[0])]
+            cost = {tid: self.costs.seconds(stage, self.targets[tid], pool) for tid in group}
+            # never more Pods than the pool can run at once (the plan's max_shards option)
+            limit = self.max_shards.get(stage) or pool.max_nodes * pool.slots(
+                *self.pod_req_of(res))
+            shards = plan_shards(cost, fixed_cost_s=fixed, max_shards=max(1, limit),
+                                 lengths={tid: self.targets[tid] for tid in group})
+            for shard in shards:
+                name = f"{stage}-{len(self.pods) + 1:04d}-{size}"
+                self.pods[name] = WorkerSlot(name, stage, pool_name, "", t, math.nan, math.nan,
+                                             math.nan, shard)
+                self.pod_req[name] = self.pod_req_of(res)
+                self.batches[name] = trigger
+                self.pending[pool_name].append(name)
+            self._schedule(pool_name, t)
+
+    @staticmethod
+    def pod_req_of(res) -> tuple:
+        return float(res.cpu), float(res.memory.rstrip("Gi")), res.gpu
+
+    def _on_node_ready(self, t, node):
+        for name in sorted(node.pods, key=lambda n: self.pods[n].submitted):
+            if math.isnan(self.pods[name].start):
+                self._start(name, node, t)
+
+    def _on_pod_end(self, t, data):
+        name, node = data
+        req = self.pod_req[name]
+        node.free = [a + b for a, b in zip(node.free, req)]
+        node.pods.discard(name)
+        node.last_freed_by = name
+        self._schedule(node.slot.pool, t)
+        if not node.pods:
+            node.idle_since = t
+            self.push(t + self.pools[node.slot.pool].consolidate_after_s, "release", node)
+
+    def _on_release(self, t, node):
+        pool = self.pools[node.slot.pool]
+        if (node.idle_since is not None and not node.pods and node.slot.released is None
+                and t >= node.idle_since + pool.consolidate_after_s - 1e-9
+                and sum(1 for n in self._active(pool.name)) > pool.min_nodes):
+            node.slot.released = t
+
+    def _on_unit_end(self, t, key):
+        stage, tid = key
+        for dep in self.dependents[stage]:
+            if not self.buffer[dep]:
+                self.trigger[dep] = key
+                due = math.ceil((t + self.window) / self.poll) * self.poll if self.poll else t
+                self.push(max(due, t), "batch", dep)
+            self.buffer[dep].append(tid)
+
+    # -- scheduling -----------------------------------------------------------------
+    def _active(self, pool_name):
+        return [n for n in self.nodes if n.slot.pool == pool_name and n.slot.released is None]
+
+    def _launch(self, pool, t, warm=False) -> _Node:
+        name = f"{pool.name}-{sum(1 for n in self.nodes if n.slot.pool == pool.name) + 1}"
+        ready = t if warm else t + self.costs.fixed.node_start_s
+        node = _Node(NodeSlot(name, pool.name, pool.instance, t, ready, None,
+                              pool.hourly(self.spot)),
+                     [pool.alloc_cpu, pool.alloc_mem_gib, pool.gpu_count],
+                     image_ready=t if warm else None)
+        self.nodes.append(node)
+        if not warm:
+            self.push(ready, "node_ready", node)
+        return node
+
+    def _schedule(self, pool_name, t):
+        pool, queue = self.pools[pool_name], self.pending[pool_name]
+        still = deque()
+        for name in queue:
+            req = self.pod_req[name]
+            nodes = sorted(self._active(pool_name), key=lambda n: n.slot.ready)
+            node = next((n for n in nodes if all(f >= r - 1e-9 for f, r in zip(n.free, req))), None)
+            if node is None and len(nodes) < pool.max_nodes:
+                node = self._launch(pool, t)
+            if node is None:
+                still.append(name)
+                continue
+            node.free = [f - r for f, r in zip(node.free, req)]
+            node.pods.add(name)
+            node.idle_since = None
+            pod = self.pods[name]
+            pod.node = node.slot.name
+            if node.slot.ready <= t:
+                self._start(name, node, t)
+            elif node.slot.launched >= pod.submitted:
+                pod.waited_for = f"node {node.slot.name}"
+        self.pending[pool_name] = still
+
+    def _start(self, name, node, t):
+        pod, pool = self.pods[name], self.pools[node.slot.pool]
+        if not pod.waited_for and t > pod.submitted + 1e-9:
+            pod.waited_for = f"slot after {node.last_freed_by}" if node.last_freed_by else \
+                f"node {node.slot.name}"
+        if node.image_ready is None:
+            node.image_ready = t + self.costs.fixed.image_pull_s
+        pod.start = t
+        clock = max(t, node.image_ready) + self.costs.fixed.pod_start_s + \
+            self.costs.fixed.worker(pod.stage)
+        pod.ready = clock
+        for tid in pod.targets:
+            dur = self.costs.seconds(pod.stage, self.targets[tid], pool)
+            self.units[(pod.stage, tid)] = UnitSlot(pod.stage, tid, self.targets[tid], clock,
+                                                   clock + dur, pool.name, name)
+            clock += dur
+            self.push(clock, "unit_end", (pod.stage, tid))
+        pod.end = clock
+        node.busy[pod.stage] = node.busy.get(pod.stage, 0.0) + clock - t
+        self.push(clock, "pod_end", (name, node))
+
+    # -- result ---------------------------------------------------------------------
+    def _plan(self) -> Plan:
+        makespan = max(u.end for u in self.units.values())
+        cost: dict[str, float] = {s: 0.0 for s in self.stages}
+        for node in self.nodes:
+            if node.slot.released is None:
+                node.slot.released = (node.idle_since or makespan) + \
+                    self.pools[node.slot.pool].consolidate_after_s
+            total = sum(node.busy.values()) or 1.0
+            for stage, busy in node.busy.items():
+                cost[stage] += node.slot.cost * busy / total
+        cost = {k: round(v, 4) for k, v in cost.items()}
+        if self.cluster.always_on_per_hour:
+            cost["cluster (always on)"] = round(self.cluster.always_on_per_hour * makespan / 3600, 4)
+        spans = {s: (min(u.start for u in self.units.values() if u.stage == s),
+                     max(u.end for u in self.units.values() if u.stage == s)) for s in self.stages}
+        counts = {p.name: _peak([n.slot for n in self.nodes if n.slot.pool == p.name])
+                  for p in self.cluster.pools}
+        path = cluster_critical_path(self.units, self.pods, {n.slot.name: n.slot for n in self.nodes},
+                                     self.batches)
+        return Plan(len(self.targets), round(makespan, 2), cost, spans, path,
+                    units=list(self.units.values()), workers=list(self.pods.values()),
+                    nodes=[n.slot for n in self.nodes], cluster=self.cluster.name,
+                    node_counts=counts, sources=list(self.costs.sources))
+
+
+def _peak(nodes) -> int:
+    """Most nodes up at once."""
+    edges = sorted([(n.launched, 1) for n in nodes] + [(n.released, -1) for n in nodes],
+                   key=lambda e: (e[0], e[1]))
+    up = best = 0
+    for _, d in edges:
+        up += d
+        best = max(best, up)
+    return best
+
+
+def simulate_cluster(targets: dict, cluster, costs, *, stages=("align", "infer"), spot=False,
+                     batch_window: float = 0.0, poll_s: float = 2.0, max_shards=None,
+                     sizing=None) -> Plan:
+    """Simulate ``targets`` (id -> length) on ``cluster``; see the module docstring."""
+    from ..k8s.jobs import Sizing
+
+    sim = ClusterSim(dict(targets), cluster, costs, tuple(stages), spot, batch_window, poll_s,
+                     max_shards or {}, sizing or Sizing())
+    return sim.run()
