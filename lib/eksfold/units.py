@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .contracts import ExitCode
 from .errors import ConfigError, TargetError, ToolError
+from .leases import Lease
 from .records import UnitRecord, now_utc, unit_dir
 from .run import Run, log_path
 from .stages import get_stage
@@ -58,6 +59,7 @@ class UnitRunner:
         self.run_ = run
         self.stage = get_stage(stage)(run)
         self.opened, self.open_error = False, None
+        self.last_error: str | None = None    # why the last run() returned without a record
         self.fixed_cost: dict = {}
 
     def __enter__(self) -> "UnitRunner":
@@ -86,9 +88,27 @@ class UnitRunner:
         if run.unit_status(stage.name, target_id) == "done":
             log.info("%s %s: already done, skipping", stage.name, target_id)
             return ExitCode.OK
+        self.last_error = None
         if stage.depends_on and run.unit_status(stage.depends_on, target_id) != "done":
             dep = get_stage(stage.depends_on)
-            raise TargetError(target_id, f"{stage.title} needs a finished {dep.title} first")
+            self.last_error = str(TargetError(target_id, f"{stage.title} needs a finished "
+                                                         f"{dep.title} first"))
+            log.error("%s %s: %s", stage.name, target_id, self.last_error)
+            return ExitCode.BAD_INPUT     # nothing recorded: the unit did not run
+        lease = Lease(run.store, stage.name, target_id)
+        if not lease.acquire_waiting():
+            self.last_error = f"running elsewhere ({lease.describe_other()}); not run here"
+            log.warning("%s %s: %s", stage.name, target_id, self.last_error)
+            return ExitCode.FAILED
+        try:
+            if run.unit_status(stage.name, target_id) == "done":   # its holder finished it
+                return ExitCode.OK
+            return self._run_leased(target)
+        finally:
+            lease.release()
+
+    def _run_leased(self, target) -> int:
+        run, stage, target_id = self.run_, self.stage, target.id
         record = UnitRecord(stage.name, target_id, started=now_utc(), host=os.uname().nodename,
                             pod=os.environ.get("HOSTNAME"),
                             executor=os.environ.get("EKSFOLD_EXECUTOR", "local"))

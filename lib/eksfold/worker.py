@@ -69,7 +69,7 @@ def serve(runner: UnitRunner, inbox, outbox) -> int:
             continue
         say(event="started", target=tid)
         code = runner.run(tid)
-        say(event="finished", target=tid, exit_code=int(code))
+        say(event="finished", target=tid, exit_code=int(code), error=runner.last_error)
     return ExitCode.OK
 
 

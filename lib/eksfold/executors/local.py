@@ -148,9 +148,10 @@ class LocalExecutor(Executor):
                     events.append(UnitEvent(worker.stage, msg["target"], Event.RUNNING))
                 elif msg["event"] == "finished":
                     code, worker.current = msg["exit_code"], None
+                    why = f"exit code {code}" + (f": {msg['error']}" if msg.get("error") else "")
                     events.append(UnitEvent(worker.stage, msg["target"],
                                             Event.FINISHED if code == ExitCode.OK else Event.FAILED,
-                                            None if code == ExitCode.OK else f"exit code {code}"))
+                                            None if code == ExitCode.OK else why))
         self._dispatch()
         return events
 

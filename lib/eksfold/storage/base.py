@@ -47,6 +47,19 @@ class Store:
     def delete(self, rel: str) -> None:
         raise NotImplementedError
 
+    # -- conditional writes (leases) ---------------------------------------------------
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Write ``rel`` only if it does not exist (atomically); False if it does."""
+        raise NotImplementedError
+
+    def read_with_version(self, rel: str) -> tuple[bytes, str] | None:
+        """(content, version) of ``rel``, or None; the version changes with every write."""
+        raise NotImplementedError
+
+    def replace_if(self, rel: str, data: bytes, version: str) -> bool:
+        """Replace ``rel`` only if it is still at ``version`` (compare-and-swap)."""
+        raise NotImplementedError
+
     def put_file(self, local: str | os.PathLike, rel: str) -> None:
         self.write_bytes(rel, Path(local).read_bytes())
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,6 +40,50 @@ class LocalStore(Store):
     @contextmanager
     def staged(self, rel: str):
         yield self._path(rel)   # already local: read in place
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        dest = self._path(rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.link(tmp, dest)    # atomic and exclusive: the whole content, or EEXIST
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def read_with_version(self, rel: str) -> tuple[bytes, str] | None:
+        path = self._path(rel)
+        try:
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                return fh.read(), f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+        except FileNotFoundError:
+            return None
+
+    def replace_if(self, rel: str, data: bytes, version: str) -> bool:
+        dest = self._path(rel)
+        lock = dest.with_name(dest.name + ".lock")
+        try:   # a lock held for microseconds; one left by a crash is stale after 10 s
+            if time.time() - lock.stat().st_mtime > 10:
+                lock.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        try:
+            current = self.read_with_version(rel)
+            if current is None or current[1] != version:
+                return False
+            atomic_write(dest, data)
+            return True
+        finally:
+            lock.unlink(missing_ok=True)
 
     def scratch_base(self) -> Path:
         return self._path(".scratch")   # inside the run root: a run writes nothing outside it

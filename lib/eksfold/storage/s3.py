@@ -215,6 +215,36 @@ class S3Store(Store):
             self._call(rel, self.client.delete_objects, Bucket=self.bucket,
                        Delete={"Objects": batch, "Quiet": True})
 
+    # -- conditional writes (leases): S3's If-None-Match / If-Match on PutObject ---------
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        return self._conditional_put(rel, data, IfNoneMatch="*")
+
+    def read_with_version(self, rel: str) -> tuple[bytes, str] | None:
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))
+            return obj["Body"].read(), obj["ETag"]
+        except ClientError as exc:
+            if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise self._err(exc, rel) from None
+        except BotoCoreError as exc:
+            raise self._err(exc, rel) from None
+
+    def replace_if(self, rel: str, data: bytes, version: str) -> bool:
+        return self._conditional_put(rel, data, IfMatch=version)
+
+    def _conditional_put(self, rel: str, data: bytes, **condition) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(rel), Body=data, **condition)
+            return True
+        except ClientError as exc:
+            # 412: the condition failed; 409: a concurrent conditional write won
+            if error_code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return False
+            raise self._err(exc, rel) from None
+        except BotoCoreError as exc:
+            raise self._err(exc, rel) from None
+
     # -- helpers ------------------------------------------------------------------------
     def head(self, rel: str) -> dict:
         """Object metadata (``ContentLength``, ``ETag``, ...); FileNotFoundError if missing."""
