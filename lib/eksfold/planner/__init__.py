@@ -1,0 +1,151 @@
+"""The planner: how long a run will take and what it will cost, before it is launched.
+
+>>> from eksfold import planner
+>>> p = planner.plan("data/cameo92/targets.fasta", msa_mode="mmseqs2", spot=True,
+...                  deadline="45m")                                    # doctest: +SKIP
+>>> print(p.summary())                                                   # doctest: +SKIP
+
+From the targets' lengths, per-target costs per stage (:mod:`.costs`: a named reference profile
+of published figures for GPUs, or curves fitted to this machine's own unit records), fixed
+costs (node start, image pull, Pod start, worker load) and a cluster description
+(:mod:`.cluster`: the NodePools in ``cluster/`` with a shipped price table, or a YAML), it
+simulates the schedule the executors would produce, with their own sharding
+(:func:`eksfold.sharding.plan_shards`) and size classes (:class:`eksfold.k8s.jobs.Sizing`):
+:mod:`.simulate` for Kubernetes, :mod:`.localsim` for the local executor. :mod:`.search` finds
+the smallest cluster for a deadline or the fastest for a budget.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError, TargetError
+from .cluster import ClusterSpec, NodePool, default_cluster, load_cluster, local_cluster
+from .costs import Costs, FixedCosts, reference_costs, stage_costs
+from .model import Plan, fmt_duration, parse_duration
+from .saved import load_plan, makespan_comparison, planned_vs_actual, save_plan
+from .search import InfeasiblePlan, best_window, fastest_for_budget, smallest_for_deadline
+
+__all__ = ["plan", "Plan", "ClusterSpec", "NodePool", "Costs", "FixedCosts", "InfeasiblePlan",
+           "default_cluster", "load_cluster", "local_cluster", "reference_costs", "stage_costs",
+           "save_plan", "load_plan", "planned_vs_actual", "makespan_comparison", "target_lengths",
+           "fmt_duration", "parse_duration"]
+
+
+def target_lengths(targets, limit: int | None = None) -> dict[str, int]:
+    """id -> length from a FASTA path or packaged set name, Targets, a dict, or lengths."""
+    if isinstance(targets, (str, Path)):
+        from ..pipeline import load_targets_for_run
+
+        found, _, _ = load_targets_for_run(targets, limit=limit)
+        out = {t.id: t.length for t in found}
+    elif isinstance(targets, dict):
+        out = dict(targets)
+    else:
+        items = list(targets)
+        out = {}
+        for i, t in enumerate(items):
+            if isinstance(t, int):
+                out[f"L{i + 1:06d}-{t}"] = t
+            else:
+                out[t.id] = t.length
+    for tid, n in out.items():
+        if not isinstance(n, int) or n <= 0:
+            raise TargetError(tid, f"length {n!r}: expected a positive number of residues")
+    if limit:
+        out = dict(list(out.items())[:limit])
+    if not out:
+        raise ConfigError("no targets to plan")
+    return out
+
+
+def _cluster(cluster) -> ClusterSpec:
+    if cluster is None:
+        return default_cluster()
+    if isinstance(cluster, ClusterSpec):
+        return cluster
+    return load_cluster(cluster)
+
+
+def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jackhmmer",
+         spot: bool = False, deadline=None, budget: float | None = None, relax: bool = False,
+         batch_window: float | None = None, costs: Costs | None = None, local: bool = False,
+         workers: dict | None = None, limit: int | None = None) -> Plan:
+    """Predict the schedule, makespan and cost of running ``targets``.
+
+    Parameters
+    ----------
+    targets : FASTA path, packaged set name, list of Targets, dict id -> length, or lengths
+    cluster : ClusterSpec, a cluster YAML path, or None for the one in ``cluster/``
+    profile : the reference profile for GPU and MSA costs (default ``reference-af2-v100``)
+    msa_mode : "jackhmmer" or "mmseqs2"
+    spot : price the pools that allow spot at spot prices
+    deadline : "45m", "8h", seconds: plan the smallest cluster that meets it
+    budget : USD: plan the fastest cluster within it
+    batch_window : the inference batch window of the Kubernetes executor (None: the best of
+        ``search.WINDOWS``)
+    costs : per-target and fixed costs (default: the reference profile; local: the stages')
+    local : plan the local executor on this machine (``workers``: per stage)
+
+    Raises
+    ------
+    TargetError : a target fits no node type of the cluster
+    InfeasiblePlan : no cluster within the limits meets the deadline or the budget
+    """
+    lengths = target_lengths(targets, limit)
+    stages = ("align", "infer") + (("relax",) if relax else ())
+    if local:
+        from .localsim import simulate_local
+
+        spec = cluster if isinstance(cluster, ClusterSpec) else local_cluster(**(workers or {}))
+        costs = costs or stage_costs(msa_mode)
+        result = simulate_local(lengths, spec, costs, stages=stages)
+        result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers}
+        return result
+    from .costs import REFERENCE
+    from .simulate import simulate_cluster
+
+    spec = _cluster(cluster)
+    costs = costs or reference_costs(msa_mode, profile or REFERENCE)
+
+    def simulate(cl, window):
+        p = simulate_cluster(lengths, cl, costs, stages=stages, spot=spot, batch_window=window)
+        p.settings["batch_window"] = window
+        return p
+
+    deadline_s = parse_duration(deadline) if deadline is not None else None
+    if deadline_s is not None:
+        result = smallest_for_deadline(simulate, spec, deadline_s)
+        if budget is not None and result.cost > budget:
+            raise InfeasiblePlan(f"the smallest cluster meeting the deadline costs "
+                                 f"${result.cost:,.2f}, over the budget of ${budget:,.2f}", result)
+    elif budget is not None:
+        result = fastest_for_budget(simulate, spec, budget)
+    elif batch_window is None:
+        result, _ = best_window(simulate, spec)
+    else:
+        result = simulate(spec, batch_window)
+    window = result.settings["batch_window"]
+    result.settings = {
+        "msa_mode": msa_mode, "spot": spot, "profile": profile or REFERENCE,
+        "cluster_source": spec.source, "deadline_s": deadline_s, "budget": budget,
+        "executor": "kubernetes",
+        "executor_options": {
+            "batch_window": window,
+            "max_shards": _max_shards(result, spec),
+            "fixed_cost_s": {s: costs.fixed.pod_start_s + costs.fixed.worker(s) for s in stages}},
+        "fixed_costs": {k: v for k, v in vars(costs.fixed).items() if k != "sources"},
+        "fixed_cost_sources": costs.fixed.sources}
+    return result
+
+
+def _max_shards(result, spec) -> dict:
+    """Pods per stage the executor should create at most: what the plan's pools run at once."""
+    from .cluster import _pod_requests
+
+    out: dict[str, int] = {}
+    for pool in spec.pools:
+        n = result.node_counts.get(pool.name, 0)
+        if n:
+            out[pool.stage] = out.get(pool.stage, 0) + n * max(
+                pool.slots(*_pod_requests(pool.stage, pool.gpu_class)), 1)
+    return out
