@@ -38,7 +38,7 @@ FILE_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".fsa", ".seq", ".pep", ".txt"
                  ".csv", ".tsv", ".tab")
 _COMPRESSED = {b"\x1f\x8b": ("gzip", lambda f: gzip.GzipFile(fileobj=f)),
                b"BZh": ("bzip2", bz2.BZ2File), b"\xfd7zXZ\x00": ("xz", lzma.LZMAFile)}
-_ARCHIVES = {b"PK\x03\x04": "zip archive", b"\x00\x00\x00\x0cjP": "image"}
+_ARCHIVES = {b"PK\x03\x04": "zip archive"}  # other binaries fail the text check
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")  # tab, CR, LF and form feed are text
 _CONTROL_BYTES = re.compile(_CONTROL.pattern.encode())
 
@@ -62,40 +62,38 @@ def read_targets(path: str | Path, errors: list | None = None,
         files = [path]
     else:
         raise TargetError(str(path), "target file not found")
-    records: list[Record] = []
-    for f in files:
-        try:
-            with open(f, "rb") as raw:
-                records += _limited(_stream_records(raw, str(f), f.name, max_length), str(f),
-                                    MAX_RECORDS - len(records))
-        except TargetError as exc:
-            if errors is None:
-                raise
-            errors.append(exc)
-    return _finish(assign_ids(records, errors, max_length), errors, str(path))
+    return _read([(lambda f=f: open(f, "rb"), str(f), f.name) for f in files], str(path),
+                 errors, max_length)
 
 
 def read_text(text: str, source: str = "<fasta>", errors: list | None = None,
               max_length: int | None = None) -> list[Target]:
     """Targets of FASTA (or CSV) text held in memory, as :func:`read_targets` reads files."""
-    data = io.BytesIO(text.encode("utf-8", "surrogateescape"))
-    records = list(_limited(_stream_records(data, source, source, max_length), source,
-                            MAX_RECORDS))
-    return _finish(assign_ids(records, errors, max_length), errors, source)
+    data = text.encode("utf-8", "surrogateescape")
+    return _read([(lambda: io.BytesIO(data), source, source)], source, errors, max_length)
 
 
-def _finish(targets: list[Target], errors: list | None, source: str) -> list[Target]:
+def _read(inputs, label: str, errors: list | None, max_length: int | None) -> list[Target]:
+    records: list[Record] = []
+    for opener, source, name in inputs:
+        found: list[Record] = []  # a file counts whole or not at all (binary, truncated)
+        try:
+            with opener() as raw:
+                for rec in _stream_records(raw, source, name, max_length):
+                    if len(records) + len(found) >= MAX_RECORDS:
+                        raise TargetError(source, f"more than {MAX_RECORDS} records: this looks "
+                                                  "like a sequence database, not a target list")
+                    found.append(rec)
+        except TargetError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+        else:
+            records += found
+    targets = assign_ids(records, errors, max_length)
     if not targets and not errors:
-        raise TargetError(source, "no target records found")
+        raise TargetError(label, "no target records found")
     return targets
-
-
-def _limited(records: Iterator[Record], source: str, budget: int) -> Iterator[Record]:
-    for n, rec in enumerate(records, 1):
-        if n > budget:
-            raise TargetError(source, f"more than {MAX_RECORDS} records: this looks like a "
-                                      "sequence database, not a list of targets")
-        yield rec
 
 
 def _inner_name(name: str) -> Path:
@@ -106,7 +104,7 @@ def _inner_name(name: str) -> Path:
 
 def _stream_records(raw: BinaryIO, source: str, name: str,
                     max_length: int | None) -> Iterator[Record]:
-    """Records of one byte stream; every failure to read becomes a TargetError on ``source``."""
+    """Records of one byte stream; any failure to read becomes a TargetError on ``source``."""
     buf = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
     magic = buf.peek(8)[:8]
     archive = next((what for sig, what in _ARCHIVES.items() if magic.startswith(sig)), None)
