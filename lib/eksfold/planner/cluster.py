@@ -65,14 +65,16 @@ class NodePool:
         return self.memory_gib * (1 - RESERVED_MEM_FRACTION) - RESERVED_MEM_GIB
 
     def fits(self, cpu: float, mem_gib: float, gpu: int = 0) -> bool:
-        return cpu <= self.alloc_cpu and mem_gib <= self.alloc_mem_gib and gpu <= self.gpu_count
+        eps = 1e-9
+        return cpu <= self.alloc_cpu + eps and mem_gib <= self.alloc_mem_gib + eps and \
+            gpu <= self.gpu_count
 
     def slots(self, cpu: float, mem_gib: float, gpu: int = 0) -> int:
         """How many Pods with these requests one node holds."""
         if not self.fits(cpu, mem_gib, gpu):
             return 0
-        n = min(int(self.alloc_cpu // cpu) if cpu else 10**6,
-                int(self.alloc_mem_gib // mem_gib) if mem_gib else 10**6)
+        n = min(int((self.alloc_cpu + 1e-9) // cpu) if cpu else 10**6,
+                int((self.alloc_mem_gib + 1e-9) // mem_gib) if mem_gib else 10**6)
         return min(n, self.gpu_count // gpu) if gpu else n
 
     def hourly(self, spot: bool) -> float:

@@ -154,8 +154,10 @@ class ClusterSim:
         for dep in self.dependents[stage]:
             if not self.buffer[dep]:
                 self.trigger[dep] = key
-                due = math.ceil((t + self.window) / self.poll) * self.poll if self.poll else t
-                self.push(max(due, t), "batch", dep)
+                due = t + self.window
+                if self.poll:    # the executor submits on its next poll
+                    due = math.ceil(due / self.poll - 1e-9) * self.poll
+                self.push(due, "batch", dep)
             self.buffer[dep].append(tid)
 
     # -- scheduling -----------------------------------------------------------------

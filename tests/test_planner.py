@@ -1,0 +1,202 @@
+"""The planner: simulator logic on hand-computable cases, routing, impossible plans, clusters.
+
+Costs here are simple stated curves (align 10 s, infer length/10 s), so every start, end,
+makespan, cost and critical-path step can be computed by hand; no timing is measured.
+"""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from eksfold import planner
+from eksfold.errors import ConfigError, TargetError
+from eksfold.planner import search
+from eksfold.planner.cluster import ClusterSpec, NodePool, default_cluster, load_cluster
+from eksfold.planner.costs import Costs, FixedCosts, loglog_curve
+from eksfold.planner.localsim import simulate_local
+from eksfold.planner.simulate import simulate_cluster
+
+LENGTHS = {"t1": 400, "t2": 300, "t3": 200, "t4": 100}
+
+
+def simple_costs(node_start=100.0, infer_open=0.0):
+    fixed = FixedCosts(node_start_s=node_start, image_pull_s=0.0, pod_start_s=0.0,
+                       worker_open_s={"align": 0.0, "infer": infer_open}, unit_overhead_s={})
+    return Costs({"align": lambda n: 10.0, "infer": lambda n: n / 10.0}, fixed, ["test"],
+                 "jackhmmer")
+
+
+def small_cluster(gpus=2, large=0, align_price=1.8, gpu_price=3.6):
+    # vCPU 8.2 / 40 GiB: exactly one 8-CPU alignment Pod per node (after reserves), 32 GiB fits
+    pools = [NodePool("cpu", "align", "c", 8.2, 40, align_price, max_nodes=1),
+             NodePool("gpu", "infer", "g", 8.2, 40, gpu_price, gpu="L4", gpu_count=1,
+                      gpu_memory_gb=24, gpu_class="standard", max_nodes=gpus)]
+    if large:
+        pools.append(NodePool("big", "infer", "b", 16, 128, 5.0, gpu="L40S", gpu_count=1,
+                              gpu_memory_gb=48, gpu_class="large", max_nodes=large))
+    return ClusterSpec("test", pools)
+
+
+def test_local_schedule_by_hand():
+    # align 0-10, 10-20, 20-30, 30-40 on one worker; infer worker 1 starts at 10 (+5 load),
+    # worker 2 at 20 (+5): t1 15-55, t2 25-55, then t3 55-75 (worker 1), t4 55-65 (worker 2)
+    cl = planner.local_cluster(align_workers=1, infer_workers=2)
+    plan = simulate_local(LENGTHS, cl, simple_costs(infer_open=5.0))
+    got = {(u.stage, u.target): (u.start, u.end, u.worker) for u in plan.units}
+    assert got[("infer", "t1")] == (15.0, 55.0, "infer-worker-1")
+    assert got[("infer", "t2")] == (25.0, 55.0, "infer-worker-2")
+    assert got[("infer", "t3")] == (55.0, 75.0, "infer-worker-1")
+    assert got[("infer", "t4")] == (55.0, 65.0, "infer-worker-2")
+    assert got[("align", "t4")][:2] == (30.0, 40.0)
+    assert plan.makespan_s == 75.0
+    path = [(s["stage"], s["start"], s["end"]) for s in plan.critical_path]
+    assert path == [("align", 0.0, 10.0), ("infer", 10.0, 15.0), ("infer", 15.0, 75.0)]
+    assert plan.critical_stage() == "infer"
+
+
+def cluster_plan(gpus=2, window=35.0):
+    return simulate_cluster(LENGTHS, small_cluster(gpus), simple_costs(), batch_window=window,
+                            poll_s=0.0)
+
+
+def test_cluster_schedule_by_hand():
+    # align node up at 100; one Pod runs t4, t3, t2, t1 (length order) 100-140. The first
+    # alignment (t4, 110) opens the inference batch; 35 s later (145) all four are in it.
+    # plan_shards (LPT, 2 shards = 2 GPUs): [t4, t1] and [t3, t2]; GPU nodes up at 245.
+    plan = cluster_plan()
+    got = {(u.stage, u.target): (u.start, u.end) for u in plan.units}
+    assert [got[("align", t)] for t in ("t4", "t3", "t2", "t1")] == \
+        [(100, 110), (110, 120), (120, 130), (130, 140)]
+    assert got[("infer", "t4")] == (245, 255) and got[("infer", "t1")] == (255, 295)
+    assert got[("infer", "t3")] == (245, 265) and got[("infer", "t2")] == (265, 295)
+    assert sorted(w.targets for w in plan.workers if w.stage == "infer") == \
+        [["t3", "t2"], ["t4", "t1"]]
+    assert plan.makespan_s == 295
+    # GPU nodes 145-295 at $3.6/h each; the CPU node 0-140 at $1.8/h (no consolidation delay)
+    assert plan.cost_by_stage["infer"] == pytest.approx(2 * 150 * 3.6 / 3600)
+    assert plan.cost_by_stage["align"] == pytest.approx(140 * 1.8 / 3600)
+    assert plan.node_counts == {"cpu": 1, "gpu": 2}
+    path = [(s["start"], s["end"]) for s in plan.critical_path]
+    assert path == [(0, 100), (100, 110), (110, 145), (145, 245), (245, 295)]
+    assert "node start" in plan.critical_path[0]["what"]
+    assert "batch window" in plan.critical_path[2]["what"]
+
+
+def test_spot_prices_only_where_allowed():
+    cl = small_cluster()
+    cl.pools[1].spot_price = 1.2          # GPU pool allows spot, CPU pool is on-demand only
+    plan = simulate_cluster(LENGTHS, cl, simple_costs(), batch_window=35.0, poll_s=0.0,
+                            spot=True)
+    assert plan.cost_by_stage["infer"] == pytest.approx(2 * 150 * 1.2 / 3600)
+    assert plan.cost_by_stage["align"] == pytest.approx(140 * 1.8 / 3600)
+
+
+def test_long_target_routed_to_large_gpu_class():
+    lengths = {**LENGTHS, "long": 1500}   # Sizing: infer > 1000 residues is class "large"
+    plan = simulate_cluster(lengths, small_cluster(large=1), simple_costs(), batch_window=35.0,
+                            poll_s=0.0)
+    pools = {u.target: u.pool for u in plan.units if u.stage == "infer"}
+    assert pools["long"] == "big" and {pools[t] for t in LENGTHS} == {"gpu"}
+
+
+def test_target_that_fits_no_node_type():
+    lengths = {**LENGTHS, "long": 1500}
+    with pytest.raises(TargetError) as err:
+        simulate_cluster(lengths, small_cluster(large=0), simple_costs())
+    assert err.value.target == "long" and "no node type" in str(err.value)
+
+
+def fixed_window_sim(cl, window):
+    return simulate_cluster(LENGTHS, cl, simple_costs(), batch_window=35.0, poll_s=0.0)
+
+
+def test_smallest_cluster_for_deadline(monkeypatch):
+    # 2 GPUs: 295 s (above); 1 GPU: one shard t4,t3,t2,t1 from 245: 345 s
+    monkeypatch.setattr(search, "WINDOWS", (35.0,))
+    two = search.smallest_for_deadline(fixed_window_sim, small_cluster(gpus=4), 300)
+    assert two.node_counts["gpu"] == 2 and two.makespan_s == 295
+    one = search.smallest_for_deadline(fixed_window_sim, small_cluster(gpus=4), 350)
+    assert one.node_counts["gpu"] == 1 and one.makespan_s == 345
+    with pytest.raises(search.InfeasiblePlan) as err:
+        search.smallest_for_deadline(fixed_window_sim, small_cluster(gpus=4), 200)
+    assert "deadline" in str(err.value) and err.value.best.makespan_s < 300
+
+
+def test_fastest_for_budget(monkeypatch):
+    monkeypatch.setattr(search, "WINDOWS", (35.0,))
+    rich = search.fastest_for_budget(fixed_window_sim, small_cluster(gpus=2), 10.0)
+    assert rich.makespan_s == 295
+    # 1 GPU costs (345-145) s * $3.6/h = $0.20 + CPU $0.07 = $0.27; 2 GPUs $0.37
+    poor = search.fastest_for_budget(fixed_window_sim, small_cluster(gpus=2), 0.30)
+    assert poor.makespan_s == 345
+    with pytest.raises(search.InfeasiblePlan) as err:
+        search.fastest_for_budget(fixed_window_sim, small_cluster(gpus=2), 0.01)
+    assert "$0.01" in str(err.value)
+
+
+def test_default_cluster_is_read_from_cluster_dir():
+    cl = default_cluster()
+    docs = [d for d in yaml.safe_load_all(open(planner.cluster.CLUSTER_DIR
+                                                 / "karpenter/nodepools.yaml")) if d]
+    assert {p.name for p in cl.pools} == {d["metadata"]["name"] for d in docs}
+    large = next(p for p in cl.pools if p.gpu_class == "large")
+    assert large.spot_price is None          # its NodePool allows on-demand only
+    assert large.max_nodes <= int(next(d for d in docs if d["metadata"]["name"] == large.name)
+                                  ["spec"]["limits"]["nvidia.com/gpu"])
+    assert large.gpu in ("L40S", "H100") and large.instance in large.candidates
+    align = next(p for p in cl.pools if p.stage == "align")
+    assert align.instance.startswith("r") and align.spot_price < align.price
+
+
+def test_user_cluster_yaml(tmp_path):
+    good = tmp_path / "c.yaml"
+    good.write_text(yaml.safe_dump({"name": "mine", "always_on_per_hour": 0.5, "pools": [
+        {"name": "cpu", "stage": "align", "instance": "r6i.8xlarge", "vcpu": 32,
+         "memory_gib": 256, "price": 2.0, "max_nodes": 2},
+        {"name": "gpu", "stage": "infer", "gpu_class": "standard", "instance": "g5.4xlarge",
+         "vcpu": 16, "memory_gib": 64, "gpu": "A10G", "gpu_count": 1, "price": 1.6,
+         "max_nodes": 3}]}))
+    cl = load_cluster(good)
+    assert cl.name == "mine" and [p.max_nodes for p in cl.pools] == [2, 3]
+    plan = planner.plan(LENGTHS, cluster=str(good), msa_mode="mmseqs2")
+    assert plan.node_counts["gpu"] <= 3 and plan.cost_by_stage["cluster (always on)"] > 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pools:\n  - {name: x, stage: align, instance: i, vcpu: 4, memory_gib: 8, "
+                   "price: 1, gpus: 2}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml, pool 1: unknown field\(s\) gpus"):
+        load_cluster(bad)
+    bad.write_text("pools: [{name: x, stage: align}]\n")
+    with pytest.raises(ConfigError, match="missing field"):
+        load_cluster(bad)
+    bad.write_text("pools: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_cluster(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_cluster(tmp_path / "nope.yaml")
+
+
+def test_cameo92_plan_with_reference_profile():
+    od = planner.plan("data/cameo92/targets.fasta", msa_mode="mmseqs2")
+    spot = planner.plan("data/cameo92/targets.fasta", msa_mode="mmseqs2", spot=True)
+    jh = planner.plan("data/cameo92/targets.fasta", msa_mode="jackhmmer")
+    assert od.targets == 92 and len(od.units) == 184
+    assert spot.cost < od.cost
+    assert jh.stage_span_s["align"][1] > od.stage_span_s["align"][1]
+    assert od.critical_path and od.critical_path[-1]["end"] == od.makespan_s
+    assert any("literature" in s for s in od.sources)
+    back = planner.Plan.from_dict(od.to_dict())
+    assert back.makespan_s == od.makespan_s and back.units[0] == od.units[0]
+
+
+def test_durations_and_bad_lengths():
+    assert planner.parse_duration("1h30m") == 5400 and planner.parse_duration("45m") == 2700
+    with pytest.raises(ConfigError, match="duration"):
+        planner.parse_duration("soon")
+    with pytest.raises(TargetError, match="positive"):
+        planner.target_lengths({"x": 0})
+
+
+def test_reference_curve_passes_through_its_points():
+    f = loglog_curve([(256, 36.0), (384, 66.0), (2500, 7560.0)])
+    assert f(384) == pytest.approx(66.0) and f(2500) == pytest.approx(7560.0)
+    assert f(100) < f(256) < f(300) < f(384) < f(5000)
