@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from .errors import TargetError
-from .targets import MAX_LENGTH, Record, Target, assign_ids
+from .targets import MAX_LENGTH, Record, RecordBuilder, Target, assign_ids
 
 MAX_RECORDS = 50_000              # more is a sequence database, not a list of targets
 MAX_INPUT_BYTES = 512 * 1024 ** 2  # of text after decompression (~2 min to scan at 4 MiB/s)
@@ -181,27 +181,6 @@ def _decode(data: bytes, source: str, lineno: int) -> str:
                               "(binary file?)")
 
 
-class _Builder:
-    """One record's header and sequence, keeping at most about ``limit`` characters."""
-
-    def __init__(self, header: str, source: str, line: int, limit: int):
-        self.header, self.source, self.line, self.limit = header, source, line, limit
-        self.parts: list[str] = []
-        self.kept = self.seen = 0
-
-    def add(self, text: str) -> None:
-        text = "".join(text.split())
-        self.seen += len(text)
-        if self.kept <= self.limit:
-            self.parts.append(text)
-            self.kept += len(text)
-
-    def record(self, name: str | None = None, problem: str | None = None) -> Record:
-        length = self.seen if self.seen > self.limit + 1 else None  # +1: a final '*'
-        return Record(self.header.strip(), "".join(self.parts), self.source, self.line,
-                      length, name, problem)
-
-
 def _fasta(lines, source: str, limit: int) -> Iterator[Record]:
     current, in_header = None, False
     for lineno, text, continued in lines:
@@ -215,7 +194,7 @@ def _fasta(lines, source: str, limit: int) -> Iterator[Record]:
         elif stripped.startswith(">"):
             if current is not None:
                 yield current.record()
-            current, in_header = _Builder(stripped[1:], source, lineno, limit), True
+            current, in_header = RecordBuilder(stripped[1:], source, lineno, limit), True
         elif current is None:
             raise TargetError(source, f"line {lineno}: sequence data before the first '>' "
                                       "header (FASTA needs a '>name' line before each sequence)")
@@ -266,7 +245,7 @@ def _table(lines, source: str, delimiter: str, limit: int) -> Iterator[Record]:
                 yield Record(row[0] if i_id == 0 else "", "", source, numbers[-1],
                              problem=f"{len(row)} columns, expected {len(header)}")
                 continue
-            build = _Builder(row[i_id].strip(), source, numbers[-1], limit)
+            build = RecordBuilder(row[i_id].strip(), source, numbers[-1], limit)
             build.add(row[i_seq])
             problem = ("':' separates the chains of a complex, which eksfold does not fold: "
                        "one chain per row") if ":" in row[i_seq] else None

@@ -86,6 +86,27 @@ class Record:
         return f"{self.source} line {self.line}"
 
 
+class RecordBuilder:
+    """A reader's record in the making: keeps about ``limit`` sequence characters, counts the rest."""
+
+    def __init__(self, header: str, source: str, line: int, limit: int):
+        self.header, self.source, self.line, self.limit = header, source, line, limit
+        self.parts: list[str] = []
+        self.kept = self.seen = 0
+
+    def add(self, text: str) -> None:
+        text = "".join(text.split())
+        self.seen += len(text)
+        if self.kept <= self.limit:
+            self.parts.append(text)
+            self.kept += len(text)
+
+    def record(self, name: str | None = None, problem: str | None = None) -> Record:
+        length = self.seen if self.seen > self.limit + 1 else None  # +1: a final '*'
+        return Record(self.header.strip(), "".join(self.parts), self.source, self.line,
+                      length, name, problem)
+
+
 def slugify(text: str) -> str:
     """Lowercase, runs of other characters to '-', trimmed to MAX_ID_LENGTH."""
     slug = _SLUG_BAD.sub("-", text.lower()).strip("-")
