@@ -18,7 +18,7 @@ from eksfold.progress import TextProgress
 from eksfold.records import UnitRecord
 from eksfold.results import load_summary, write_summary
 from eksfold.run import Run
-from eksfold.structure_io import load_structure
+from eksfold.structures import read_chain
 from eksfold.targets import Target
 
 SMALL = Path(__file__).parent / "data" / "structures" / "7vp3.C.pdb"
@@ -27,7 +27,7 @@ SMALL = Path(__file__).parent / "data" / "structures" / "7vp3.C.pdb"
 def predicted_run(tmp_path, relax: RelaxConfig) -> Run:
     """A run whose align and infer units are committed, the model being a noisy reference."""
     model = perturb(complete_chain(SMALL), noise_a=0.1, seed=2, plddt=80.0)
-    seq = load_structure(model)[0][0].get_polymer().make_one_letter_sequence()
+    seq = read_chain(model).sequence
     run = Run.create(str(tmp_path / "run"), [Target("m1", seq)], RunConfig(relax=relax))
     for stage, files in (("align", {}), ("infer", {"unrelaxed.pdb": model})):
         for name, text in files.items():
@@ -55,7 +55,7 @@ def test_relax_unit_writes_relaxed_structures_records_and_resumes(tmp_path, work
     assert m["energy_after"] < m["energy_before"]
     assert m["violations_after"] <= m["violations_before"] and 0 < m["ca_rmsd_moved"] < 1.0
     relaxed = Path(run.root) / "targets" / "m1" / "relax"
-    assert load_structure((relaxed / "relaxed.cif").read_text())[0][0].get_polymer().length() == 62
+    assert len(read_chain((relaxed / "relaxed.cif").read_text()).sequence) == 62
     row = write_summary(run).iloc[0]
     assert row.relax_status == "done" and row.energy_after == m["energy_after"]
     before = (relaxed / "metrics.json").stat().st_mtime_ns

@@ -93,6 +93,14 @@ def run_dir(name: str) -> str:
     return str(base / name)
 
 
+def default_mmseqs_db(layout: str = "plain") -> str | None:
+    """The MMseqs2 database ``make test-setup`` built (``site.json`` keys ``mmseqs_db`` for the
+    plain layout, ``mmseqs_colabfold_db`` for ColabFold's), or None."""
+    key = "mmseqs_db" if layout == "plain" else "mmseqs_colabfold_db"
+    path = _located(f"EKSFOLD_{key.upper()}", key)
+    return str(path) if path is not None else None
+
+
 def threedmol_js() -> Path | None:
     return _located("EKSFOLD_3DMOL_JS", "threedmol_js")
 

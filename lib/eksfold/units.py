@@ -8,6 +8,7 @@ exit code; the runner then goes on with the next unit.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -63,11 +64,31 @@ class UnitRunner:
         self.fixed_cost: dict = {}
 
     def __enter__(self) -> "UnitRunner":
+        self._scratch = contextlib.ExitStack()
         return self
 
     def __exit__(self, *exc) -> None:
         if self.opened:
             self.stage.close()
+        self._scratch.close()
+
+    def prepare(self, target_ids: list[str]) -> None:
+        """Let the stage work on the whole shard first (``Stage.prepare_batch``); a failure
+        here only costs the batching: the units then run one by one."""
+        run, stage = self.run_, self.stage
+        todo = [run.target(t) for t in target_ids if run.unit_status(stage.name, t) != "done"
+                and (not stage.depends_on or run.unit_status(stage.depends_on, t) == "done")]
+        if len(todo) < 2:
+            return
+        self._open()
+        if self.open_error:
+            return
+        scratch = self._scratch.enter_context(run.store.scratch(f"{stage.name}-batch"))
+        try:
+            stage.prepare_batch(todo, scratch)
+        except Exception as exc:  # noqa: BLE001 - each unit will run (and report) on its own
+            log.warning("%s: batch of %d failed (%s: %s); running them one by one",
+                        stage.name, len(todo), type(exc).__name__, exc)
 
     def _open(self) -> None:
         if self.opened or self.open_error:

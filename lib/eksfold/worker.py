@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
             with runner:
                 return serve(runner, sys.stdin, outbox)
         with runner:
-            return process_exit_code([runner.run(tid) for tid in _shard(run, args)])
+            shard = _shard(run, args)
+            runner.prepare(shard)     # e.g. one MMseqs2 search for the whole shard
+            return process_exit_code([runner.run(tid) for tid in shard])
     except (TargetError, ConfigError) as exc:
         log.error("%s", exc)
         return ExitCode.BAD_INPUT

@@ -61,6 +61,12 @@ def _add_run(sub) -> None:
     p.add_argument("--bfd", help="HH-suite database prefix for hhblits")
     p.add_argument("--uniclust30", help="second HH-suite database prefix for hhblits")
     p.add_argument("--align-cpus", type=int, default=2, help="CPUs per alignment unit")
+    p.add_argument("--msa", default="jackhmmer", choices=["jackhmmer", "mmseqs2"],
+                   help="alignment mode: jackhmmer (+hhblits) or MMseqs2 (ColabFold-style)")
+    p.add_argument("--mmseqs-db", help="MMseqs2 database prefix (default: the one make test-setup built)")
+    p.add_argument("--mmseqs-layout", default="plain", choices=["plain", "colabfold"])
+    p.add_argument("--msa-cache", help="MSA cache root (directory, /fsx path or s3://): reuse "
+                                       "alignments of the same sequence, mode and database")
     p.add_argument("--precomputed", nargs="?", const="", metavar="SOURCE",
                    help="reuse OpenFold's precomputed alignments of the target's PDB chain when "
                         "they match (default source s3://openfold/pdb)")
@@ -82,9 +88,11 @@ def cmd_run(args) -> int:
                if args.executor == "local" else {})
     run = run_pipeline(args.fasta, args.root, preset=args.preset, weights=args.weights,
                        relax=args.relax, settings=args.settings,
-                       databases=dbs, align=AlignConfig(cpus=args.align_cpus,
-                                         use_precomputed=args.precomputed is not None,
-                                         precomputed_source=args.precomputed or None),
+                       databases=dbs, align=AlignConfig(
+                           cpus=args.align_cpus, use_precomputed=args.precomputed is not None,
+                           precomputed_source=args.precomputed or None, msa_mode=args.msa,
+                           mmseqs_db=args.mmseqs_db, mmseqs_layout=args.mmseqs_layout,
+                           cache=args.msa_cache),
                        device=args.device, seed=args.seed, executor=args.executor,
                        executor_options=options,
                        stages=tuple(args.stages.split(",")) if args.stages else None,

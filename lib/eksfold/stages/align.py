@@ -1,8 +1,11 @@
 """The ``align`` stage: MSAs for one target, written as the folder OpenFold's data pipeline reads.
 
-Searches run for every configured database (jackhmmer for FASTA databases, hhblits for HH-suite
-ones); OpenFold's precomputed alignments of the target's PDB chain are used instead when asked
-for and their query row is the target's sequence.
+Mode ``jackhmmer`` (the default) searches every configured database (jackhmmer for FASTA
+databases, hhblits for HH-suite ones); mode ``mmseqs2`` searches an MMseqs2 database (plain or
+ColabFold layout), a whole shard of queries in one invocation (:meth:`AlignStage.prepare_batch`).
+OpenFold's precomputed alignments of the target's PDB chain are used instead when asked for and
+their query row is the target's sequence; with an MSA cache (``AlignConfig.cache``) an
+alignment computed before for the same sequence, mode and database is reused.
 
 Metrics: ``tools`` (one entry per program: wall/CPU seconds, peak RSS, output file),
 ``tool_wall_s``, ``cpu_s``, ``tool_peak_rss_mb``, ``msa_depth``, ``databases``, ``precomputed``.
@@ -56,12 +59,32 @@ class AlignStage(Stage):
         if dbs.bfd:
             prefixes = [dbs.bfd] + ([dbs.uniclust30] if dbs.uniclust30 else [])
             self.tools.append(HHblits(prefixes, cfg.cpus, cfg.hhblits_iterations))
+        self.mmseqs, self._batch = None, {}
+        if cfg.msa_mode == "mmseqs2":
+            self.tools = []          # one mode per run: the manifest says which
+            self.mmseqs = _mmseqs_search(cfg)
+        elif cfg.msa_mode != "jackhmmer":
+            raise ConfigError(f"unknown MSA mode {cfg.msa_mode!r}: jackhmmer or mmseqs2")
         # versions from where the unit runs (a Pod's image), not from the driver's machine
         self.versions = {tool.name: tool_version([tool.binary, "-h"]) for tool in self.tools}
-        if not self.tools and not cfg.use_precomputed:
+        if self.mmseqs:
+            self.versions["mmseqs"] = tool_version(["mmseqs", "version"])
+        self.cache = _cache(cfg, self) if cfg.cache else None
+        if not self.tools and not self.mmseqs and not cfg.use_precomputed:
             raise ConfigError("no sequence database configured for the alignment stage: pass "
                               "--uniref90 FASTA, set $EKSFOLD_DATABASE, or run `make setup` "
                               "to build the default one")
+
+    def prepare_batch(self, targets: list[Target], scratch: Path) -> None:
+        """MMseqs2 mode: search every target of a shard at once (cache hits left out)."""
+        if not self.mmseqs:
+            return
+        todo = {t.id: t.sequence for t in targets
+                if not (self.cache and self.cache.entry(t.sequence, "mmseqs2", self.db_identity))}
+        if len(todo) > 1:
+            dirs = {tid: scratch / "batch" / tid for tid in todo}
+            results = self.mmseqs.search(todo, dirs, work=scratch)
+            self._batch = {tid: (dirs[tid], result) for tid, result in results.items()}
 
     def run_unit(self, target: Target, inputs, out: Path) -> dict:
         out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +92,34 @@ class AlignStage(Stage):
             reused = self._precomputed(target, out)
             if reused is not None:
                 return reused
+        mode = self.config.align.msa_mode
+        if self.cache:
+            started = time.perf_counter()
+            if self.cache.get(target.sequence, mode, self.db_identity, out):
+                return {"mode": mode, "cache_hit": True, "msa_depth": msa_depth(out),
+                        "tool_wall_s": round(time.perf_counter() - started, 3), "cpu_s": 0.0,
+                        "tool_peak_rss_mb": 0.0, "tools": [], "versions": self.versions}
+        metrics = self._mmseqs(target, out) if self.mmseqs else self._jackhmmer(target, out)
+        if self.cache:
+            self.cache.put(target.sequence, mode, self.db_identity, out)
+        return {**metrics, "mode": mode, "cache_hit": False}
+
+    def _mmseqs(self, target: Target, out: Path) -> dict:
+        if target.id in self._batch:          # searched with its shard
+            folder, result = self._batch.pop(target.id)
+        else:
+            folder = out.parent / f".{target.id}.mmseqs"
+            result = self.mmseqs.search({target.id: target.sequence}, {target.id: folder},
+                                        work=out.parent)[target.id]
+        if result["status"] != "ok":
+            raise TargetError(target.id, result["error"])
+        for name in result["outputs"]:
+            (folder / name).replace(out / name)
+        return {**{k: v for k, v in result.items() if k not in ("status", "error")},
+                "tool_wall_s": result.get("wall_s"), "cpu_s": result.get("cpu_s"),
+                "msa_depth": msa_depth(out), "versions": self.versions}
+
+    def _jackhmmer(self, target: Target, out: Path) -> dict:
         if not self.tools:
             raise TargetError(target.id, "no precomputed alignments for this chain, and no "
                                          "sequence database is configured")
@@ -109,6 +160,30 @@ class AlignStage(Stage):
         return {"tools": [], "precomputed": f"{target.pdb_id}_{target.chain}",
                 "tool_wall_s": round(time.perf_counter() - started, 3), "cpu_s": 0.0,
                 "tool_peak_rss_mb": 0.0, "msa_depth": msa_depth(out), "databases": {}}
+
+
+def _mmseqs_search(cfg):
+    from ..alignment.mmseqs import MMseqs2Search
+    from ..site import default_mmseqs_db
+
+    database = cfg.mmseqs_db or default_mmseqs_db(cfg.mmseqs_layout)
+    if not database:
+        raise ConfigError("MSA mode mmseqs2 needs an MMseqs2 database: pass --mmseqs-db PREFIX "
+                          "(make test-setup builds small ones under data/db/mmseqs)")
+    return MMseqs2Search(database=database, layout=cfg.mmseqs_layout,
+                         sensitivity=cfg.mmseqs_sensitivity, iterations=cfg.mmseqs_iterations,
+                         max_seqs=cfg.mmseqs_max_seqs, cpus=cfg.cpus)
+
+
+def _cache(cfg, stage: AlignStage):
+    """The MSA cache and the identity of the databases its entries are keyed by."""
+    from ..alignment.cache import MSACache, database_identity
+
+    paths = ([stage.mmseqs.database] if stage.mmseqs
+             else list(stage.config.databases.configured().values()))
+    stage.db_identity = database_identity(*paths, **(stage.mmseqs.settings() if stage.mmseqs
+                                                     else {}))
+    return MSACache(cfg.cache)
 
 
 def align_target(target: Target, databases, config, out_dir) -> dict:

@@ -67,6 +67,10 @@ class Stage:
     def open(self) -> None:
         """Load what every unit of this worker shares (tools checked, model built)."""
 
+    def prepare_batch(self, targets: list[Target], scratch: Path) -> None:
+        """Work on a whole shard at once before its units run (e.g. one MMseqs2 search for
+        every query); each unit still commits on its own. Default: nothing."""
+
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
         """Compute one target's outputs into ``out``; return the stage's metrics.
 

@@ -1,0 +1,76 @@
+"""The align stage's modes through the pipeline: MMseqs2 (batch search per shard), the MSA
+cache, and the same targets folded from jackhmmer and from MMseqs2 MSAs."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT
+from eksfold.config import AlignConfig, DatabaseConfig
+from eksfold.pipeline import run_pipeline
+from eksfold.progress import TextProgress
+from eksfold.results import load_summary
+
+CAMEO = PROJECT / "data" / "cameo2022" / "targets.fasta"
+IDS = ["7pl4-a", "7sao-a"]
+MMSEQS_DB = PROJECT / "data" / "db" / "mmseqs" / "uniprot20k"
+
+
+@pytest.fixture(scope="module")
+def mmseqs_db():
+    if not Path(str(MMSEQS_DB) + ".dbtype").exists():
+        pytest.fail(f"MMseqs2 database missing at {MMSEQS_DB}: run `make test-setup`")
+    return str(MMSEQS_DB)
+
+
+def test_jackhmmer_and_mmseqs2_msas_both_fold_and_the_summary_shows_their_depths(
+        tmp_path, small_db, mmseqs_db, worker_env):
+    common = dict(preset="tiny", ids=IDS, databases=DatabaseConfig(uniref90=str(small_db)),
+                  reporter=TextProgress(bars=False))
+    jack = run_pipeline(CAMEO, str(tmp_path / "jack"), **common)
+    mm = run_pipeline(CAMEO, str(tmp_path / "mm"),
+                      align=AlignConfig(msa_mode="mmseqs2", mmseqs_db=mmseqs_db), **common)
+    a, b = (load_summary(r.root).set_index("target") for r in (jack, mm))
+    assert (a.infer_status == "done").all() and (b.infer_status == "done").all()
+    assert mm.manifest["config"]["align"]["msa_mode"] == "mmseqs2"
+    for tid in IDS:
+        rec = mm.record("align", tid)
+        assert rec.metrics["mode"] == "mmseqs2" and "uniref_mmseqs.a3m" in rec.outputs
+        assert jack.record("align", tid).metrics["mode"] == "jackhmmer"
+        assert b.loc[tid, "msa_depth"] >= 1 and a.loc[tid, "msa_depth"] >= 1
+    print("\nMSA depth jackhmmer vs MMseqs2:",
+          {t: (int(a.loc[t, "msa_depth"]), int(b.loc[t, "msa_depth"])) for t in IDS})
+
+
+def test_a_shard_is_one_mmseqs2_search(tmp_path, small_db, mmseqs_db, worker_env):
+    run = run_pipeline(CAMEO, str(tmp_path / "run"), preset="tiny", ids=IDS, stages=(),
+                       align=AlignConfig(msa_mode="mmseqs2", mmseqs_db=mmseqs_db),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    res = subprocess.run([sys.executable, "-m", "eksfold.worker", "--root", run.root,
+                          "--stage", "align", "--targets", ",".join(IDS)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    records = [run.record("align", t) for t in IDS]
+    assert all(r.done for r in records)
+    assert {r.metrics["batch_size"] for r in records} == {2}            # searched together
+    assert len({r.metrics["batch_wall_s"] for r in records}) == 1
+
+
+def test_the_msa_cache_is_reused_by_a_later_run(tmp_path, small_db, worker_env):
+    cache = tmp_path / "cache"
+    common = dict(preset="tiny", ids=IDS, stages=("align",), reporter=TextProgress(bars=False),
+                  databases=DatabaseConfig(uniref90=str(small_db)),
+                  align=AlignConfig(cache=str(cache)))
+    first = run_pipeline(CAMEO, str(tmp_path / "first"), **common)
+    second = run_pipeline(CAMEO, str(tmp_path / "second"), **common)
+    for tid in IDS:
+        a, b = first.record("align", tid), second.record("align", tid)
+        assert not a.metrics["cache_hit"] and b.metrics["cache_hit"]
+        assert b.outputs == a.outputs                  # the same files, byte for byte
+        assert b.metrics["tool_wall_s"] < 1.0          # a hit costs under a second
+    other_db = tmp_path / "other.fasta"
+    other_db.write_text(Path(small_db).read_text()[: 200_000])
+    third = run_pipeline(CAMEO, str(tmp_path / "third"), **{
+        **common, "databases": DatabaseConfig(uniref90=str(other_db))})
+    assert not any(third.record("align", t).metrics["cache_hit"] for t in IDS)   # other DB
