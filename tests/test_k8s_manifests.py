@@ -185,3 +185,29 @@ def test_names_are_dns_labels():
     retry = jobs.job_name(rid, "infer-0123-xlarge", index=99999, attempt=12)
     assert len(retry) <= 63 and retry.endswith("-99999r12") and retry != name
     assert jobs.run_id("/fsx/runs/a") != jobs.run_id("s3://b/runs/a")
+
+
+def test_inference_is_routed_by_predicted_gpu_memory_with_a_gpu_profile(tmp_path):
+    """With a CUDA cost model the GPU class and memory request come from predicted memory,
+    not from length thresholds (table: memory grows ~L^2; 24 GB and 80 GB classes)."""
+    import pandas as pd
+
+    from eksfold.errors import TargetError
+    from eksfold.memory.costmodel import CostModel
+
+    rows = []
+    for setting, scale in (("default", 1.0), ("chunk", 0.5), ("lma", 0.1)):
+        for L in (100, 400, 800, 1600):
+            rows.append({"length": L, "setting": setting, "preset": "demo", "device": "cuda",
+                         "inference_s": L / 100 / scale, "peak_rss_mb": 3000 + L,
+                         "peak_cuda_reserved_mb": 2000 + scale * 0.02 * L * L,
+                         "peak_cuda_alloc_mb": 1800 + scale * 0.02 * L * L, "error": None})
+    model = CostModel.fit(pd.DataFrame(rows), "cuda")
+    sizing = jobs.Sizing(gpu_model=model)
+    short, mid, huge = (sizing.for_length("infer", L) for L in (300, 2500, 4000))
+    assert short.gpu_class == "standard" and not short.low_memory     # fast setting fits 24 GB
+    assert mid.gpu_class == "standard" and mid.low_memory             # the cheaper GPU, with LMA
+    assert huge.gpu_class == "large" and huge.low_memory              # only LMA on 80 GB fits
+    assert int(short.memory[:-2]) >= 8 and huge.memory.endswith("Gi")
+    with pytest.raises(TargetError, match="largest GPU class"):
+        sizing.for_length("infer", 20000)

@@ -113,7 +113,9 @@ def _affinity(stage: str, res: Resources) -> dict:
 
 def _env(res: Resources, opts: JobOptions, index: int | None, shard: list | None) -> list[dict]:
     cpus = float(res.cpu[:-1]) / 1000 if res.cpu.endswith("m") else float(res.cpu)
-    env = {"PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "kubernetes",
+    # the root filesystem is read-only: caches ($HOME) and scratch go to the /tmp emptyDir
+    env = {"PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "kubernetes", "HOME": "/tmp",
+           "EKSFOLD_SCRATCH": "/tmp",
            "OMP_NUM_THREADS": str(max(1, int(cpus)))}
     if res.low_memory:
         env["EKSFOLD_LOW_MEMORY"] = "1"
@@ -133,8 +135,10 @@ def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: 
     annotations = {names.DO_NOT_DISRUPT_ANNOTATION: "true"}
     if index is not None:
         labels[INDEX_LABEL] = str(index)
-    volumes = [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}}]
-    mounts = [{"name": "shm", "mountPath": "/dev/shm"}]
+    # read-only root filesystem: scratch (/tmp, also $HOME for tool caches) on an emptyDir
+    volumes = [{"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": resources.shm}},
+               {"name": "tmp", "emptyDir": {"sizeLimit": resources.tmp}}]
+    mounts = [{"name": "shm", "mountPath": "/dev/shm"}, {"name": "tmp", "mountPath": "/tmp"}]
     if options.pvc:
         volumes.append({"name": "fsx", "persistentVolumeClaim": {"claimName": options.pvc}})
         mounts.append({"name": "fsx", "mountPath": options.mount_path})
@@ -146,7 +150,7 @@ def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: 
         "env": _env(resources, options, index, shard),
         "resources": resources.requirements(),
         "volumeMounts": mounts,
-        "securityContext": {"allowPrivilegeEscalation": False,
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
@@ -154,7 +158,8 @@ def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: 
         "restartPolicy": "Never",
         "serviceAccountName": options.service_account,
         "securityContext": {"runAsNonRoot": True, "runAsUser": names.WORKER_UID,
-                            "runAsGroup": names.WORKER_UID},
+                            "runAsGroup": names.WORKER_UID,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
         "affinity": _affinity(stage, resources),
         "containers": [container],
         "volumes": volumes,

@@ -23,6 +23,7 @@ class Resources:
     memory: str
     gpu: int = 0
     shm: str = "1Gi"            # emptyDir (medium Memory) at /dev/shm; PyTorch workers use it
+    tmp: str = "20Gi"           # emptyDir at /tmp (read-only root filesystem): scratch, caches
     gpu_class: str | None = None
     low_memory: bool = False    # run inference with the low-memory settings (chunking, LMA)
 
@@ -69,11 +70,21 @@ def _default_classes() -> dict[str, tuple[SizeClass, ...]]:
 
 @dataclass
 class Sizing:
-    """Per-stage size classes ordered by ``max_length``; the first that fits a length wins."""
+    """Per-stage size classes ordered by ``max_length``; the first that fits a length wins.
+
+    With ``gpu_model`` (a CUDA cost model from a GPU settings profile, :mod:`eksfold.memory`)
+    inference is routed by predicted memory instead: the smallest GPU class whose memory fits
+    the target with some setting, the Pod's memory request from the predicted host peak, and
+    OpenFold's low-memory settings when only those fit. Without a GPU profile the length
+    thresholds below apply (they came from published OpenFold runs, not from this project).
+    """
 
     classes: dict[str, tuple[SizeClass, ...]] = field(default_factory=_default_classes)
+    gpu_model: object | None = None
 
     def for_length(self, stage: str, length: int) -> Resources:
+        if stage == "infer" and self.gpu_model is not None:
+            return self._routed(length)
         if stage not in self.classes:   # a stage added later: its own resource hint
             hint = get_stage(stage).resources(length)
             return Resources("std", cpu=str(hint.cpu), memory=f"{int(hint.memory_gb)}Gi",
@@ -83,8 +94,20 @@ class Sizing:
                 return cls.resources
         return self.classes[stage][-1].resources
 
+    def _routed(self, length: int) -> Resources:
+        from ..memory.chooser import gpu_class_for
+        from ..memory.settings import LADDER
+
+        route = gpu_class_for(length, self.gpu_model)   # TargetError when no class fits
+        base = next(c.resources for c in self.classes["infer"]
+                    if c.resources.gpu_class == route["gpu_class"])
+        frugal = [s.name for s in LADDER][LADDER.index(next(s for s in LADDER if s.use_lma)):]
+        memory_gi = max(8, -(-route["memory_request_mb"] // 1024))
+        return replace(base, size=route["gpu_class"], memory=f"{memory_gi}Gi",
+                       low_memory=route["setting"] in frugal)
+
     def scaled(self, **overrides) -> "Sizing":
         """Every class with fields replaced (e.g. small requests for a test cluster)."""
         return Sizing({stage: tuple(SizeClass(c.max_length, replace(c.resources, **overrides))
                                     for c in classes)
-                       for stage, classes in self.classes.items()})
+                       for stage, classes in self.classes.items()}, self.gpu_model)

@@ -38,6 +38,19 @@ log = logging.getLogger(__name__)
 _JOB_OPTION_FIELDS = {f.name for f in fields(kjobs.JobOptions)}
 
 
+def _gpu_model():
+    """The committed GPU settings profile's cost model (``profiles/gpu-*``), if there is one:
+    inference is then routed to GPU classes by predicted memory (see ``k8s.sizing``)."""
+    from ...memory.chooser import default_model
+
+    try:
+        model = default_model("cuda", os.environ.get("EKSFOLD_PRESET", "demo"))
+    except Exception as exc:  # noqa: BLE001 - no GPU profile: the length thresholds apply
+        log.debug("no GPU cost model (%s): routing by length", exc)
+        return None
+    return model if model.device == "cuda" and model.settings else None
+
+
 class KubernetesExecutor(RunAdmin, Connection, Executor):
     """Work units as Jobs. Options not listed here are :class:`~eksfold.k8s.jobs.JobOptions`
     fields (``image``, ``kueue``, ``retries``, ``ttl_seconds``, ``service_account``, ...).
@@ -74,7 +87,7 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
         volume_root = volume_root or os.environ.get("EKSFOLD_VOLUME_ROOT")
         self.options = kjobs.JobOptions(**job_options)
         self._namespace = namespace
-        self.sizing = sizing or kjobs.Sizing()
+        self.sizing = sizing or kjobs.Sizing(gpu_model=_gpu_model())
         self.max_in_flight = {"align": 100_000, "infer": 100_000, "relax": 100_000,
                               **(max_in_flight or {})}
         self.batcher = Batcher(self.sizing, batch_window, shard_size,
