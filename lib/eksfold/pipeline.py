@@ -9,11 +9,13 @@ from pathlib import Path
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
                      default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
+from .errors import TargetError
 from .executors import execute, get_executor
 from .presets import get_preset
 from .results import write_summary
 from .run import Run
-from .targets import Target, read_fasta, select
+from .target_files import read_targets
+from .targets import Target, select
 from .site import run_dir, target_file
 from .weights import is_untrained
 
@@ -24,17 +26,26 @@ def load_targets_for_run(source, ids=None, limit=None, shortest=False, max_lengt
     """Targets from a FASTA path or a list of Targets; returns (targets, rejected, inputs)."""
     rejected: list = []
     if isinstance(source, (str, Path)):
-        source = target_file(source)   # a FASTA path, or a packaged set such as "cameo2022"
-        targets = read_fasta(source, errors=rejected)
-        data = Path(source).read_bytes()
+        source = target_file(source)   # a file or folder of targets, or a set like "cameo2022"
+        targets = read_targets(source, errors=rejected)
         # Absolute: analysis run from elsewhere finds the target set (and its references) again.
-        inputs = {"fasta": str(Path(source).resolve()), "fasta_sha256": hashlib.sha256(data).hexdigest()}
+        inputs = {"fasta": str(source), "fasta_sha256": _digest(source)}
     else:
         targets, inputs = list(source), {"fasta": None}
     targets = select(targets, ids=ids, limit=limit, shortest=shortest, max_length=max_length)
     inputs.update(selection={"ids": ids, "limit": limit, "shortest": shortest,
                              "max_length": max_length})
     return targets, rejected, inputs
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of an input file, or of a folder's files (names and contents, in name order)."""
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{item.relative_to(path)}\0".encode() + hashlib.sha256(item.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def _refuse_unfit(targets, preset: str, device: str) -> dict[str, str]:
@@ -84,6 +95,9 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
     targets, rejected, inputs = load_targets_for_run(source, ids, limit, shortest, max_length)
     for problem in rejected:
         log.error("skipping invalid target: %s", problem)
+    if not targets:
+        shown = "; ".join(str(p) for p in rejected[:3]) + (" ..." if len(rejected) > 3 else "")
+        raise TargetError(str(source), f"no valid target to run ({len(rejected)} refused: {shown})")
     if not isinstance(relax, RelaxConfig):
         relax = RelaxConfig(enabled=not is_untrained(weights) if relax is None else bool(relax))
     config = RunConfig(databases=_absolute(databases) if databases else default_databases(),

@@ -31,8 +31,9 @@ def cmd_verify(args) -> int:
 
 
 def _add_run(sub) -> None:
-    p = sub.add_parser("run", help="fold the targets of a FASTA file into a run root")
-    p.add_argument("fasta", help="FASTA file of targets (e.g. data/cameo92/targets.fasta)")
+    p = sub.add_parser("run", help="fold the targets of a file or folder into a run root")
+    p.add_argument("fasta", help="targets: FASTA (plain or gzip), a3m, ColabFold CSV/TSV "
+                                 "(id,sequence), a folder of those, or a packaged set (cameo92)")
     p.add_argument("--root", required=True, help="run root: a directory or s3://bucket/prefix")
     p.add_argument("--preset", default=DEFAULT_PRESET,
                    help="model preset: OpenFold's (model_1_ptm, ...), 'demo', 'tiny'; '+long' "
