@@ -99,7 +99,8 @@ def test_two_workers_on_the_same_units_run_each_once(aligned):
            "--targets", "c0,c1,c2,c3"]
     procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     logs = [p.communicate(timeout=900)[1] for p in procs]
-    assert all(p.returncode == 0 for p in procs), logs
+    # a unit the other worker holds is left to it (exit 1 if it still held one at the end)
+    assert all(p.returncode in (0, 1) for p in procs), logs
     for tid in ("c0", "c1", "c2", "c3"):
         started = sum(log.count(f"infer {tid} (") for log in logs)
         assert started == 1, f"{tid} started {started} times"

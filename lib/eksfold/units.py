@@ -61,6 +61,7 @@ class UnitRunner:
         self.stage = get_stage(stage)(run)
         self.opened, self.open_error = False, None
         self.last_error: str | None = None    # why the last run() returned without a record
+        self.deferred = False                 # the last run() found the unit held elsewhere
         self.fixed_cost: dict = {}
 
     def __enter__(self) -> "UnitRunner":
@@ -102,14 +103,18 @@ class UnitRunner:
             self.open_error = exc
         self.fixed_cost["stage_open_s"] = round(time.perf_counter() - started, 3)
 
-    def run(self, target_id: str) -> int:
-        """Run one unit and commit its record; returns the unit's exit code."""
+    def run(self, target_id: str, wait: bool = True) -> int:
+        """Run one unit and commit its record; returns the unit's exit code.
+
+        A unit another live process holds (its lease) is not run: with ``wait`` the runner
+        waits up to one lease TTL for it, else it returns at once with ``self.deferred`` set.
+        """
         run, stage = self.run_, self.stage
         target = run.target(target_id)
         if run.unit_status(stage.name, target_id) == "done":
             log.info("%s %s: already done, skipping", stage.name, target_id)
             return ExitCode.OK
-        self.last_error = None
+        self.last_error, self.deferred = None, False
         if stage.depends_on and run.unit_status(stage.depends_on, target_id) != "done":
             dep = get_stage(stage.depends_on)
             self.last_error = str(TargetError(target_id, f"{stage.title} needs a finished "
@@ -117,7 +122,8 @@ class UnitRunner:
             log.error("%s %s: %s", stage.name, target_id, self.last_error)
             return ExitCode.BAD_INPUT     # nothing recorded: the unit did not run
         lease = Lease(run.store, stage.name, target_id)
-        if not lease.acquire_waiting():
+        if not lease.acquire_waiting(None if wait else 0):
+            self.deferred = True
             self.last_error = f"running elsewhere ({lease.describe_other()}); not run here"
             log.warning("%s %s: %s", stage.name, target_id, self.last_error)
             return ExitCode.FAILED

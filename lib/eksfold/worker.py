@@ -105,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         with runner:
             shard = _shard(run, args)
             runner.prepare(shard)     # e.g. one MMseqs2 search for the whole shard
-            return process_exit_code([runner.run(tid) for tid in shard])
+            codes, deferred = [], []
+            for tid in shard:         # units held by another process: after the others
+                code = runner.run(tid, wait=False)
+                (deferred.append(tid) if runner.deferred else codes.append(code))
+            return process_exit_code(codes + [runner.run(tid) for tid in deferred])
     except (TargetError, ConfigError) as exc:
         log.error("%s", exc)
         return ExitCode.BAD_INPUT
