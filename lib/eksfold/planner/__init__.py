@@ -96,7 +96,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     if local:
         from .localsim import simulate_local
 
-        spec = cluster if isinstance(cluster, ClusterSpec) else local_cluster(**(workers or {}))
+        spec = cluster if isinstance(cluster, ClusterSpec) else local_cluster(
+            **{f"{stage}_workers": n for stage, n in (workers or {}).items()})
         costs = costs or stage_costs(msa_mode)
         result = simulate_local(lengths, spec, costs, stages=stages)
         result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers}
@@ -125,6 +126,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     else:
         result = simulate(spec, batch_window)
     window = result.settings["batch_window"]
+    result.sources = [s for s in result.sources if s.split(":")[0].split(" ")[0] in stages]
     result.settings = {
         "msa_mode": msa_mode, "spot": spot, "profile": profile or REFERENCE,
         "cluster_source": spec.source, "deadline_s": deadline_s, "budget": budget,

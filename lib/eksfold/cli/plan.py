@@ -1,0 +1,77 @@
+"""``eksfold plan TARGETS``: predicted schedule, wall time and cost of a run, before launching it.
+
+    eksfold plan data/cameo92/targets.fasta --msa mmseqs2 --spot --deadline 45m
+    eksfold plan targets.fasta --cluster my-cluster.yaml --budget 50 --json plan.json
+    eksfold plan targets.fasta --local --infer-workers 2          # this machine, local executor
+    eksfold plan data/cameo92/targets.fasta --validate-local --out /tmp/val   # predict, run, compare
+"""
+from __future__ import annotations
+
+import json
+
+
+def cmd_plan(args) -> int:
+    """One call to :func:`eksfold.planner.plan` (or the local validation)."""
+    from .. import planner
+
+    if args.validate_local:
+        from ..planner.validate import validate_local
+
+        df = validate_local(args.targets, args.out or "runs/plan-validation", preset=args.preset,
+                            limit=args.limit, calibration=args.calibration, small=args.small,
+                            mixed=args.mixed, max_length=args.max_length)
+        print(df.to_string(index=False))
+        print("calibration:", json.dumps(df.attrs["calibration"]))
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"sets": df.to_dict("records"), "calibration": df.attrs["calibration"]},
+                          fh, indent=2)
+        return 0
+    result = planner.plan(args.targets, cluster=args.cluster, profile=args.profile,
+                          msa_mode=args.msa, spot=args.spot, deadline=args.deadline,
+                          budget=args.budget, relax=args.relax, local=args.local,
+                          workers={"align": args.align_workers, "infer": args.infer_workers},
+                          batch_window=args.batch_window, limit=args.limit)
+    print(result.summary())
+    if result.settings.get("executor_options"):
+        print("executor options for `eksfold run --executor kubernetes`: "
+              + json.dumps(result.settings["executor_options"]))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result.to_dict(), fh, indent=1)
+    if args.save:
+        print("saved", planner.save_plan(args.save, result))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Register ``eksfold plan`` on the CLI's sub-command parsers."""
+    p = sub.add_parser("plan", help="predict a run's schedule, wall time and cost before launching it")
+    p.add_argument("targets", help="FASTA file (or packaged set name) of the targets")
+    p.add_argument("--cluster", help="cluster YAML (default: the NodePools in cluster/ with the "
+                                     "shipped price table)")
+    p.add_argument("--profile", help="reference cost profile (default reference-af2-v100)")
+    p.add_argument("--msa", default="jackhmmer", choices=["jackhmmer", "mmseqs2"])
+    p.add_argument("--spot", action="store_true", help="spot prices where a pool allows spot")
+    p.add_argument("--deadline", help="plan the smallest cluster that finishes within this "
+                                      "(e.g. 45m, 8h, 2d)")
+    p.add_argument("--budget", type=float, help="plan the fastest cluster within this many USD")
+    p.add_argument("--relax", action="store_true", help="include Amber relaxation")
+    p.add_argument("--batch-window", type=float, help="inference batch window of the Kubernetes "
+                                                      "executor, seconds (default: the best of 0, 60, 300)")
+    p.add_argument("--limit", type=int, help="plan only the first N targets")
+    p.add_argument("--local", action="store_true", help="plan the local executor on this machine")
+    p.add_argument("--align-workers", type=int, default=1)
+    p.add_argument("--infer-workers", type=int, default=1)
+    p.add_argument("--json", help="write the plan (or the validation) as JSON here")
+    p.add_argument("--save", metavar="ROOT", help="save the plan into a run root as plan.json")
+    v = p.add_argument_group("validation against a local run")
+    v.add_argument("--validate-local", action="store_true",
+                   help="calibrate this machine, predict two target sets, run them, compare")
+    v.add_argument("--out", help="folder for the validation's run roots")
+    v.add_argument("--preset", default="tiny", help="model preset of the validation runs")
+    v.add_argument("--calibration", type=int, default=4, help="calibration targets")
+    v.add_argument("--small", type=int, default=8, help="targets in set A (the shortest)")
+    v.add_argument("--mixed", type=int, default=6, help="targets in set B (a length mix)")
+    v.add_argument("--max-length", type=int, default=450, help="longest target used")
+    p.set_defaults(func=cmd_plan)
