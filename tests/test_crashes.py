@@ -172,3 +172,23 @@ def test_fifty_kill_cycles_lose_and_duplicate_nothing(tmp_path, small_db, worker
             assert verify_run(str(root)).ok
     print(f"\nkill cycles: {kills}")
     assert kills["driver"] == 50 and kills["worker"] >= 10
+
+
+def test_verify_finds_changed_missing_and_unrecorded_outputs(aligned):
+    res = subprocess.run([sys.executable, "-m", "eksfold.worker", "--root", aligned.root,
+                          "--stage", "infer", "--targets", "c0,c1"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    ok = subprocess.run([sys.executable, "-m", "eksfold.cli", "verify", aligned.root],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "0 problem(s)" in ok.stdout
+    assert "6 units" in ok.stdout               # 4 align + 2 infer committed units
+    base = Path(aligned.root) / "targets"
+    (base / "c0" / "infer" / "plddt.npy").write_bytes(b"tampered")
+    (base / "c1" / "infer" / "pae.npy").unlink()
+    (base / "c1" / "align" / "stray.a3m").write_text(">x\nMK\n")
+    bad = subprocess.run([sys.executable, "-m", "eksfold.cli", "verify", aligned.root],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "targets/c0/infer/plddt.npy: changed" in bad.stdout
+    assert "targets/c1/infer/pae.npy: missing" in bad.stdout
+    assert "targets/c1/align/stray.a3m: not recorded by the unit" in bad.stdout

@@ -410,6 +410,19 @@ viz.plot_runtime_vs_length(df)'''),
 viz.plot_memory_vs_length(df)'''),
     code('''\
 viz.plot_alignment_runtime(df)'''),
+    md("## Relaxation\nWith the relax stage (`--relax`; on by default for trained weights): the "
+       "relaxed model of the first target and the relaxation cost vs length."),
+    code('''\
+relaxed = df[df.get("relax_status", pd.Series(dtype=str)) == "done"]
+if relaxed.empty:
+    print("no relaxed structures: the run had no relax stage (untrained weights cannot be relaxed)")
+else:
+    t = relaxed.target.iloc[0]
+    display(viz.view_structure(results.read_prediction(run.root, t)["relaxed"],
+                               references.get(t), title=f"{t} relaxed{TAG}"))
+    display(relaxed[["target", "length", "relax_s", "energy_before", "energy_after",
+                     "violations_after", "ca_rmsd_moved"]])
+    display(viz.plot_relax_cost(relaxed))'''),
 ]
 
 # --------------------------------------------------------------------------- 04

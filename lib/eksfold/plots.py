@@ -111,6 +111,12 @@ def plot_alignment_runtime(df, time_col: str = "align_wall_s", by=None) -> Figur
                         title="Alignment runtime vs sequence length")
 
 
+def plot_relax_cost(df, time_col: str = "relax_s", by=None) -> Figure:
+    """Amber relaxation time vs sequence length (the relax stage), with the exponent."""
+    return plot_scaling(df, time_col, by=by, ylabel="relaxation time (s)",
+                        title="Relaxation cost vs sequence length")
+
+
 def plot_memory_vs_length(df, by=("preset", "device")) -> Figure:
     """Peak memory vs length: GPU memory on CUDA rows, process RSS elsewhere."""
     data = df.copy()

@@ -159,7 +159,25 @@ def _cmd(args) -> int:
                              index=False)
     if args.csv:
         df.to_csv(args.csv, index=False)
+        plot_overhead(df).savefig(Path(args.csv).with_suffix(".png"), dpi=110)
     return 0
+
+
+def plot_overhead(df):
+    """Bars: wall time of each way, labelled with its overhead over the bare loop."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.bar(df.way, df.seconds, color=["#757575", "#2e7d32", "#c62828"][:len(df)])
+    for bar, over in zip(bars, df.get("overhead", [None] * len(df))):
+        if over is not None:
+            ax.annotate(f"{over:+.1%}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=9)
+    ax.set(ylabel="wall time (s)", title=f"{int(df.targets.iloc[0])} targets, preset "
+           f"{df.preset.iloc[0]}: bare OpenFold loop vs eksfold (warm / cold workers)")
+    ax.title.set_fontsize(9)
+    return fig
 
 
 if __name__ == "__main__":
