@@ -19,13 +19,13 @@ class S3Source:
     """An object in S3 (or an S3-compatible server), read with ranged, If-Match GETs."""
 
     def __init__(self, uri: str, anon: bool | None):
-        from ..storage.s3 import make_client, parse_s3_uri, want_unsigned
+        from ..storage.s3_client import make_client, parse_s3_uri, want_unsigned
         self.uri = uri
         self.bucket, self.key = parse_s3_uri(uri)
         self.client = make_client(want_unsigned(self.bucket) if anon is None else anon)
 
     def _err(self, exc):
-        from ..storage.s3 import translate
+        from ..storage.s3_client import translate
         return translate(exc, self.uri, self.client)
 
     def head(self) -> tuple[int, str | None]:
