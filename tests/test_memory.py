@@ -245,17 +245,17 @@ OOM_CHILD = textwrap.dedent("""
 
 
 def test_oom_retry_with_next_lower_setting_in_the_same_process(worker_env, tmp_path):
-    # tiny preset, 160 residues: unchunked, the fold needs ~400 MB more than the model and
-    # features; chunk 32 needs under 200 MB. A 300 MB headroom fails the first only.
+    # tiny preset, 128 residues (measured by polling VmData): unchunked, the fold needs
+    # ~163 MB more than the model and features; chunk 32 needs ~60 MB. 110 MB fails the first.
     script = tmp_path / "oom_child.py"
     script.write_text(OOM_CHILD)
     # a fixed mmap threshold returns freed tensors to the system at once (as the worker does)
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
-    out = subprocess.run([worker_env, str(script), "160", "300"], capture_output=True,
+    out = subprocess.run([worker_env, str(script), "128", "110"], capture_output=True,
                          text=True, env=env)
     assert out.returncode == 0, out.stderr[-1500:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    assert res["shape"] == [160, 37, 3]
+    assert res["shape"] == [128, 37, 3]
     first, second = res["attempts"]
     assert first["setting"] == "default" and "can't allocate memory" in first["error"]
     assert second == {**second, "setting": "chunk", "error": None}
