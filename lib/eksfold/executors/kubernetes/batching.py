@@ -30,6 +30,8 @@ class Shard:
     indexed: bool
     job: str = ""
     attempt: int = 0
+    created: float = 0.0                # monotonic time the Job was created
+    final_since: float | None = None    # first poll that saw it final without a Pod reason
 
     @property
     def targets(self) -> list[str]:

@@ -5,9 +5,9 @@ worker each), written as a batch file ``ROOT/batches/<name>.json`` and submitted
 Job per size class (index = shard), so the number of Jobs and Pods grows with the shards, not
 the targets. Servers older than 1.29 lack Indexed Jobs with per-index backoff and pod failure
 policies; there the executor submits one Job per shard and applies the failure policy itself
-(:mod:`.retry`). :meth:`poll` reads Jobs and Pods with two list calls per poll whatever the
-number of targets, and the run store (the authority on success) for the shards that are
-running, so units are reported as their worker commits them. The Pods must see the run root:
+(:mod:`.retry`). :meth:`poll` reads Jobs and Pods from a watch-fed cache (:mod:`.informer`;
+no API call per poll, none per target), and the run store (the authority on success) for the
+shards that are running, so units are reported as their worker commits them. The Pods must see the run root:
 ``/fsx/runs/...`` on the shared volume (``volume_root`` maps a local mount of it) or ``s3://``.
 
 >>> run_pipeline("targets.fasta", "/fsx/runs/cameo", executor="kubernetes",   # doctest: +SKIP
@@ -24,13 +24,14 @@ from pathlib import Path
 from ...errors import ConfigError
 from ...k8s import jobs as kjobs
 from ...k8s.client import Api
-from ...k8s.status import pod_index, unit_status
+from ...k8s.status import unit_status
 from ...records import UnitRecord
 from ...run import Run
 from ..base import Executor, UnitEvent
 from .admin import RunAdmin
 from .batching import Batcher, Shard
 from .connection import Connection
+from .informer import Observing
 from .observe import ShardTracker
 from .retry import RetryPolicy
 
@@ -51,7 +52,7 @@ def _gpu_model():
     return model if model.device == "cuda" and model.settings else None
 
 
-class KubernetesExecutor(RunAdmin, Connection, Executor):
+class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
     """Work units as Jobs. Options not listed here are :class:`~eksfold.k8s.jobs.JobOptions`
     fields (``image``, ``kueue``, ``retries``, ``ttl_seconds``, ``service_account``, ...).
 
@@ -75,7 +76,7 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
                  shard_size: int | None = None, fixed_cost_s: dict | None = None,
                  volume_root: str | None = None, indexed: bool | None = None,
                  unschedulable_timeout: float = 1800.0, batch_window: float = 0.0,
-                 poll_interval: float = 2.0, **job_options):
+                 poll_interval: float = 2.0, watch: bool = True, **job_options):
         unknown = set(job_options) - _JOB_OPTION_FIELDS
         if unknown:
             raise ConfigError(f"unknown Kubernetes executor option(s): {', '.join(sorted(unknown))}")
@@ -100,7 +101,9 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
         self.poll_interval = poll_interval
         self._seq: dict[str, int] = {}
         self._last_poll = 0.0
-        self.api_calls = 0            # list calls made by poll() (scale test, benchmark)
+        self.watch, self._informer = watch, None   # watch-fed cache instead of lists per poll
+        self._seen_jobs: set[str] = set()
+        self._list_calls = 0
 
     # -- Executor hooks -----------------------------------------------------------------
     def capacity(self, stage: str) -> int:
@@ -147,7 +150,7 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
         name = manifest["metadata"]["name"]
         created = self.api.batch.create_namespaced_job(self.namespace, V1Job.from_dict(manifest))
         for s in all_shards or [shard]:
-            s.job = name
+            s.job, s.created = name, time.monotonic()
             self.tracker.add(s)
         return created
 
@@ -173,18 +176,6 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
         for name in job_names:
             self.tracker.forget_job(name)
 
-    def _observe(self, run_ids) -> tuple[dict, dict]:
-        """(jobs by name, pods by (job name, index)) for the given runs: two list calls."""
-        sel = self._selector(run_ids)
-        found = {j.metadata.name: j
-                 for j in self.api.batch.list_namespaced_job(self.namespace, label_selector=sel).items}
-        pods: dict[tuple[str, int | None], list] = {}
-        for pod in self.api.core.list_namespaced_pod(self.namespace, label_selector=sel).items:
-            job = (pod.metadata.labels or {}).get("job-name")
-            pods.setdefault((job, pod_index(pod)), []).append(pod)
-        self.api_calls += 2
-        return found, pods
-
     def poll(self) -> list[UnitEvent]:
         self._submit_due()
         if not self.tracker.shards or time.monotonic() - self._last_poll < self.poll_interval:
@@ -193,8 +184,10 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
         found, pods = self._observe({s.run_id for s in self.tracker.shards.values()})
         events: list[UnitEvent] = []
         for key, shard in list(self.tracker.shards.items()):
-            st = unit_status(found.get(shard.job), pods.get((shard.job, shard.index), []),
-                             shard.index, shard.indexed)
+            job = found.get(shard.job)
+            st = unit_status(job, pods.get((shard.job, shard.index), []), shard.index,
+                             shard.indexed)
+            st = self._settled(shard, job, st)
             st = self.tracker.apply_unschedulable_timeout(key, st)
             if st.state == "failed" and not shard.indexed and self._retry(shard, st):
                 continue
@@ -213,7 +206,7 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
             return False
         log.info("%s shard %s/%d: %s; retrying", shard.stage, shard.batch, shard.index, st.detail)
         self.tracker.remove((shard.job, shard.index))
-        self._create(replace(shard, job="", attempt=shard.attempt + 1))
+        self._create(replace(shard, job="", attempt=shard.attempt + 1, final_since=None))
         return True
 
     @staticmethod
@@ -243,6 +236,8 @@ class KubernetesExecutor(RunAdmin, Connection, Executor):
         self.tracker.clear()
 
     def close(self) -> None:
+        if self._informer is not None:
+            self._informer.stop()
         if self._api is not None and self._own_api:
             self._api.close()
             self._api = None
