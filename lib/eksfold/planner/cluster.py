@@ -55,6 +55,7 @@ class NodePool:
     max_nodes: int = 1
     consolidate_after_s: float = 0.0
     candidates: tuple = ()           # the instance types the pool's requirements allow
+    variants: tuple = ()             # those types as NodePools: for Pods the main type can't hold
 
     @property
     def alloc_cpu(self) -> float:
@@ -205,6 +206,17 @@ def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterS
             raise ConfigError(f"NodePool {name}: no allowed instance type holds one {stage} Pod "
                               f"({cpu:g} CPU, {mem:g} GiB, {gpu} GPU)")
         _, _, best = min(candidates)
+        # Karpenter launches a bigger type for a Pod the usual one cannot hold (e.g. 120 GiB)
+        others = []
+        for n in allowed:
+            if n != best.instance:
+                vcpu, mem_gib, gtype, count, price = table["instances"][n]
+                others.append(NodePool(name, stage, n, vcpu, mem_gib, price,
+                                       price * table["spot_fraction"] if "spot" in capacity
+                                       else None, gtype, count,
+                                       table["gpus"].get(gtype, {}).get("memory_gb", 0.0),
+                                       gpu_class=gpu_class))
+        best.variants = tuple(sorted(others, key=lambda p: p.price))
         limits = spec.get("limits", {})
         by = [float(limits["cpu"]) // best.vcpu] if "cpu" in limits else []
         if "nvidia.com/gpu" in limits and best.gpu_count:
@@ -213,6 +225,8 @@ def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterS
             by.append(float(str(limits["memory"]).rstrip("Gi")) // best.memory_gib)
         best.max_nodes = int(min(by)) if by else 16
         best.consolidate_after_s = _seconds(spec.get("disruption", {}).get("consolidateAfter"))
+        for v in best.variants:
+            v.consolidate_after_s = best.consolidate_after_s
         best.candidates = tuple(sorted(allowed))
         pools.append(best)
     return ClusterSpec("cluster/ (Karpenter NodePools)", pools, table["always_on_per_hour"],

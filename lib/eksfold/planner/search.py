@@ -45,7 +45,7 @@ def _grid(simulate, cluster, used_pools, window):
 
 def _used(simulate, cluster, window) -> set[str]:
     plan = simulate(cluster, window)
-    return {u.pool for u in plan.units}
+    return {u.pool.split("/")[0] for u in plan.units}   # a bigger type counts as its pool
 
 
 def smallest_for_deadline(simulate, cluster, deadline_s: float) -> Plan:

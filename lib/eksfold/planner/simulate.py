@@ -17,6 +17,7 @@ between stages by Pod time, plus the always-on parts of the cluster for the make
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections import deque
@@ -51,6 +52,10 @@ def route(stage: str, length: int, cluster, sizing, target: str = "?"):
     for pool in pools:
         if pool.max_nodes > 0 and pool.fits(*req):
             return pool, res
+        for other in pool.variants if pool.max_nodes > 0 else ():
+            if other.fits(*req):     # the pool's limit covers its bigger types too
+                return dataclasses.replace(other, name=f"{pool.name}/{other.instance}",
+                                           max_nodes=pool.max_nodes, variants=()), res
     raise TargetError(target, f"{length} residues: the {stage} size class {res.size!r} needs "
                       f"{req[0]:g} CPU, {req[1]:g} GiB" + (f", {req[2]} GPU of class "
                       f"{res.gpu_class!r}" if req[2] else "") + " and no node type of cluster "
@@ -76,8 +81,13 @@ class ClusterSim:
         self.pod_req: dict[str, tuple] = {}
         self.batches: dict[str, str] = {}          # pod -> the unit that triggered its batch
         self.dependents = {s: [d for d in stages if depends_on(d) == s] for s in stages}
-        self.routes = {(s, t): route(s, n, cluster, sizing, t)
-                       for s in stages for t, n in targets.items()}
+        self.routes = {}
+        for s in stages:
+            for t, n in targets.items():
+                pool, res = self.routes[(s, t)] = route(s, n, cluster, sizing, t)
+                if pool.name not in self.pools:     # a bigger instance type of a pool
+                    self.pools[pool.name] = pool
+                    self.pending[pool.name] = deque()
 
     def push(self, t, kind, data):
         self.seq += 1
@@ -179,14 +189,21 @@ class ClusterSim:
     def _schedule(self, pool_name, t):
         pool, queue = self.pools[pool_name], self.pending[pool_name]
         still = deque()
-        for name in queue:
+        nodes = sorted(self._active(pool_name), key=lambda n: n.slot.ready)
+        failed: list[tuple] = []     # requests that found no room: bigger ones need not look
+        while queue:
+            name = queue.popleft()
             req = self.pod_req[name]
-            nodes = sorted(self._active(pool_name), key=lambda n: n.slot.ready)
+            if any(all(r >= f for r, f in zip(req, fr)) for fr in failed):
+                still.append(name)
+                continue
             node = next((n for n in nodes if all(f >= r - 1e-9 for f, r in zip(n.free, req))), None)
             if node is None and len(nodes) < pool.max_nodes:
                 node = self._launch(pool, t)
+                nodes.append(node)
             if node is None:
                 still.append(name)
+                failed.append(req)
                 continue
             node.free = [f - r for f, r in zip(node.free, req)]
             node.pods.add(name)
@@ -236,8 +253,8 @@ class ClusterSim:
             cost["cluster (always on)"] = round(self.cluster.always_on_per_hour * makespan / 3600, 4)
         spans = {s: (min(u.start for u in self.units.values() if u.stage == s),
                      max(u.end for u in self.units.values() if u.stage == s)) for s in self.stages}
-        counts = {p.name: _peak([n.slot for n in self.nodes if n.slot.pool == p.name])
-                  for p in self.cluster.pools}
+        counts = {name: _peak([n.slot for n in self.nodes if n.slot.pool == name])
+                  for name in self.pools}
         path = cluster_critical_path(self.units, self.pods, {n.slot.name: n.slot for n in self.nodes},
                                      self.batches)
         return Plan(len(self.targets), round(makespan, 2), cost, spans, path,
