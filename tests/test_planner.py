@@ -200,3 +200,48 @@ def test_reference_curve_passes_through_its_points():
     f = loglog_curve([(256, 36.0), (384, 66.0), (2500, 7560.0)])
     assert f(384) == pytest.approx(66.0) and f(2500) == pytest.approx(7560.0)
     assert f(100) < f(256) < f(300) < f(384) < f(5000)
+
+
+def test_pod_too_big_for_the_usual_type_gets_a_bigger_one():
+    # > 2500 residues: Sizing's "xlarge" class asks 120 GiB; the large pool's usual
+    # g6e.4xlarge (128 GiB, less after reserves) cannot hold it, a bigger allowed type can
+    plan = planner.plan({"huge": 2600, "small": 100}, msa_mode="mmseqs2", batch_window=0)
+    pools = {u.target: u.pool for u in plan.units if u.stage == "infer"}
+    assert pools["small"] == "eksfold-infer"
+    assert pools["huge"].startswith("eksfold-infer-large/")
+    node = next(n for n in plan.nodes if n.pool == pools["huge"])
+    large = next(p for p in default_cluster().pools if p.name == "eksfold-infer-large")
+    bigger = next(v for v in large.variants if v.instance == node.instance)
+    assert bigger.memory_gib > large.memory_gib and bigger.fits(8, 120, 1)
+
+
+def test_planned_vs_actual(tmp_path):
+    from eksfold.config import RunConfig
+    from eksfold.records import UnitRecord
+    from eksfold.run import Run
+    from eksfold.targets import Target
+
+    targets = [Target(id="a", sequence="M" * 40), Target(id="b", sequence="M" * 80)]
+    run = Run.create(str(tmp_path / "run"), targets, RunConfig())
+    p = simulate_local({"a": 40, "b": 80}, planner.local_cluster(), simple_costs())
+    planner.save_plan(run.root, p)       # align a 0-10, b 10-20; infer a 10-14, b 20-28
+    actual = {("align", "a"): (0, 10), ("align", "b"): (10, 22),
+              ("infer", "a"): (10, 15), ("infer", "b"): (22, 32)}
+    base = 1_700_000_000
+    for (stage, tid), (s, e) in actual.items():
+        rec = UnitRecord(stage, tid, wall_s=float(e - s),
+                         started=_utc(base + s), finished=_utc(base + e))
+        rec.succeed({}, {})
+        rec.write(run.store)
+    df = planner.planned_vs_actual(run.root).set_index(["stage", "target"])
+    assert df.loc[("infer", "b"), "planned_s"] == 8.0 and df.loc[("infer", "b"), "error_s"] == 2.0
+    assert df.loc[("infer", "b"), "actual_end"] == 32.0
+    cmp = planner.makespan_comparison(run.root)
+    assert cmp["planned_s"] == 28.0 and cmp["actual_s"] == 32.0
+    assert cmp["error"] == pytest.approx(28 / 32 - 1, abs=1e-4) and cmp["units_done"] == 4
+
+
+def _utc(t):
+    import time
+
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
