@@ -28,7 +28,7 @@ from .search import InfeasiblePlan, best_window, fastest_for_budget, smallest_fo
 __all__ = ["plan", "Plan", "ClusterSpec", "NodePool", "Costs", "FixedCosts", "InfeasiblePlan",
            "default_cluster", "load_cluster", "local_cluster", "reference_costs", "stage_costs",
            "save_plan", "load_plan", "planned_vs_actual", "makespan_comparison", "target_lengths",
-           "fmt_duration", "parse_duration"]
+           "fmt_duration", "parse_duration", "size_sweep"]
 
 
 def target_lengths(targets, limit: int | None = None) -> dict[str, int]:
@@ -151,3 +151,14 @@ def _max_shards(result, spec) -> dict:
             out[pool.stage] = out.get(pool.stage, 0) + n * max(
                 pool.slots(*_pod_requests(pool.stage, pool.gpu_class)), 1)
     return out
+
+
+def size_sweep(targets, pool: str = "eksfold-infer", counts=(1, 2, 4, 8, 16), cluster=None,
+               **options) -> list[tuple[int, Plan]]:
+    """``[(n, Plan)]`` with ``pool`` limited to each of ``counts`` nodes (the other pools as
+    described): cost and time vs cluster size. ``options`` go to :func:`plan`."""
+    spec = _cluster(cluster)
+    if pool not in {p.name for p in spec.pools}:
+        raise ConfigError(f"no pool {pool!r} in cluster {spec.name} "
+                          f"({', '.join(p.name for p in spec.pools)})")
+    return [(n, plan(targets, cluster=spec.scaled(**{pool: n}), **options)) for n in counts]
