@@ -11,7 +11,8 @@ import yaml
 from eksfold import planner
 from eksfold.errors import ConfigError, TargetError
 from eksfold.planner import search
-from eksfold.planner.cluster import ClusterSpec, NodePool, default_cluster, load_cluster
+from eksfold.planner.cluster import ClusterSpec, NodePool, load_cluster
+from eksfold.planner.karpenter import default_cluster
 from eksfold.planner.costs import Costs, FixedCosts, loglog_curve
 from eksfold.planner.localsim import simulate_local
 from eksfold.planner.simulate import simulate_cluster
@@ -245,3 +246,26 @@ def _utc(t):
     import time
 
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def test_gpu_class_from_a_memory_model():
+    # A CUDA cost model routes by predicted GPU memory instead of Sizing's 1000-residue line.
+    # The table is test input for the routing logic (a fitted curve 1000 + 0.03 L^2 MB), not
+    # a measurement: with the 15 % margin, 800 residues fit 24 GB, 900 need 48 GB, 1300 fit none.
+    import pandas as pd
+
+    from eksfold.memory.costmodel import CostModel
+
+    Ls = [100, 400, 700, 1000, 1200]
+    table = pd.DataFrame({"length": Ls, "setting": "default", "device": "cuda",
+                          "inference_s": [1.0 + L / 100 for L in Ls],
+                          "peak_rss_mb": [4000.0] * 5,
+                          "peak_cuda_reserved_mb": [1000 + 0.03 * L * L for L in Ls]})
+    costs = simple_costs()
+    costs.memory_model = CostModel.fit(table, device="cuda")
+    plan = simulate_cluster({"a": 800, "b": 900}, small_cluster(large=1), costs)
+    pools = {u.target: u.pool for u in plan.units if u.stage == "infer"}
+    assert pools == {"a": "gpu", "b": "big"}
+    with pytest.raises(TargetError) as err:
+        simulate_cluster({"c": 1300}, small_cluster(large=1), costs)
+    assert err.value.target == "c" and "largest GPU class" in str(err.value)

@@ -19,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError, TargetError
-from .cluster import ClusterSpec, NodePool, default_cluster, load_cluster, local_cluster
+from .cluster import ClusterSpec, NodePool, load_cluster, local_cluster
+from .karpenter import default_cluster
 from .costs import Costs, FixedCosts, reference_costs, stage_costs
 from .model import Plan, fmt_duration, parse_duration
 from .saved import load_plan, makespan_comparison, planned_vs_actual, save_plan
@@ -142,7 +143,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
 
 def _max_shards(result, spec) -> dict:
     """Pods per stage the executor should create at most: what the plan's pools run at once."""
-    from .cluster import _pod_requests
+    from .karpenter import _pod_requests
 
     out: dict[str, int] = {}
     for pool in spec.pools:

@@ -61,6 +61,7 @@ class Costs:
                  reference_gpu: str | None = None):
         self.curves, self.fixed, self.sources, self.msa_mode = curves, fixed, sources, msa_mode
         self.reference_gpu = reference_gpu   # None: the curves are for the pool as it is
+        self.memory_model = None             # a CUDA CostModel: GPU class routing by memory
 
     def seconds(self, stage: str, length: int, pool=None) -> float:
         if stage not in self.curves:

@@ -17,16 +17,15 @@ between stages by Pod time, plus the always-on parts of the cluster for the make
 """
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..errors import TargetError
 from ..sharding import plan_shards
-from ..stages import depends_on, get_stage
+from ..stages import depends_on
 from .critical import cluster_critical_path
+from .routing import peak_nodes, route
 from .model import NodeSlot, Plan, UnitSlot, WorkerSlot
 
 
@@ -39,28 +38,6 @@ class _Node:
     idle_since: float | None = None
     last_freed_by: str = ""
     busy: dict = field(default_factory=dict)   # stage -> Pod seconds
-
-
-def route(stage: str, length: int, cluster, sizing, target: str = "?"):
-    """(pool, Resources) for one unit: the executor's size class, then the pool serving it."""
-    res = sizing.for_length(stage, length)
-    kind = "infer" if get_stage(stage).pool == "gpu" else "align"
-    pools = cluster.pools_for(stage) or cluster.pools_for(kind)
-    if res.gpu_class:
-        pools = [p for p in pools if p.gpu_class == res.gpu_class]
-    req = (float(res.cpu), float(res.memory.rstrip("Gi")), res.gpu)
-    for pool in pools:
-        if pool.max_nodes > 0 and pool.fits(*req):
-            return pool, res
-        for other in pool.variants if pool.max_nodes > 0 else ():
-            if other.fits(*req):     # the pool's limit covers its bigger types too
-                return dataclasses.replace(other, name=f"{pool.name}/{other.instance}",
-                                           max_nodes=pool.max_nodes, variants=()), res
-    raise TargetError(target, f"{length} residues: the {stage} size class {res.size!r} needs "
-                      f"{req[0]:g} CPU, {req[1]:g} GiB" + (f", {req[2]} GPU of class "
-                      f"{res.gpu_class!r}" if req[2] else "") + " and no node type of cluster "
-                      f"{cluster.name!r} fits it (pools: "
-                      f"{', '.join(p.name for p in cluster.pools) or 'none'})")
 
 
 class ClusterSim:
@@ -84,7 +61,8 @@ class ClusterSim:
         self.routes = {}
         for s in stages:
             for t, n in targets.items():
-                pool, res = self.routes[(s, t)] = route(s, n, cluster, sizing, t)
+                pool, res = self.routes[(s, t)] = route(s, n, cluster, sizing, t,
+                                                        getattr(costs, "memory_model", None))
                 if pool.name not in self.pools:     # a bigger instance type of a pool
                     self.pools[pool.name] = pool
                     self.pending[pool.name] = deque()
@@ -253,7 +231,7 @@ class ClusterSim:
             cost["cluster (always on)"] = round(self.cluster.always_on_per_hour * makespan / 3600, 4)
         spans = {s: (min(u.start for u in self.units.values() if u.stage == s),
                      max(u.end for u in self.units.values() if u.stage == s)) for s in self.stages}
-        counts = {name: _peak([n.slot for n in self.nodes if n.slot.pool == name])
+        counts = {name: peak_nodes([n.slot for n in self.nodes if n.slot.pool == name])
                   for name in self.pools}
         path = cluster_critical_path(self.units, self.pods, {n.slot.name: n.slot for n in self.nodes},
                                      self.batches)
@@ -261,17 +239,6 @@ class ClusterSim:
                     units=list(self.units.values()), workers=list(self.pods.values()),
                     nodes=[n.slot for n in self.nodes], cluster=self.cluster.name,
                     node_counts=counts, sources=list(self.costs.sources))
-
-
-def _peak(nodes) -> int:
-    """Most nodes up at once."""
-    edges = sorted([(n.launched, 1) for n in nodes] + [(n.released, -1) for n in nodes],
-                   key=lambda e: (e[0], e[1]))
-    up = best = 0
-    for _, d in edges:
-        up += d
-        best = max(best, up)
-    return best
 
 
 def simulate_cluster(targets: dict, cluster, costs, *, stages=("align", "infer"), spot=False,
