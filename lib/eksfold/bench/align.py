@@ -49,12 +49,13 @@ def align_benchmark(lengths, database: str, cpus: int = 2, targets_fasta: str | 
 def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: str,
                       sensitivities: list[float], jackhmmer_queries: dict[int, int] | None = None,
                       cpus: int = 2, targets_fasta: str = "data/cameo92/targets.fasta",
-                      log=print):
+                      large_sensitivities: list[float] | None = None, log=print):
     """jackhmmer vs MMseqs2 (plain layout, batch of all queries) per database size.
 
     ``jackhmmer_queries`` caps jackhmmer's queries at a size (its time is per query, so a subset
-    measures it; MMseqs2 always searches the whole batch). Sensitivities other than the last are
-    measured on the smallest (real) database only. Returns ``(rows DataFrame, summary dict)``.
+    measures it; MMseqs2 always searches the whole batch). All ``sensitivities`` run on the
+    smallest (real) database, ``large_sensitivities`` (default: the last one) on every size; the
+    first of those is the one the summary reports. Returns ``(rows DataFrame, summary dict)``.
     """
     import pandas as pd
 
@@ -70,7 +71,8 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
     if not all(p.is_file() for p in fastas.values()):
         fastas, took = ac.timed(ac.write_padded, database, scratch / "pad.fasta", sizes)
         log(f"padded databases written in {took} s")
-    rows, jh_hits, chosen = [], {}, sensitivities[-1]
+    large = large_sensitivities or sensitivities[-1:]
+    rows, jh_hits, chosen = [], {}, large[0]
     for size in sorted(sizes):
         prefix = scratch / f"mm_{size}"
         _, createdb_s = ac.timed(build_plain, fastas[size], prefix)
@@ -95,7 +97,7 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
                          "depth": 1 + (len(aligned) if size == min(sizes) else len(r["hits"])),
                          "neff": ac.neff([queries[name]] + aligned) if size == min(sizes) else None})
             log(f"jackhmmer size={size} {name}: {r['wall_s']} s, {len(r['hits'])} hits")
-        for sens in (sensitivities if size == min(sizes) else [chosen]):
+        for sens in (sorted(set(sensitivities) | set(large)) if size == min(sizes) else large):
             search = MMseqs2Search(str(prefix), "plain", sensitivity=sens, cpus=cpus)
             with tempfile.TemporaryDirectory(dir=scratch) as tmp:
                 dirs = {n: Path(tmp) / n for n in queries}
@@ -127,13 +129,20 @@ def summarise(df, chosen: float) -> dict:
     """Per-query time per tool and size, power-law fits, UniRef90-scale ratio, sensitivity."""
     from . import align_compare as ac
 
-    mm = df[(df.tool == "mmseqs2") & (df.sensitivity == chosen)]
     jh = df[df.tool == "jackhmmer"]
+    # The same jackhmmer queries at every size (larger sizes may measure a subset).
+    common = set.intersection(*(set(d["query"]) for _, d in jh.groupby("db_size")))
+    jh = jh[jh["query"].isin(common)]
+    sizes = df.db_size.nunique()
+    series = {"jackhmmer": jh}
+    for s, d in df[df.tool == "mmseqs2"].groupby("sensitivity"):
+        if d.db_size.nunique() == sizes:
+            series[f"mmseqs2 -s {s:g}"] = d
     # CPU seconds (rusage of the child): robust on a shared machine, where wall time mostly
     # measures other jobs; wall time is kept beside it.
-    times = {t: d.groupby("db_size").cpu_s.mean() for t, d in (("jackhmmer", jh), ("mmseqs2", mm))}
-    walls = {t: d.groupby("db_size").wall_s.mean() for t, d in (("jackhmmer", jh), ("mmseqs2", mm))}
-    fits = {t: ac.fit_and_extrapolate(list(s.index), list(s.values)) for t, s in times.items()}
+    times = {t: d.groupby("db_size").cpu_s.mean() for t, d in series.items()}
+    walls = {t: d.groupby("db_size").wall_s.mean() for t, d in series.items()}
+    fits = {t: ac.fit_and_extrapolate(list(v.index), list(v.values)) for t, v in times.items()}
     small = df.db_size.min()
     sens = {}
     for s, d in df[(df.tool == "mmseqs2") & (df.db_size == small)].groupby("sensitivity"):
@@ -143,16 +152,19 @@ def summarise(df, chosen: float) -> dict:
                         "mean_depth": round(d.depth.mean(), 1), "mean_neff": round(d.neff.mean(), 1),
                         "per_query_cpu_s": round(d.cpu_s.mean(), 2)}
     jsmall = jh[jh.db_size == small]
-    ext = {t: f["extrapolated_s"] for t, f in fits.items()}
+    jext = fits["jackhmmer"]["extrapolated_s"]
     return {"evalue": ac.EVALUE, "chosen_sensitivity": chosen, "uniref90_size": ac.UNIREF90_SIZE,
             "measure": "cpu_s per query (MMseqs2: batch CPU / queries)",
-            "per_query_s": {t: {int(k): round(v, 3) for k, v in s.items()} for t, s in times.items()},
-            "per_query_wall_s": {t: {int(k): round(v, 3) for k, v in s.items()} for t, s in walls.items()},
+            "jackhmmer_queries_all_sizes": sorted(common),
+            "per_query_s": {t: {int(k): round(v, 3) for k, v in x.items()} for t, x in times.items()},
+            "per_query_wall_s": {t: {int(k): round(v, 3) for k, v in x.items()} for t, x in walls.items()},
             "fits": fits,
-            "speedup_measured": {int(k): round(times["jackhmmer"][k] / times["mmseqs2"][k], 2)
-                                 for k in times["jackhmmer"].index if k in times["mmseqs2"].index},
-            "speedup_at_uniref90": round(ext["jackhmmer"] / ext["mmseqs2"], 1)
-            if all(ext.values()) else None,
+            "speedup_measured": {t: {int(k): round(times["jackhmmer"][k] / v, 2)
+                                     for k, v in x.items() if k in times["jackhmmer"].index}
+                                 for t, x in times.items() if t != "jackhmmer"},
+            "speedup_at_uniref90": {t: round(jext / f["extrapolated_s"], 1)
+                                    for t, f in fits.items()
+                                    if t != "jackhmmer" and jext and f["extrapolated_s"]},
             "sensitivity": sens,
             "jackhmmer_small_db": {"mean_depth": round(jsmall.depth.mean(), 1),
                                    "mean_neff": round(jsmall.neff.mean(), 1)},
@@ -172,6 +184,8 @@ def add_parser(bsub) -> None:
     a.add_argument("--queries", type=int, default=10)
     a.add_argument("--sensitivities", default="5.7,8", help="MMseqs2 -s values; the last is used "
                                                           "beyond the smallest database")
+    a.add_argument("--large-sensitivities", default="",
+                   help="MMseqs2 -s values on every size (default: the last of --sensitivities)")
     a.add_argument("--jackhmmer-queries", default="", help="SIZE:N,... cap on jackhmmer queries")
     a.add_argument("--scratch", default="data/db/bench", help="padded databases (not committed)")
     a.add_argument("--out", default=None, help="write align.csv/json/png here")
@@ -187,7 +201,8 @@ def _cmd_align(args) -> int:
     caps = {int(k): int(v) for k, v in (p.split(":") for p in args.jackhmmer_queries.split(",") if p)}
     df, summary = compare_benchmark(args.database, parse_lengths(args.sizes), args.queries,
                                     args.scratch, [float(s) for s in args.sensitivities.split(",")],
-                                    caps, args.cpus, args.targets)
+                                    caps, args.cpus, args.targets,
+                                    [float(x) for x in args.large_sensitivities.split(",") if x])
     print(json.dumps(summary, indent=1))
     if args.out:
         from .align_plot import plot_compare

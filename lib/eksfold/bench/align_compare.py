@@ -38,9 +38,11 @@ def pick_queries(cameo_fasta: str, query_fasta_gz: str, n: int, lengths=(80, 400
     with gzip.open(query_fasta_gz, "rt") as fh:
         examples = spread(list(SeqIO.parse(fh, "fasta")), n - n // 2)
     cameo = spread(list(SeqIO.parse(cameo_fasta, "fasta")), n // 2)
-    out = {f"cameo{i}": str(r.seq) for i, r in enumerate(cameo)}
-    out.update({f"example{i}": str(r.seq) for i, r in enumerate(examples)})
-    return out
+    # Interleaved, so a capped subset (jackhmmer on the largest databases) has both kinds.
+    named = [[(f"cameo{i}", r) for i, r in enumerate(cameo)],
+             [(f"example{i}", r) for i, r in enumerate(examples)]]
+    order = [pair for k in range(n) for group in named if k < len(group) for pair in [group[k]]]
+    return {name: str(r.seq) for name, r in order}
 
 
 def write_padded(real_fasta: str, out_fasta: Path, sizes: list[int], seed: int = 0,
