@@ -110,14 +110,18 @@ def index_commands(prefix: str | Path, layout: str, tmp: str | Path, binary: str
     """The one-off preparation of a downloaded database for fast search (data-prep Job).
 
     ``createindex`` precomputes the k-mer index so a search does not rebuild it per batch (for
-    the colabfold layout on the consensus DB that the searches use). ``gpu`` adds MMseqs2's
+    the colabfold layout on the consensus DB that the searches use, made first if missing). ``gpu`` adds MMseqs2's
     padded database for GPU search, which needs MMseqs2 16 or later (Debian's 14 lacks it).
     The k-mer size follows the sensitivity: index with the ``-s`` the searches use, or they
     ignore the index and build their own.
     """
     target = f"{prefix}_consensus" if layout == "colabfold" else str(prefix)
-    cmds = [[binary, "createindex", target, str(tmp), "--remove-tmp-files", "1",
-             *(["-s", str(sensitivity)] if sensitivity is not None else [])]]
+    cmds = []
+    if layout == "colabfold" and not db_exists(target):
+        # ColabFold's downloads (after tsv2exprofiledb) carry profiles but no consensus DB.
+        cmds.append([binary, "profile2consensus", str(prefix), target])
+    cmds.append([binary, "createindex", target, str(tmp), "--remove-tmp-files", "1",
+                 *(["-s", str(sensitivity)] if sensitivity is not None else [])])
     if gpu:
         cmds.append([binary, "makepaddedseqdb", target, f"{target}_pad"])
     return cmds
