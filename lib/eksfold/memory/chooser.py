@@ -172,8 +172,9 @@ def refuse_unfit(targets, budget_mb: float, model, margin: float = 0.15):
             fit.append(t)
         else:
             errors.append(TargetError(t.id, (
-                f"{t.length} residues: predicted {c.predicted_mb:,.0f} MB (+{margin:.0%} margin) "
-                f"with the most frugal setting {c.setting!r}, {budget_mb:,.0f} MB available")))
+                f"{t.length} residues: predicted {c.predicted_mb:,.0f} MB with the most frugal "
+                f"setting {c.setting!r}, {budget_mb:,.0f} MB available "
+                f"(with a {margin:.0%} safety margin)")))
     return fit, errors
 
 
