@@ -18,7 +18,7 @@ from .base import Executor, UnitEvent
 def plan(run: Run, stages=None, target_ids=None) -> dict[tuple[str, str], str]:
     """Current status of every unit: "done", "failed" or "missing"."""
     ids = target_ids or [t.id for t in run.targets]
-    stages = stages or run.stages
+    stages = run.stages if stages is None else stages
     return {(stage, tid): run.unit_status(stage, tid) for tid in ids for stage in stages}
 
 
@@ -32,7 +32,7 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
     from ..progress import make_reporter
 
     reporter = reporter or make_reporter("auto")
-    stages = tuple(stages or run.stages)
+    stages = tuple(run.stages if stages is None else stages)   # (): nothing to run
     status = plan(run, stages, target_ids)
     skip = skip or {}
     pending = {stage: [tid for (s, tid), st in status.items()
