@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import ConfigError, TargetError
 from .cluster import ClusterSpec, NodePool, load_cluster, local_cluster
 from .karpenter import default_cluster
-from .costs import Costs, FixedCosts, reference_costs, stage_costs
+from .costs import Costs, FixedCosts, gpu_profile_costs, reference_costs, stage_costs
 from .model import Plan, fmt_duration, parse_duration
 from .saved import load_plan, makespan_comparison, planned_vs_actual, save_plan
 from .search import InfeasiblePlan, best_window, fastest_for_budget, smallest_for_deadline
@@ -77,7 +77,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     ----------
     targets : FASTA path, packaged set name, list of Targets, dict id -> length, or lengths
     cluster : ClusterSpec, a cluster YAML path, or None for the one in ``cluster/``
-    profile : the reference profile for GPU and MSA costs (default ``reference-af2-v100``)
+    profile : the cost profile for GPU inference: ``reference-*`` (published figures, default
+        ``reference-af2-v100``) or a measured GPU profile (``gpu-*``: its settings.csv)
     msa_mode : "jackhmmer" or "mmseqs2"
     spot : price the pools that allow spot at spot prices
     deadline : "45m", "8h", seconds: plan the smallest cluster that meets it
@@ -107,7 +108,10 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     from .simulate import simulate_cluster
 
     spec = _cluster(cluster)
-    costs = costs or reference_costs(msa_mode, profile or REFERENCE)
+    if costs is None:
+        costs = (gpu_profile_costs(profile, msa_mode) if profile and profile != REFERENCE
+                 and not profile.startswith("reference-") else
+                 reference_costs(msa_mode, profile or REFERENCE))
 
     def simulate(cl, window):
         p = simulate_cluster(lengths, cl, costs, stages=stages, spot=spot, batch_window=window)

@@ -164,6 +164,41 @@ def reference_costs(msa_mode: str = "jackhmmer", profile: str = REFERENCE,
                  sources, msa_mode, reference_gpu=device)
 
 
+def gpu_profile_costs(profile: str, msa_mode: str = "jackhmmer", preset: str = "demo",
+                      fixed: FixedCosts | None = None) -> Costs:
+    """Inference from a MEASURED GPU profile (``settings.csv`` with CUDA rows, written by
+    ``eksfold bench settings`` / ``tools/gpu_check.sh``): time per length with the setting the
+    chooser picks for the pool's GPU memory, scaled to other GPU types by :func:`gpu_speed`,
+    and GPU class routing by its memory model. MSA and relax figures as in
+    :func:`reference_costs`."""
+    import pandas as pd
+
+    from ..memory.chooser import choose
+    from ..memory.costmodel import CostModel
+    from .cluster import price_table
+
+    suffix = "" if preset == "demo" else f"-{preset}"
+    table = pd.read_csv(str(_profile_file(profile, f"settings{suffix}.csv")))
+    if not (table.get("device") == "cuda").any():
+        raise ConfigError(f"profile {profile!r}: settings{suffix}.csv has no CUDA measurement")
+    model = CostModel.fit(table, device="cuda")
+    name = str(table.loc[table["device"] == "cuda", "device_name"].iloc[0])
+    gpu = next((g for g in price_table()["gpus"] if g in name), None)
+    if gpu is None:
+        raise ConfigError(f"profile {profile!r}: GPU {name!r} is not in the price table")
+    budget = price_table()["gpus"][gpu]["memory_gb"] * 1024
+
+    def infer(length: float) -> float:
+        return model.predict_time(int(length), choose(int(length), budget, model).setting)
+    base = reference_costs(msa_mode, fixed=fixed)
+    costs = Costs({**base.curves, "infer": infer}, base.fixed,
+                  [f"infer: measured on {name}, profiles/{profile}/settings{suffix}.csv "
+                   f"(preset {preset}), scaled to other GPUs by bandwidth and FP32 throughput"]
+                  + base.sources[1:], msa_mode, reference_gpu=gpu)
+    costs.memory_model = model
+    return costs
+
+
 def stage_costs(msa_mode: str = "jackhmmer") -> Costs:
     """The stage classes' own predictions (``predicted_seconds``, ``fixed_cost_s``)."""
     from ..stages import get_stage

@@ -82,3 +82,22 @@ def compare(plans: dict, title: str = "plans compared"):
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
     fig.suptitle(title, fontsize=9)
     return fig
+
+
+def planned_vs_actual(df, title: str = "planned vs actual"):
+    """Per unit: planned vs actual seconds (left) and end times (right), from
+    :func:`eksfold.planner.planned_vs_actual`."""
+    fig, (a, b) = _figure(2, ncols=2, size=(4.5, 4.0))
+    for stage, rows in df.groupby("stage"):
+        color = STAGE_COLORS.get(stage, "0.5")
+        a.scatter(rows["planned_s"], rows["actual_s"], s=12, color=color, label=stage)
+        b.scatter(rows["planned_end"], rows["actual_end"], s=12, color=color, label=stage)
+    for ax, what in ((a, "unit seconds"), (b, "unit end (s from start)")):
+        hi = max(float(df[[c for c in df.columns if c.startswith(("planned_", "actual_"))]]
+                       .select_dtypes("number").max().max() or 1.0), 1.0)
+        ax.plot([0, hi], [0, hi], color="k", lw=0.6)
+        ax.set_xlabel(f"planned {what}")
+        ax.set_ylabel(f"actual {what}")
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return fig
