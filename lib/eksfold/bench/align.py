@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -165,6 +166,9 @@ def summarise(df, chosen: float) -> dict:
             "speedup_at_uniref90": {t: round(jext / f["extrapolated_s"], 1)
                                     for t, f in fits.items()
                                     if t != "jackhmmer" and jext and f["extrapolated_s"]},
+            "speedup_at_uniref90_last_two": {
+                t: round(fits["jackhmmer"]["last_two_extrapolated_s"] / f["last_two_extrapolated_s"], 1)
+                for t, f in fits.items() if t != "jackhmmer" and "last_two_extrapolated_s" in f},
             "sensitivity": sens,
             "jackhmmer_small_db": {"mean_depth": round(jsmall.depth.mean(), 1),
                                    "mean_neff": round(jsmall.neff.mean(), 1)},
@@ -203,6 +207,7 @@ def _cmd_align(args) -> int:
                                     args.scratch, [float(s) for s in args.sensitivities.split(",")],
                                     caps, args.cpus, args.targets,
                                     [float(x) for x in args.large_sensitivities.split(",") if x])
+    summary["command"] = " ".join(["eksfold", *sys.argv[1:]])
     print(json.dumps(summary, indent=1))
     if args.out:
         from .align_plot import plot_compare

@@ -159,8 +159,15 @@ def fit_and_extrapolate(sizes, times, to: int = UNIREF90_SIZE) -> dict:
     if k is None:
         return {"exponent": None, "extrapolated_s": None}
     logc = np.mean([math.log(t) - k * math.log(s) for s, t in pts])
-    return {"exponent": round(k, 3), "coefficient": math.exp(logc),
-            "extrapolated_s": round(math.exp(logc) * to ** k, 2)}
+    out = {"exponent": round(k, 3), "coefficient": math.exp(logc),
+           "extrapolated_s": round(math.exp(logc) * to ** k, 2)}
+    if len(pts) >= 3:
+        # The slope between the two largest sizes: fixed costs weigh less there, so this is
+        # the more conservative extrapolation when the all-points fit bends.
+        (s1, t1), (s2, t2) = sorted(pts)[-2:]
+        k2 = math.log(t2 / t1) / math.log(s2 / s1)
+        out.update(last_two_exponent=round(k2, 3), last_two_extrapolated_s=round(t2 * (to / s2) ** k2, 2))
+    return out
 
 
 def timed(fn, *args, **kw):
