@@ -56,6 +56,7 @@ class ClusterSim:
         self.units: dict[tuple, UnitSlot] = {}
         self.pods: dict[str, WorkerSlot] = {}
         self.pod_req: dict[str, tuple] = {}
+        self.pool_reqs: dict[str, set] = {}        # the distinct Pod requests per pool
         self.batches: dict[str, str] = {}          # pod -> the unit that triggered its batch
         self.dependents = {s: [d for d in stages if depends_on(d) == s] for s in stages}
         self.routes = {}
@@ -106,6 +107,7 @@ class ClusterSim:
                 self.pods[name] = WorkerSlot(name, stage, pool_name, "", t, math.nan, math.nan,
                                              math.nan, shard)
                 self.pod_req[name] = self.pod_req_of(res)
+                self.pool_reqs.setdefault(pool_name, set()).add(self.pod_req[name])
                 self.batches[name] = trigger
                 self.pending[pool_name].append(name)
             self._schedule(pool_name, t)
@@ -166,7 +168,7 @@ class ClusterSim:
 
     def _schedule(self, pool_name, t):
         pool, queue = self.pools[pool_name], self.pending[pool_name]
-        still = deque()
+        still = []
         nodes = sorted(self._active(pool_name), key=lambda n: n.slot.ready)
         failed: list[tuple] = []     # requests that found no room: bigger ones need not look
         while queue:
@@ -182,6 +184,9 @@ class ClusterSim:
             if node is None:
                 still.append(name)
                 failed.append(req)
+                if all(any(all(r >= f for r, f in zip(q, fr)) for fr in failed)
+                       for q in self.pool_reqs[pool_name]):
+                    break       # no Pod of any kind in this queue fits: stop looking (O(1))
                 continue
             node.free = [f - r for f, r in zip(node.free, req)]
             node.pods.add(name)
@@ -192,7 +197,7 @@ class ClusterSim:
                 self._start(name, node, t)
             elif node.slot.launched >= pod.submitted:
                 pod.waited_for = f"node {node.slot.name}"
-        self.pending[pool_name] = still
+        queue.extendleft(reversed(still))   # the skipped ones keep their place, in order
 
     def _start(self, name, node, t):
         pod, pool = self.pods[name], self.pools[node.slot.pool]
