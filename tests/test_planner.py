@@ -269,3 +269,20 @@ def test_gpu_class_from_a_memory_model():
     with pytest.raises(TargetError) as err:
         simulate_cluster({"c": 1300}, small_cluster(large=1), costs)
     assert err.value.target == "c" and "largest GPU class" in str(err.value)
+
+
+def test_cli_plan_and_impossible_deadline(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "plan.json"
+    ok = subprocess.run([sys.executable, "-m", "eksfold.cli.plan", "data/cameo92/targets.fasta",
+                         "--msa", "mmseqs2", "--spot", "--limit", "12", "--json", str(out)],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "critical path" in ok.stdout and json.loads(out.read_text())["targets"] == 12
+    bad = subprocess.run([sys.executable, "-m", "eksfold.cli.plan", "data/cameo92/targets.fasta",
+                          "--deadline", "5m"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no cluster within the pools' limits meets the deadline" \
+        in bad.stderr

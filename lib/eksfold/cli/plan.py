@@ -75,3 +75,20 @@ def add_parsers(sub) -> None:
     v.add_argument("--mixed", type=int, default=6, help="targets in set B (a length mix)")
     v.add_argument("--max-length", type=int, default=450, help="longest target used")
     p.set_defaults(func=cmd_plan)
+
+
+if __name__ == "__main__":   # `python -m eksfold.cli.plan ...` works before `eksfold plan` is wired
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="eksfold")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    parsed = parser.parse_args(["plan", *sys.argv[1:]])
+    from ..contracts import ExitCode
+    from ..errors import EksfoldError
+
+    try:
+        sys.exit(parsed.func(parsed))
+    except EksfoldError as exc:
+        print(f"eksfold: error: {exc}", file=sys.stderr)
+        sys.exit(ExitCode.BAD_INPUT)
