@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Download the sequence databases and the OpenFold weights into the shared volume.
 #
-#   prepare-data.sh reduced|full [ROOT]        ROOT defaults to /fsx
+#   prepare-data.sh reduced|full|colabfold [ROOT]        ROOT defaults to /fsx
 #
 # Runs in the eksfold-worker image (aria2c, rsync, pigz, python3 + boto3) as the Job in
 # data-prep/job.yaml. Layout, as eksfold expects it (docs/DESIGN.md):
@@ -21,9 +21,10 @@
 # retry resumes where it stopped; aria2c continues partial downloads).
 set -euo pipefail
 
-preset=${1:?usage: prepare-data.sh reduced|full [ROOT]}
+preset=${1:?usage: prepare-data.sh reduced|full|colabfold [ROOT]}
 root=${2:-/fsx}
-case "$preset" in reduced|full) ;; *) echo "preset must be reduced or full, not '$preset'" >&2; exit 2;; esac
+case "$preset" in reduced|full|colabfold) ;;
+  *) echo "preset must be reduced, full or colabfold, not '$preset'" >&2; exit 2;; esac
 
 db=$root/db
 mkdir -p "$db" "$root/weights" "$root/runs"
@@ -87,8 +88,30 @@ PY
   touch "$dir/.done"
 }
 
+# colabfold ITEM NAME: ColabFold's MMseqs2 databases (what colabfold_search reads): unpack the
+# exprofile TSVs into an expandable MMseqs2 database, then index it (createindex; the GPU
+# padded copy needs MMseqs2 >= 16: set MMSEQS_GPU=1 in an image that has it).
+colabfold() {
+  local item=$1 name=$2 dir=$db/$1
+  if [ -e "$dir/.indexed" ]; then log "$item: present"; return; fi
+  fetch "$item" "https://wwwuser.gwdg.de/~compbiol/colabfold/$name.tar.gz"
+  cd "$dir"
+  mmseqs tsv2exprofiledb "$name" "${name}_db"
+  python3 -m eksfold.alignment.mmseqs_db index "${name}_db" colabfold "$dir/tmp" ${MMSEQS_GPU:+--gpu}
+  rm -rf "$dir/tmp"
+  touch "$dir/.indexed"
+  cd - >/dev/null
+}
+
 GCS=https://storage.googleapis.com/alphafold-databases
 weights
+if [ "$preset" = colabfold ]; then
+  colabfold colabfold_uniref30 uniref30_2302
+  colabfold colabfold_envdb colabfold_envdb_202108
+  pdb_mmcif
+  log "all done: $(du -sh "$db" | cut -f1) in $db"
+  exit 0
+fi
 fetch uniref90 https://ftp.ebi.ac.uk/pub/databases/uniprot/uniref/uniref90/uniref90.fasta.gz
 fetch mgnify "$GCS/v2.3/mgy_clusters_2022_05.fa.gz"
 fetch pdb70 https://wwwuser.gwdg.de/~compbiol/data/hhsuite/databases/hhsuite_dbs/old-releases/pdb70_from_mmcif_200401.tar.gz

@@ -27,7 +27,7 @@ TARGET_COLUMNS = ["target", "length", "pdb_id", "chain"]
 # align/infer columns in the order users know; stages added later append theirs
 COLUMNS = [
     *TARGET_COLUMNS,
-    "align_status", "align_wall_s", "align_cpu_s", "align_peak_rss_mb", "msa_depth",
+    "align_status", "align_wall_s", "align_cpu_s", "align_peak_rss_mb", "msa_depth", "msa_mode",
     "infer_status", "feature_s", "inference_s", "infer_peak_rss_mb", "peak_cuda_mb",
     "device", "preset", "weights", "untrained", "mean_plddt", "ptm", "error",
 ]

@@ -131,3 +131,26 @@ def has_module(module: str, binary: str = "mmseqs") -> bool:
     """Whether this MMseqs2 build has ``module`` (e.g. ``makepaddedseqdb``: GPU search)."""
     out = subprocess.run([binary, "-h"], capture_output=True, text=True).stdout
     return any(line.split()[:1] == [module] for line in out.splitlines())
+
+
+def _main(argv=None) -> int:
+    """``python -m eksfold.alignment.mmseqs_db index PREFIX LAYOUT TMP [--gpu] [-s S]``: run
+    the preparation commands of :func:`index_commands` (the data-preparation Job calls it)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m eksfold.alignment.mmseqs_db")
+    ap.add_argument("action", choices=["index"])
+    ap.add_argument("prefix")
+    ap.add_argument("layout", choices=["plain", "colabfold"])
+    ap.add_argument("tmp")
+    ap.add_argument("--gpu", action="store_true", help="also the padded database (MMseqs2 >= 16)")
+    ap.add_argument("-s", "--sensitivity", type=float, default=8.0)
+    args = ap.parse_args(argv)
+    for argv_ in index_commands(args.prefix, args.layout, args.tmp, gpu=args.gpu,
+                                sensitivity=args.sensitivity):
+        run_tool(f"mmseqs {argv_[1]}", argv_)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

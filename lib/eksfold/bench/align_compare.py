@@ -174,3 +174,16 @@ def timed(fn, *args, **kw):
     started = time.perf_counter()
     out = fn(*args, **kw)
     return out, round(time.perf_counter() - started, 2)
+
+
+def committed_comparison(profile: str = "cpu-2core"):
+    """The committed jackhmmer-vs-MMseqs2 figures of a machine profile: (table, summary, PNG
+    path) from ``profiles/<profile>/align.{csv,json,png}`` (written by ``bench align --compare``)."""
+    import json
+    from importlib.resources import files
+
+    import pandas as pd
+
+    base = files("eksfold.profiles") / profile
+    return (pd.read_csv(str(base / "align.csv")), json.loads((base / "align.json").read_text()),
+            str(base / "align.png"))

@@ -97,10 +97,23 @@ DATABASES: dict[str, Database] = {db.name: db for db in (
         "structures/divided/mmCIF/ (use it as pdb_mmcif's mirror)"),
 )}
 
+# ColabFold's MMseqs2 databases (what colabfold_search reads); the data-preparation Job turns
+# the downloads into expandable MMseqs2 databases and indexes them (alignment.mmseqs_db).
+# Sizes as ColabFold's setup_databases.sh documents them (approximate).
+DATABASES.update({db.name: db for db in (
+    Database("colabfold_uniref30", "mmseqs2", "colabfold_uniref30/uniref30_2302_db", 200, (
+        Source("https://wwwuser.gwdg.de/~compbiol/colabfold/uniref30_2302.tar.gz", "untar", 70),),
+        "UniRef30 cluster profiles; search with --msa mmseqs2 --mmseqs-layout colabfold"),
+    Database("colabfold_envdb", "mmseqs2", "colabfold_envdb/colabfold_envdb_202108_db", 600, (
+        Source("https://wwwuser.gwdg.de/~compbiol/colabfold/colabfold_envdb_202108.tar.gz",
+               "untar", 110),), "ColabFold's environmental database (BFD, MGnify, metagenomes)"),
+)})
+
 MODES: dict[str, tuple[str, ...]] = {
     "reduced": ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_mmcif"),
     "full": ("uniref90", "mgnify", "bfd", "uniref30", "pdb70", "pdb_mmcif"),
     "casp14": ("uniref90", "mgnify_2018_12", "bfd", "uniclust30", "pdb70", "pdb_mmcif"),
+    "colabfold": ("colabfold_uniref30", "colabfold_envdb", "pdb_mmcif"),
 }
 
 

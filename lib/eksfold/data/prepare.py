@@ -71,6 +71,8 @@ def _prepare(db: Database, dest: Path, mirror, progress, keep_archives, workers)
         if src.unpack != "none" and not keep_archives:
             result.path.unlink()
             Path(str(result.path) + ".sha256").unlink(missing_ok=True)
+    if db.tool == "mmseqs2":   # ColabFold's exprofile TSVs -> an indexed, expandable database
+        _mmseqs_prepare(dest / db.path)
     if not (dest / db.path).exists() and not list(folder.glob(Path(db.path).name + "*")):
         raise StorageError(str(folder), f"{db.name}: unpacked, but {db.path} is not there",
                            "the source's layout differs from the expected one")
@@ -78,6 +80,16 @@ def _prepare(db: Database, dest: Path, mirror, progress, keep_archives, workers)
                                                                  for s in db.sources],
                                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
     return Prepared(db.name, dest / db.path, False, time.perf_counter() - start, moved)
+
+
+def _mmseqs_prepare(prefix: Path) -> None:
+    from ..alignment.mmseqs_db import index_commands
+    from ..alignment.tools import run_tool
+
+    source = prefix.with_name(prefix.name.removesuffix("_db"))
+    run_tool("mmseqs tsv2exprofiledb", ["mmseqs", "tsv2exprofiledb", str(source), str(prefix)])
+    for argv in index_commands(prefix, "colabfold", prefix.parent / "tmp"):
+        run_tool(f"mmseqs {argv[1]}", argv)
 
 
 def _mirrored(db: Database, src: Source, mirror: str | None) -> str:

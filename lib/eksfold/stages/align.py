@@ -30,7 +30,8 @@ class AlignStage(Stage):
     title = "alignment"
     pool = "cpu"
     summary_columns = {"align_wall_s": "wall_s", "align_cpu_s": "cpu_s",
-                       "align_peak_rss_mb": "tool_peak_rss_mb", "msa_depth": "msa_depth"}
+                       "align_peak_rss_mb": "tool_peak_rss_mb", "msa_depth": "msa_depth",
+                       "msa_mode": "mode"}
 
     fixed_cost_s = 5.0
 
