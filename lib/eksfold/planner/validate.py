@@ -22,13 +22,15 @@ def _ts(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def _run(targets, root, preset, workers, databases=None):
+def _run(targets, root, preset, workers, databases=None, settings="default"):
     from ..pipeline import run_pipeline
     from ..progress.text import TextProgress
 
     load = os.getloadavg()[0]
     started = time.time()
-    run = run_pipeline(list(targets), root, preset=preset, relax=False,
+    # one inference setting for every run: "auto" would choose from the committed settings
+    # profile, which may change between the calibration and the validation runs
+    run = run_pipeline(list(targets), root, preset=preset, relax=False, settings=settings,
                        executor_options={"align_workers": workers["align"],
                                          "infer_workers": workers["infer"]},
                        databases=databases, reporter=TextProgress(stream=open(os.devnull, "w")))
@@ -74,10 +76,11 @@ def calibrate(targets, root: str, preset: str = "tiny", workers=None, databases=
         node_start_s=0.0, image_pull_s=0.0, pod_start_s=0.0,
         worker_open_s={"align": 0.0, "infer": max(0.0, worker_start + warmup)},
         unit_overhead_s={"align": gaps(align), "infer": gaps(infer)},
-        startup_s=min(_ts(r.started) for _, r in align) - t0,
+        # record timestamps are truncated to the second: +0.5 s against a float clock
+        startup_s=max(0.0, min(_ts(r.started) for _, r in align) + 0.5 - t0),
         sources={"all": f"measured on this machine by a calibration run of {len(align)} targets "
                          f"(preset {preset}, load average {load:.1f})"})
-    shutdown = t1 - max(_ts(r.finished) for _, r in infer)
+    shutdown = t1 - (max(_ts(r.finished) for _, r in infer) + 0.5)
     facts = {"calibration_targets": len(align), "lengths": [t.length for t, _ in align],
              "wall_s": round(t1 - t0, 2), "startup_s": round(fixed.startup_s, 2),
              "infer_worker_s": round(fixed.worker("infer"), 2), "shutdown_s": round(shutdown, 2),
@@ -116,6 +119,7 @@ def validate_local(source, root_base: str, preset: str = "tiny", limit: int | No
     import pandas as pd
 
     from . import plan as make_plan
+    from .saved import planned_vs_actual, save_plan
     from ..pipeline import load_targets_for_run
 
     targets, _, _ = load_targets_for_run(source, limit=limit, max_length=max_length)
@@ -130,15 +134,20 @@ def validate_local(source, root_base: str, preset: str = "tiny", limit: int | No
         predicted = p.makespan_s + costs.shutdown_s
         log(f"set {name}: {len(chosen)} targets {[t.length for t in chosen]}: predicted "
             f"{predicted:.1f} s; running ...")
-        _, t0, t1, load = _run(chosen, f"{root_base}/set-{name.split()[0]}", preset, workers,
-                               databases)
+        root = f"{root_base}/set-{name.split()[0]}"
+        save_plan(root, p)             # the run keeps its plan: the report can compare
+        _, t0, t1, load = _run(chosen, root, preset, workers, databases)
         measured = t1 - t0
+        units = planned_vs_actual(root, origin=t0)
         rows.append({"set": name, "targets": len(chosen),
                      "lengths": ",".join(str(t.length) for t in chosen),
                      "predicted_s": round(predicted, 1), "measured_s": round(measured, 1),
                      "error": round(predicted / measured - 1, 4),
                      "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
-                     "critical": p.critical_stage()})
+                     "critical": p.critical_stage(), "root": root,
+                     "infer_unit_error_median": round(float(
+                         (units[units.stage == "infer"].actual_s
+                          / units[units.stage == "infer"].planned_s - 1).median()), 3)})
         log(f"set {name}: measured {measured:.1f} s, error {100 * rows[-1]['error']:+.1f} %")
     df = pd.DataFrame(rows)
     df.attrs["calibration"] = facts
