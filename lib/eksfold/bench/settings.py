@@ -198,6 +198,7 @@ def _cmd_settings(args) -> int:
         from ..memory.plots import plot_settings_tradeoff
 
         plot_settings_tradeoff(df, model).savefig(out / f"settings{suffix}.png", dpi=110)
+        model.loo_table().to_csv(out / f"settings{suffix}-loo.csv", index=False)
     return 0 if df["error"].isna().all() else 1
 
 
