@@ -154,6 +154,12 @@ class ClusterSim:
     def _active(self, pool_name):
         return [n for n in self.nodes if n.slot.pool == pool_name and n.slot.released is None]
 
+    def _family_size(self, pool_name) -> int:
+        """Nodes up in a NodePool, its bigger instance types included (one limit for all)."""
+        family = pool_name.split("/")[0]
+        return sum(1 for n in self.nodes
+                   if n.slot.released is None and n.slot.pool.split("/")[0] == family)
+
     def _launch(self, pool, t, warm=False) -> _Node:
         name = f"{pool.name}-{sum(1 for n in self.nodes if n.slot.pool == pool.name) + 1}"
         ready = t if warm else t + self.costs.fixed.node_start_s
@@ -178,7 +184,7 @@ class ClusterSim:
                 still.append(name)
                 continue
             node = next((n for n in nodes if all(f >= r - 1e-9 for f, r in zip(n.free, req))), None)
-            if node is None and len(nodes) < pool.max_nodes:
+            if node is None and self._family_size(pool_name) < pool.max_nodes:
                 node = self._launch(pool, t)
                 nodes.append(node)
             if node is None:
