@@ -94,13 +94,15 @@ def calibrate(targets, root: str, preset: str = "tiny", workers=None, databases=
 def pick_sets(targets, calibration: int = 4, small: int = 8, mixed: int = 6):
     """Disjoint calibration and validation sets from ``targets`` (by length).
 
-    Set A: the ``small`` shortest. Calibration: the next two (the first inference of a worker
-    pays its warm-up; its neighbour in length tells the warm-up from the length's own cost)
-    and a spread of longer ones. Set B: a spread of lengths between them.
+    Calibration: two short ones from among the shortest (the first inference of a worker pays
+    its warm-up; the other tells the warm-up from the length's own cost) and a spread of longer
+    ones up to the longest. Set A: the ``small`` shortest of the others. Set B: a spread of
+    lengths between.
     """
     ts = sorted(targets, key=lambda t: (t.length, t.id))
-    set_a, rest = ts[:small], ts[small:]
-    cal, rest = rest[:2], rest[2:]
+    cal = [ts[2], ts[5]] if len(ts) > 5 else ts[:2]     # short ones: set A is not extrapolated
+    remaining = [t for t in ts if t not in cal]
+    set_a, rest = remaining[:small], remaining[small:]
     want = max(calibration - 2, 0) + mixed
     step = max(1, len(rest) // max(want, 1))
     spread = rest[step // 2::step][:want]
