@@ -13,7 +13,6 @@ From the shell: ``eksfold report runs/demo [--out report.html] [-p name=value ..
 from __future__ import annotations
 
 import copy
-import json
 import re
 import shutil
 from html.parser import HTMLParser

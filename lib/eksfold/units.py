@@ -136,6 +136,9 @@ class UnitRunner:
 
     def _run_leased(self, target) -> int:
         run, stage, target_id = self.run_, self.stage, target.id
+        # what a killed earlier attempt left half-written (never taken for a result)
+        run.store.clean_partial(unit_dir(stage.name, target_id))
+        run.store.clean_partial(f"attempts/{stage.name}", f"{target_id}.json.")
         record = UnitRecord(stage.name, target_id, started=now_utc(), host=os.uname().nodename,
                             pod=os.environ.get("HOSTNAME"),
                             executor=os.environ.get("EKSFOLD_EXECUTOR", "local"))

@@ -138,6 +138,10 @@ class ClusterSim:
                 and t >= node.idle_since + pool.consolidate_after_s - 1e-9
                 and sum(1 for n in self._active(pool.name)) > pool.min_nodes):
             node.slot.released = t
+            family = node.slot.pool.split("/")[0]
+            for name in self.pools:    # the freed limit may let another type of it start
+                if name.split("/")[0] == family and name != node.slot.pool and self.pending[name]:
+                    self._schedule(name, t)
 
     def _on_unit_end(self, t, key):
         stage, tid = key
@@ -228,6 +232,10 @@ class ClusterSim:
 
     # -- result ---------------------------------------------------------------------
     def _plan(self) -> Plan:
+        stuck = [name for q in self.pending.values() for name in q]
+        if stuck:
+            raise RuntimeError(f"simulation ended with {len(stuck)} Pods never scheduled "
+                               f"(first: {stuck[0]} on {self.pods[stuck[0]].pool})")
         makespan = max(u.end for u in self.units.values())
         cost: dict[str, float] = {s: 0.0 for s in self.stages}
         for node in self.nodes:

@@ -47,6 +47,11 @@ class Store:
     def delete(self, rel: str) -> None:
         raise NotImplementedError
 
+    def clean_partial(self, rel: str, name: str = "") -> None:
+        """Remove what an interrupted write left under ``rel`` (local roots leave ``*.tmp``
+        files after a kill -9; object stores leave nothing visible); ``name``: only the
+        leftovers of writes to ``rel/name``."""
+
     # -- conditional writes (leases) ---------------------------------------------------
     def create_exclusive(self, rel: str, data: bytes) -> bool:
         """Write ``rel`` only if it does not exist (atomically); False if it does."""

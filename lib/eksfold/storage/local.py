@@ -85,6 +85,12 @@ class LocalStore(Store):
         finally:
             lock.unlink(missing_ok=True)
 
+    def clean_partial(self, rel: str, name: str = "") -> None:
+        start = self._path(rel)
+        if start.is_dir():
+            for tmp in start.rglob(f".{name}*.tmp" if name else ".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
     def scratch_base(self) -> Path:
         return self._path(".scratch")   # inside the run root: a run writes nothing outside it
 

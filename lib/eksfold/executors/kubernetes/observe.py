@@ -65,8 +65,9 @@ class ShardTracker:
             self._next[key] = len(targets)
             return out
         if st.state == "running":
-            # committed targets, in the order the worker runs them
-            while pos < len(targets) and shard.run.record(shard.stage, targets[pos]) is not None:
+            # committed targets, in the order the worker runs them; the last one is reported
+            # when the Pod ends, so "every unit final" also means "the shard's Pod is done"
+            while pos < len(targets) - 1 and shard.run.record(shard.stage, targets[pos]) is not None:
                 out.append(UnitEvent(shard.stage, targets[pos], Event.FINISHED))
                 pos += 1
             self._next[key] = pos
