@@ -286,3 +286,15 @@ def test_cli_plan_and_impossible_deadline(tmp_path):
                           "--deadline", "5m"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no cluster within the pools' limits meets the deadline" \
         in bad.stderr
+
+
+def test_bigger_type_waits_for_the_pool_limit():
+    # limit 1 node in the large pool: the 2600-residue Pod's bigger node starts only after the
+    # 1500-residue target's node has been released (the limit covers every type of the pool)
+    cl = default_cluster().scaled(**{"eksfold-infer-large": 1})
+    plan = planner.plan({"a": 1500, "b": 2600}, cluster=cl, msa_mode="mmseqs2", batch_window=0)
+    assert len(plan.units) == 4
+    large = [n for n in plan.nodes if n.pool.startswith("eksfold-infer-large")]
+    assert len(large) == 2
+    first, second = sorted(large, key=lambda n: n.launched)
+    assert second.launched >= first.released and second.pool != first.pool
