@@ -44,9 +44,14 @@ def project(n: int, cluster=None, msa_mode: str = "mmseqs2", spot: bool = True,
     p = plan(uniprot_lengths(n, seed), cluster=spec, msa_mode=msa_mode, spot=spot,
              batch_window=batch_window)
     gpu_h = sum(u.end - u.start for u in p.units if u.stage == "infer") / 3600
+    by_pool: dict[str, float] = {}
+    for node in p.nodes:
+        by_pool[node.pool] = by_pool.get(node.pool, 0.0) + node.cost
     return {"proteins": n, "msa_mode": msa_mode, "spot": spot, "makespan_days":
             round(p.makespan_s / 86400, 2), "cost_usd": round(p.cost, 0),
             "cost_by_stage": {k: round(v, 0) for k, v in p.cost_by_stage.items()},
+            "cost_by_pool": {k: round(v, 0) for k, v in by_pool.items()},
             "nodes": p.node_counts, "gpu_hours": round(gpu_h, 0),
+            "over_2500": sum(1 for u in p.units if u.stage == "infer" and u.length > 2500),
             "usd_per_protein": round(p.cost / n, 4), "critical": p.critical_stage(),
             "length_source": SOURCE, "sources": p.sources}
