@@ -496,6 +496,18 @@ if align is not None:
 Reading the exponents: attention in the Evoformer's pair stack is O(L³) in time and O(L²) in
 memory, but at short lengths fixed costs (MSA padding, model set-up) dominate, so small-L
 exponents understate the asymptotic ones. The `+long` presets trade runtime for memory."""),
+    md("""\
+## Inference settings: time against memory, and where the automatic choice switches
+The committed sweeps (`eksfold bench settings`, per machine profile: this CPU, and a GPU's
+when `tools/gpu_check.sh` has run on one) with the fitted cost models per setting. The
+automatic choice (`--settings auto`) takes the fastest setting predicted to fit the memory
+budget with a 15 % margin; the vertical lines are the lengths where it switches."""),
+    code('''\
+from eksfold.memory.plots import plot_profiles
+
+for profile, fig in plot_profiles(preset="demo").items():
+    print(f"profile {profile}")
+    display(fig)'''),
 ]
 
 NOTEBOOKS = {
