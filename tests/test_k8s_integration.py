@@ -265,7 +265,8 @@ def test_cancel_stops_jobs_pods_and_processes(k8s, small_db, tmp_path, worker_en
     assert ex.poll() == []
     # the running worker was stopped (SIGTERM: exit 130, or -15 before its handler was set);
     # the two GPU nodes fit two inference units at once, so the others never started
-    assert all(r.proc.returncode in (130, -15) for r in victims)
+    # (-9: the kubelet's 5 s grace ran out while a busy machine unwound the forward pass)
+    assert all(r.proc.returncode in (130, -15, -9) for r in victims), [r.proc.returncode for r in victims]
     assert len([r for r in k8s.kubelet.history if str(root) in r.argv]) <= 2
     assert Run.open(str(root)).unit_status("infer", victims[0].env[kjobs.SHARD_ENV]) != "done"
     # cancel_run from another session: the run's label alone finds its Jobs
