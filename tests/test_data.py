@@ -19,8 +19,8 @@ import pytest
 
 from eksfold.config import DatabaseConfig
 from eksfold.data.alignments import fetch_alignments
-from eksfold.data.databases import (DATABASES, MODES, database_config, describe, manifest,
-                                    prepare_databases)
+from eksfold.data.databases import DATABASES, MODES, database_config, describe, manifest
+from eksfold.data.prepare import prepare_databases
 from local_s3 import FaultyProxy
 from eksfold.data.references import ReferenceError, fetch_reference, fetch_references
 from eksfold.data.transfer import IntegrityError, fetch

@@ -84,7 +84,8 @@ def cmd_alignments(args) -> int:
 
 
 def cmd_databases(args) -> int:
-    from ..data.databases import describe, prepare_databases
+    from ..data.databases import describe
+    from ..data.prepare import prepare_databases
     if args.action == "show":
         print(describe(args.mode))
         return 0

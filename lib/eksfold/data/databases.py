@@ -148,5 +148,3 @@ def describe(mode: str = "reduced") -> str:
     rows.append(f"{'total':<27}{dl:>8.1f}GB{size:>8.0f}GB")
     return "\n".join(rows)
 
-
-from .prepare import Prepared, prepare_databases  # noqa: E402,F401  (one import for callers)

@@ -12,7 +12,7 @@ import traceback
 from pathlib import Path
 
 from ..alignment.tools import die_with_parent
-from . import RelaxSettings
+from .settings import RelaxSettings
 from .minimise import InputProblem, NotConverged, relax_in_process
 
 

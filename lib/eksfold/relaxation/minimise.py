@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import DEGENERATE, PLATFORMS, RelaxSettings  # noqa: F401
+from .settings import DEGENERATE, PLATFORMS, RelaxSettings  # noqa: F401
 
 class InputProblem(ValueError):
     """The input cannot be relaxed (degenerate, unparsable, unknown platform): exit code 2."""
