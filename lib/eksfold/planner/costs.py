@@ -64,12 +64,17 @@ class Costs:
         self.memory_model = None             # a CUDA CostModel: GPU class routing by memory
 
     def seconds(self, stage: str, length: int, pool=None) -> float:
+        """The unit's work plus its per-unit overhead (features, commit)."""
+        return self.work(stage, length, pool) + self.fixed.per_unit(stage)
+
+    def work(self, stage: str, length: int, pool=None) -> float:
+        """The unit's own seconds, without the per-unit overhead."""
         if stage not in self.curves:
             raise ConfigError(f"no cost model for stage {stage!r} (have {', '.join(self.curves)})")
         s = self.curves[stage](length)
         if self.reference_gpu and pool is not None and pool.gpu and stage in self.gpu_stages:
             s /= pool.gpu_speed or gpu_speed(pool.gpu, self.reference_gpu, pool.name)
-        return s + self.fixed.per_unit(stage)
+        return s
 
 
     gpu_stages = ("infer",)

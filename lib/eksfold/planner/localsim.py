@@ -5,6 +5,9 @@ The semantics are :mod:`eksfold.executors.local` and the driver's: a stage has u
 its ``worker_open_s`` once: interpreter, imports, tools or model); ready units are assigned in
 the order they became ready (ties: the targets' order), so alignment of later targets overlaps
 inference of earlier ones. The whole run starts after ``startup_s`` (run root, manifest).
+A warm worker's next unit starts ``unit_overhead_s`` after its previous one or after its input
+is committed, whichever is later (the driver's poll and the round trip to the worker); a new
+worker's first unit starts ``worker_open_s`` after its input (spawn, imports, model load).
 """
 from __future__ import annotations
 
@@ -42,7 +45,8 @@ def simulate_local(targets: dict, cluster, costs, *, stages=("align", "infer")) 
             t_ready, _, tid = ready[s][0]
             n = len([w for w in workers.values() if w.stage == s])
             if free[s] and (n >= cluster.workers.get(s, 1) or free[s][0][0] <= t_ready):
-                start, name = max(free[s][0][0], t_ready), free[s][0][1]
+                start = max(free[s][0][0], t_ready) + costs.fixed.per_unit(s)
+                name = free[s][0][1]
             elif n < cluster.workers.get(s, 1):
                 start, name = t_ready + costs.fixed.worker(s), None
             else:
@@ -59,7 +63,7 @@ def simulate_local(targets: dict, cluster, costs, *, stages=("align", "infer")) 
                                        start, [])
         else:
             heapq.heappop(free[s])
-        end = start + costs.seconds(s, targets[tid])
+        end = start + costs.work(s, targets[tid])
         units.append(UnitSlot(s, tid, targets[tid], start, end, "local", name))
         workers[name].targets.append(tid)
         workers[name].end = end

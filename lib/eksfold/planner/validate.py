@@ -61,26 +61,28 @@ def calibrate(targets, root: str, preset: str = "tiny", workers=None, databases=
                                [r.wall_s for _, r in align]),
             "infer": fit_curve("local", "infer_wall_s", [t.length for t, _ in rest],
                                [r.wall_s for _, r in rest])}
-    align_done = {t.id: _ts(r.finished) for t, r in align}
+    align_done = {t.id: _ts(r.started) + r.wall_s for t, r in align}
     worker_start = _ts(first[1].started) - align_done[first[0].id]
     warmup = first[1].wall_s - fits["infer"].predict(first[0].length)
 
     def gaps(pairs):
+        # next start - (this start + this wall): truncation errors of the two starts cancel
         seq = sorted(pairs, key=lambda tr: _ts(tr[1].started))
-        g = [_ts(b.started) - _ts(a.finished) for (_, a), (_, b) in zip(seq, seq[1:])]
+        g = [_ts(b.started) - _ts(a.started) - a.wall_s for (_, a), (_, b) in zip(seq, seq[1:])]
         # only back-to-back units: an inference that waited for its alignment is no gap
         g = [x for x in g if x <= 2.0]
         return max(0.0, sum(g) / len(g)) if g else 0.0
 
+    gap_align, gap_infer = gaps(align), gaps(infer)
     fixed = FixedCosts(
         node_start_s=0.0, image_pull_s=0.0, pod_start_s=0.0,
         worker_open_s={"align": 0.0, "infer": max(0.0, worker_start + warmup)},
-        unit_overhead_s={"align": gaps(align), "infer": gaps(infer)},
+        unit_overhead_s={"align": gap_align, "infer": gap_infer},
         # record timestamps are truncated to the second: +0.5 s against a float clock
         startup_s=max(0.0, min(_ts(r.started) for _, r in align) + 0.5 - t0),
         sources={"all": f"measured on this machine by a calibration run of {len(align)} targets "
                          f"(preset {preset}, load average {load:.1f})"})
-    shutdown = t1 - (max(_ts(r.finished) for _, r in infer) + 0.5)
+    shutdown = t1 - (max(_ts(r.started) + r.wall_s for _, r in infer) + 0.5)
     facts = {"calibration_targets": len(align), "lengths": [t.length for t, _ in align],
              "wall_s": round(t1 - t0, 2), "startup_s": round(fixed.startup_s, 2),
              "infer_worker_s": round(fixed.worker("infer"), 2), "shutdown_s": round(shutdown, 2),
