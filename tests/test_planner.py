@@ -298,3 +298,15 @@ def test_bigger_type_waits_for_the_pool_limit():
     assert len(large) == 2
     first, second = sorted(large, key=lambda n: n.launched)
     assert second.launched >= first.released and second.pool != first.pool
+
+
+def test_local_dispatch_gap_by_hand():
+    # a warm worker's next unit starts 1 s after the later of its previous unit and its input;
+    # a new worker's first unit starts worker_open_s (5 s) after its input, with no extra gap
+    costs = simple_costs(infer_open=5.0)
+    costs.fixed.unit_overhead_s = {"align": 1.0, "infer": 1.0}
+    plan = simulate_local({"a": 400, "b": 100}, planner.local_cluster(), costs)
+    got = {(u.stage, u.target): (u.start, u.end) for u in plan.units}
+    assert got == {("align", "a"): (0, 10), ("align", "b"): (11, 21),
+                   ("infer", "a"): (15, 55), ("infer", "b"): (56, 66)}
+    assert plan.makespan_s == 66
