@@ -116,7 +116,7 @@ def test_colabfold_layout_writes_uniref_and_env_msas(colabfold_run, queries):
 
 
 def test_mmseqs_folder_folds_through_the_unchanged_inference_stage(plain_run, queries, tmp_path):
-    from eksfold.align import msa_depth
+    from eksfold.alignment.msa import msa_depth
     from eksfold.config import InferConfig
     from eksfold.inference import infer_target, make_features
     from eksfold.presets import build_openfold_config, get_preset

@@ -33,7 +33,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..align import ToolRun, check_alignments, read_msa_sequences, run_tool
+from .msa import check_alignments, read_msa_sequences
+from .tools import ToolRun, run_tool
 from ..errors import ConfigError, TargetError
 from ..targets import Target
 

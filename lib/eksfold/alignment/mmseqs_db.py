@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..align import ToolRun, run_tool
+from .tools import ToolRun, run_tool
 from ..errors import ConfigError
 from .mmseqs import db_exists
 

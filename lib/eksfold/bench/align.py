@@ -29,7 +29,8 @@ def align_benchmark(lengths, database: str, cpus: int = 2, targets_fasta: str | 
     """
     import pandas as pd
 
-    from ..align import Jackhmmer, read_msa_sequences
+    from ..alignment.hmmer import Jackhmmer
+    from ..alignment.msa import read_msa_sequences
     from ..targets import read_fasta
 
     pool = read_fasta(targets_fasta) if targets_fasta and Path(targets_fasta).exists() else []
@@ -61,7 +62,7 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
     import pandas as pd
 
     from ..alignment.mmseqs import OUTPUTS, MMseqs2Search
-    from ..align import run_tool
+    from ..alignment.tools import run_tool
     from ..alignment.mmseqs_db import build_plain, index_commands
     from . import align_compare as ac
 

@@ -116,7 +116,8 @@ def jackhmmer_query(db: str, name: str, seq: str, work: Path, cpus: int) -> dict
     """One jackhmmer search; its hits at E <= 1e-3 (full sequence) from the table output."""
     from Bio import SearchIO
 
-    from ..align import Jackhmmer, run_tool
+    from ..alignment.hmmer import Jackhmmer
+    from ..alignment.tools import run_tool
 
     query, sto, tbl = work / f"{name}.fasta", work / f"{name}.sto", work / f"{name}.tbl"
     query.write_text(f">{name}\n{seq}\n")
