@@ -87,8 +87,9 @@ def overhead_benchmark(n_targets: int = 16, preset: str = "demo", fasta: str | N
     roots = {}
     for way in ways:   # identical runs: same targets, alignments, settings and weights
         roots[way] = str(base / way)
+        # OpenFold's settings as the bare loop uses them (no chunking ladder, no auto choice)
         run_pipeline(fasta, roots[way], preset=preset, weights="random", databases=dbs,
-                     limit=n_targets, shortest=True, stages=("align",),
+                     limit=n_targets, shortest=True, stages=("align",), settings="openfold",
                      reporter=TextProgress(bars=False, stream=open("/dev/null", "w")))
     for way in ways:
         if way == "bare":
@@ -96,7 +97,8 @@ def overhead_benchmark(n_targets: int = 16, preset: str = "demo", fasta: str | N
         elif way == "warm":
             secs = _timed([py, "-m", "eksfold.cli", "run", fasta, "--root", roots[way],
                            "--preset", preset, "--limit", str(n_targets), "--shortest",
-                           "--stages", "infer", "--no-relax", *(["--uniref90", database] if database else [])])
+                           "--stages", "infer", "--no-relax", "--settings", "openfold",
+                           *(["--uniref90", database] if database else [])])
         else:
             secs = 0.0
             from ..run import Run

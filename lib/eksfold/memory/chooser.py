@@ -134,10 +134,23 @@ def choose(length: int, budget_mb: float, model, margin: float = 0.15,
         return Choice(name, length, model.predict(length, name),
                       _time_or_none(model, length, name), budget_mb, margin, False)
     best = fitting[0]
-    for cand in fitting[1:]:
-        if cand[2] is not None and best[2] is not None and cand[2] < best[2] * (1 - TIE):
-            best = cand
+    if all(_time_trusted(model, c[0]) for c in fitting):
+        for cand in fitting[1:]:
+            if cand[2] is not None and best[2] is not None and cand[2] < best[2] * (1 - TIE):
+                best = cand
+    # else: the ladder's order (fastest first by design) decides: measured times too noisy
     return Choice(best[0], length, best[1], best[2], budget_mb, margin, True)
+
+
+TIME_TRUST = 0.25   # a setting's time model steers the choice only within this LOO error
+
+
+def _time_trusted(model, name) -> bool:
+    """Whether the time model of ``name`` predicted every left-out length within TIME_TRUST
+    (a sweep on a loaded machine measures the neighbours, not the setting)."""
+    fit = model.fits.get((name, "inference_s"))
+    err = fit.loo_max_error if fit is not None else float("nan")
+    return err == err and err <= TIME_TRUST
 
 
 def _time_or_none(model, length, name):

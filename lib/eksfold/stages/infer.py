@@ -24,6 +24,7 @@ from .base import Resources, Stage
 
 log = logging.getLogger(__name__)
 LOW_MEMORY_ENV = "EKSFOLD_LOW_MEMORY"   # set by Jobs for very long targets
+OPENFOLD = "openfold"   # --settings openfold: the preset's config untouched (OpenFold's script)
 
 
 class InferStage(Stage):
@@ -77,6 +78,8 @@ class InferStage(Stage):
         from ..memory.chooser import choose
 
         name = self.config.infer.settings
+        if name == OPENFOLD:
+            return {"setting": OPENFOLD, "chosen_by": "run settings (OpenFold's preset as built)"}
         if name != "auto":
             return {"setting": name, "chosen_by": "run settings"}
         if self.cost_model is None:   # no sweep for this preset/device: OpenFold's default
@@ -92,20 +95,25 @@ class InferStage(Stage):
 
         chosen = self.choose_setting(target)
         markers = Attempts(self.run.store, target.id)
-        start = setting_after_kill(chosen["setting"], markers.load(), self.device_type)
+        start = (OPENFOLD if chosen["setting"] == OPENFOLD
+                 else setting_after_kill(chosen["setting"], markers.load(), self.device_type))
         if start is None:
             raise TargetError(target.id, "killed (out of memory?) with the most frugal setting")
 
         def fold(name: str) -> dict:
-            msettings.apply(name, self.folder.model)   # switches the built model, no rebuild
+            if name != OPENFOLD:
+                msettings.apply(name, self.folder.model)   # switches the built model, no rebuild
             markers.begin(name)
             try:
                 return self.folder.fold(target, inputs, out)
             finally:
                 markers.end()
 
-        metrics, attempts = fold_with_oom_fallback(fold, start, self.device_type, retries=1,
-                                                   target=target.id, log=log.warning)
+        if start == OPENFOLD:   # no ladder to fall back on: OpenFold's own settings, once
+            metrics, attempts = fold(start), [{"setting": start, "error": None}]
+        else:
+            metrics, attempts = fold_with_oom_fallback(fold, start, self.device_type, retries=1,
+                                                       target=target.id, log=log.warning)
         # the record keeps every try (UnitRecord.attempts): out-of-memory retries are visible
         metrics.update(chosen, setting=attempts[-1]["setting"], attempts=attempts)
         markers.clear()
