@@ -11,7 +11,7 @@ import sys
 from ..contracts import ExitCode
 from ..errors import EksfoldError
 
-GROUPS = ("run", "data", "report", "bench")   # cli/<group>.py, each with add_parsers(sub)
+GROUPS = ("run", "data", "report", "bench", "plan")   # cli/<group>.py, each with add_parsers(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
