@@ -148,11 +148,12 @@ def test_external_urls():
 
 
 def test_cli_parameters():
-    assert report._parse_param("n=3") == ("n", 3)
-    assert report._parse_param("name=7tgi.B") == ("name", "7tgi.B")
-    assert report._parse_param("ids=[1, 2]") == ("ids", [1, 2])
+    from eksfold.cli.report import _parse_param
+    assert _parse_param("n=3") == ("n", 3)
+    assert _parse_param("name=7tgi.B") == ("name", "7tgi.B")
+    assert _parse_param("ids=[1, 2]") == ("ids", [1, 2])
     with pytest.raises(Exception, match="name=value"):
-        report._parse_param("novalue")
+        _parse_param("novalue")
 
 
 def test_missing_notebook_is_a_clear_error(tmp_path):

@@ -42,7 +42,7 @@ def test_run_with_its_root_on_s3_end_to_end(s3_env, tiny_checkpoint_in_bucket, s
     fasta = tmp_path / "in.fasta"
     fasta.write_text("".join(f">{k}\n{v}\n" for k, v in SEQS.items()))
     root = s3_bucket_uri(s3_env, "runs") + "/demo"
-    run = run_pipeline(fasta, root, preset="tiny", weights="finetuning_ptm_2",
+    run = run_pipeline(fasta, root, preset="tiny", weights="finetuning_ptm_2", relax=False,
                        databases=DatabaseConfig(uniref90=str(small_db)), reporter=TextProgress(bars=False))
     assert run.root == root
     df = load_summary(root)  # read back from S3
@@ -59,7 +59,8 @@ def test_run_with_its_root_on_s3_end_to_end(s3_env, tiny_checkpoint_in_bucket, s
                 f"targets/{tid}/infer/unrelaxed.pdb", f"targets/{tid}/infer/plddt.npy",
                 f"targets/{tid}/infer/metrics.json", f"logs/infer/{tid}.log"} <= keys
         metrics = store.read_json(f"targets/{tid}/infer/metrics.json")
-        assert metrics["status"] == "ok" and metrics["weights_sha256"] == tiny_checkpoint_in_bucket
+        assert metrics["status"] == "ok"
+        assert metrics["metrics"]["weights_sha256"] == tiny_checkpoint_in_bucket
         plddt = np.load(io.BytesIO(store.read_bytes(f"targets/{tid}/infer/plddt.npy")))
         assert plddt.shape == (len(SEQS[tid]),)
         pdb = store.read_text(f"targets/{tid}/infer/unrelaxed.pdb")
@@ -76,7 +77,7 @@ def test_run_with_its_root_on_s3_end_to_end(s3_env, tiny_checkpoint_in_bucket, s
         head = store.head(k)
         return head["ETag"], head["LastModified"]
     before = {k: stamp(k) for k in keys if k.endswith("metrics.json")}
-    run_pipeline(fasta, root, preset="tiny", weights="finetuning_ptm_2",
+    run_pipeline(fasta, root, preset="tiny", weights="finetuning_ptm_2", relax=False,
                  databases=DatabaseConfig(uniref90=str(small_db)), reporter=TextProgress(bars=False))
     assert before == {k: stamp(k) for k in before}
     assert Run.open(root).unit_status("infer", "s3-one") == "done"

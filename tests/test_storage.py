@@ -6,6 +6,7 @@ must pass all of it. Backend-specific checks (multipart ETags, error mapping) fo
 import hashlib
 import os
 import threading
+from pathlib import Path
 
 import pytest
 

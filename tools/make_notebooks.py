@@ -425,7 +425,7 @@ viz.plot_alignment_runtime(df)'''),
     md("## Relaxation\nWith the relax stage (`--relax`; on by default for trained weights): the "
        "relaxed model of the first target and the relaxation cost vs length."),
     code('''\
-relaxed = df[df.get("relax_status", pd.Series(dtype=str)) == "done"]
+relaxed = df[df["relax_status"] == "done"] if "relax_status" in df else df.iloc[0:0]
 if relaxed.empty:
     print("no relaxed structures: the run had no relax stage (untrained weights cannot be relaxed)")
 else:
