@@ -312,9 +312,12 @@ def test_report_of_a_run_made_by_the_cli(small_db, tmp_path):
 
 def test_tradeoffs_notebook(small_db, tmp_path):
     nb = execute("04_tradeoffs.ipynb", tmp_path, lengths=[24, 48], align_lengths=[50, 100],
-                 database=str(small_db))
+                 database=str(small_db), projection_n=20_000)
     text = text_of(nb)
+    assert "mmseqs2, spot" in text and "critical:" in text       # the CAMEO-92 plans
+    assert "no cluster within the pools' limits meets the deadline" in text
     assert "inference_s ~ length^" in text and "wall_s ~ length^" in text
-    # runtime, memory, alignment runtime, then one settings trade-off per committed profile
-    assert len(images(nb)) == 4 and "profile cpu-2core" in text
+    # runtime, memory, alignment runtime, one settings trade-off per committed profile, then
+    # the planner's comparison, Gantt chart and cluster-size sweep
+    assert len(images(nb)) == 7 and "profile cpu-2core" in text
     assert nb.metadata.papermill.parameters["lengths"] == [24, 48]

@@ -422,6 +422,15 @@ viz.plot_runtime_vs_length(df)'''),
 viz.plot_memory_vs_length(df)'''),
     code('''\
 viz.plot_alignment_runtime(df)'''),
+    md("## Planned vs actual\nWhen a plan was saved with the run (`eksfold plan ... --save ROOT`)."),
+    code('''\
+from eksfold import planner
+
+if planner.load_plan(run.root) is None:
+    print("no plan saved with this run (eksfold plan TARGETS --save ROOT)")
+else:
+    print(planner.makespan_comparison(run.root))
+    display(planner.plots.planned_vs_actual(planner.planned_vs_actual(run.root)))'''),
     md("## Relaxation\nWith the relax stage (`--relax`; on by default for trained weights): the "
        "relaxed model of the first target and the relaxation cost vs length."),
     code('''\
@@ -458,7 +467,8 @@ weights = "random"               # runtime and memory do not depend on the weigh
 threads = None                   # torch threads on CPU (None: all of this machine's share)
 align_lengths = [50, 100, 200]   # query lengths for the jackhmmer benchmark ([] to skip)
 database = None                  # jackhmmer FASTA; None: this installation's
-align_queries = "cameo92"        # real proteins nearest each length (a target set or FASTA)''', PARAMS),
+align_queries = "cameo92"        # real proteins nearest each length (a target set or FASTA)
+projection_n = 1_000_000         # proteins in the UniProt-like projection of the planner''', PARAMS),
     code('''\
 import pandas as pd
 from IPython.display import display
@@ -508,6 +518,42 @@ from eksfold.memory.plots import plot_profiles
 for profile, fig in plot_profiles(preset="demo").items():
     print(f"profile {profile}")
     display(fig)'''),
+    md("""\
+## The plan for CAMEO-92 on the cluster in `cluster/`
+`eksfold.planner` simulates the executors' schedule (their sharding and GPU routing) on the
+NodePools of `cluster/` with a shipped price table. GPU and MMseqs2 costs come from the
+reference profile (published figures, stated in `lib/eksfold/profiles/reference-*/`), not from
+measurements on a GPU."""),
+    code('''\
+from eksfold import planner
+from eksfold.planner import plots
+from eksfold.planner.projection import SOURCE, project
+
+cluster = planner.default_cluster()      # NodePools in cluster/ + shipped price table
+print(cluster.describe())'''),
+    code('''\
+plans = {f"{m}, {'spot' if s else 'on-demand'}": planner.plan("cameo92", cluster=cluster,
+                                                             msa_mode=m, spot=s)
+         for m in ("jackhmmer", "mmseqs2") for s in (False, True)}
+for name, p in plans.items():
+    print(f"{name:22s} {planner.fmt_duration(p.makespan_s):>9s}  ${p.cost:7,.2f}  "
+          f"critical: {p.critical_stage()}")
+display(plots.compare(plans, "CAMEO-92 on cluster/ (reference profile, not measured)"))'''),
+    code('''\
+p45 = planner.plan("cameo92", cluster=cluster, msa_mode="mmseqs2", spot=True, deadline="45m")
+print(p45.summary())
+display(plots.gantt(p45))'''),
+    code('''\
+sweep = planner.size_sweep("cameo92", "eksfold-infer", (1, 2, 4, 8, 16), cluster=cluster,
+                           msa_mode="mmseqs2", spot=True)
+display(plots.size_tradeoff(sweep, "eksfold-infer", "CAMEO-92, MMseqs2, spot: GPU nodes"))'''),
+    code('''\
+print(SOURCE)
+print(project(projection_n, cluster=cluster))
+try:
+    planner.plan("cameo92", cluster=cluster, msa_mode="jackhmmer", deadline="10m")
+except planner.InfeasiblePlan as exc:
+    print(exc)'''),
 ]
 
 NOTEBOOKS = {

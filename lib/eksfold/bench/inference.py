@@ -18,9 +18,9 @@ from .common import format_table, parse_lengths, synthetic_sequence
 
 
 def _measure_one(length: int, preset: str, device: str, weights: str, threads: int | None) -> dict:
-    from .config import InferConfig
-    from .inference import infer_target
-    from .targets import Target
+    from ..config import InferConfig
+    from ..inference import infer_target
+    from ..targets import Target
 
     with tempfile.TemporaryDirectory(prefix="eksfold-bench-") as tmp:
         aln = Path(tmp) / "aln"
