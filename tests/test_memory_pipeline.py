@@ -34,3 +34,25 @@ def test_a_named_setting_is_used_and_recorded(tmp_path, small_db, worker_env):
                        reporter=TextProgress(bars=False))
     rec = run.record("infer", "one")
     assert rec.done and rec.metrics["setting"] == "lma" and rec.metrics["chosen_by"] == "run settings"
+
+
+def test_measured_times_steer_the_choice_only_when_their_model_is_trustworthy():
+    """A sweep taken on a loaded machine measures the neighbours: the choice then keeps the
+    ladder's order (fastest first by design) instead of a noisy 'faster' frugal setting."""
+    import pandas as pd
+
+    from eksfold.memory.chooser import choose
+    from eksfold.memory.costmodel import CostModel
+
+    def table(noise):
+        rows = []
+        for i, L in enumerate((50, 100, 150, 200, 250)):
+            for setting, t in (("default", 0.002 * L * L), ("chunk", 0.001 * L * L)):
+                jitter = (1 + noise * (-1) ** i * (i + 1)) if setting == "chunk" else 1
+                rows.append({"length": L, "setting": setting, "preset": "tiny", "device": "cpu",
+                             "inference_s": t * jitter, "peak_rss_mb": 500 + L, "error": None})
+        return pd.DataFrame(rows)
+
+    clean, noisy = CostModel.fit(table(0.0)), CostModel.fit(table(0.6))
+    assert choose(150, 10_000, clean).setting == "chunk"      # trusted: really twice as fast
+    assert choose(150, 10_000, noisy).setting == "default"    # untrusted: the ladder decides
