@@ -425,12 +425,13 @@ viz.plot_alignment_runtime(df)'''),
     md("## Planned vs actual\nWhen a plan was saved with the run (`eksfold plan ... --save ROOT`)."),
     code('''\
 from eksfold import planner
+from eksfold.planner import plots as plan_plots
 
 if planner.load_plan(run.root) is None:
     print("no plan saved with this run (eksfold plan TARGETS --save ROOT)")
 else:
     print(planner.makespan_comparison(run.root))
-    display(planner.plots.planned_vs_actual(planner.planned_vs_actual(run.root)))'''),
+    display(plan_plots.planned_vs_actual(planner.planned_vs_actual(run.root)))'''),
     md("## Relaxation\nWith the relax stage (`--relax`; on by default for trained weights): the "
        "relaxed model of the first target and the relaxation cost vs length."),
     code('''\
