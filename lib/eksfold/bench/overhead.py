@@ -106,6 +106,7 @@ def overhead_benchmark(n_targets: int = 16, preset: str = "demo", fasta: str | N
                 secs += _timed([py, "-m", "eksfold.worker", "--root", roots[way],
                                 "--stage", "infer", "--target", target.id])
         rows.append({"way": way, "targets": n_targets, "preset": preset, "seconds": round(secs, 2)})
+        print(f"{way}: {secs:.1f} s", flush=True)
     df = pd.DataFrame(rows)
     bare = df.loc[df.way == "bare", "seconds"]
     if len(bare):

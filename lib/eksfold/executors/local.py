@@ -100,8 +100,6 @@ class LocalExecutor(Executor):
     def _spawn(self, run: Run, stage: str) -> _Worker:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "local"}
         if stage == "infer":
-            # glibc returns large freed blocks to the system at once: lower peaks, fewer OOMs
-            env.setdefault("MALLOC_MMAP_THRESHOLD_", "131072")
             env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads),
                        EKSFOLD_THREADS=str(self.threads))
         log = self._log_file(run, stage)

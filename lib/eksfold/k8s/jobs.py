@@ -117,8 +117,6 @@ def _env(res: Resources, opts: JobOptions, index: int | None, shard: list | None
     env = {"PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "kubernetes", "HOME": "/tmp",
            "EKSFOLD_SCRATCH": "/tmp",
            "OMP_NUM_THREADS": str(max(1, int(cpus)))}
-    if res.gpu:   # glibc returns large freed blocks at once: lower host peaks
-        env["MALLOC_MMAP_THRESHOLD_"] = "131072"
     if res.low_memory:
         env["EKSFOLD_LOW_MEMORY"] = "1"
     if index is not None:
