@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from s3_server import s3_as, s3_env, s3_server  # noqa: F401  (local S3 server fixtures, issue 5)
+from s3_server import s3_as, s3_env, s3_server, store  # noqa: F401  (S3 server, Store per back end)
 
 PROJECT = Path(__file__).resolve().parents[1]
 CAMEO92 = PROJECT / "data" / "cameo92" / "targets.fasta"

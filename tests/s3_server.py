@@ -160,3 +160,14 @@ def s3_as(s3_env, monkeypatch):
 def s3_bucket_uri(server: LocalS3Server, name: str) -> str:
     """A fresh prefix in the private bucket for one test."""
     return f"s3://private/{name}-{os.urandom(4).hex()}"
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request, tmp_path):
+    """A fresh run-root Store of each back end: a local folder, a prefix on the S3 server."""
+    from eksfold.storage import open_store
+
+    if request.param == "local":
+        return open_store(str(tmp_path / "root"))
+    request.getfixturevalue("s3_env")
+    return open_store(s3_bucket_uri(None, request.node.name.split("[")[0][:40]))

@@ -19,21 +19,11 @@ from eksfold.leases import Lease
 from eksfold.pipeline import run_pipeline
 from eksfold.progress import TextProgress
 from eksfold.run import Run
-from eksfold.storage import open_store
 from eksfold.structures import read_chain
 from eksfold.verify import verify_run
-from s3_server import s3_bucket_uri
 
 GOOD = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHD"
         "FSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHS")
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(str(tmp_path / "root"))
-    request.getfixturevalue("s3_env")
-    return open_store(s3_bucket_uri(None, "leases"))
 
 
 def test_one_holder_at_a_time_and_release(store):

@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 
 from eksfold.errors import StorageError
-from eksfold.storage import LocalStore, open_store
+from eksfold.storage import open_store
 from eksfold.storage.s3 import S3Store
 from s3_server import s3_bucket_uri
 
 MiB = 1 << 20
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(str(tmp_path / "root"))
-    request.getfixturevalue("s3_env")
-    return open_store(s3_bucket_uri(None, "store"))
 
 
 def test_uri_names_where_the_object_really_is(store):
