@@ -51,12 +51,10 @@ def _digest(path: Path) -> str:
 def _refuse_unfit(targets, preset: str, device: str) -> dict[str, str]:
     """The targets predicted not to fit this machine even with the most frugal setting, with
     the reason (length, predicted and available memory): refused before any work."""
-    from .memory.chooser import memory_budget, refuse_unfit
-
-    from .stages.infer import _cost_model
+    from .memory.chooser import memory_budget, refuse_unfit, usable_model
 
     kind = "cuda" if device.startswith("cuda") else "cpu"   # "auto" on a GPU node: see worker
-    model, why_not = _cost_model(kind, preset)
+    model, why_not = usable_model(kind, preset)
     if model is None:
         log.info("nothing refused up front: %s", why_not)
         return {}

@@ -224,3 +224,16 @@ def default_model(device: str = "cpu", preset: str = "demo"):
         found = sorted(p.name for p in PROFILES.glob(kind + "*") if p.is_dir())
         name = found[0] if found else "cpu-2core"
     return CostModel.from_profile(name, preset)
+
+
+def usable_model(device_type: str, preset: str):
+    """The committed cost model for this device and preset, or (None, why not)."""
+    from ..errors import EksfoldError
+
+    try:
+        model = default_model(device_type, preset.split("+")[0])
+    except (OSError, ValueError, EksfoldError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if not model.settings:
+        return None, f"no setting fitted in the {device_type} profile for preset {preset}"
+    return model, None

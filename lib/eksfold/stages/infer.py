@@ -18,7 +18,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import EksfoldError, TargetError
+from ..errors import TargetError
 from ..targets import Target
 from .base import Resources, Stage
 
@@ -62,7 +62,7 @@ class InferStage(Stage):
 
     def open(self) -> None:
         from ..inference import Folder
-        from ..memory.chooser import memory_budget
+        from ..memory.chooser import memory_budget, usable_model
 
         config = self.infer_config()
         self.folder = Folder(config).load()
@@ -70,7 +70,7 @@ class InferStage(Stage):
         self.device_type = self.folder.device.type
         self.cost_model, self.cost_model_error = None, None
         if config.settings == "auto":
-            self.cost_model, self.cost_model_error = _cost_model(self.device_type, config.preset)
+            self.cost_model, self.cost_model_error = usable_model(self.device_type, config.preset)
             self.budget = memory_budget(str(self.folder.device))
 
     def choose_setting(self, target: Target) -> dict:
@@ -126,19 +126,6 @@ class InferStage(Stage):
 
     def close(self) -> None:
         self.folder = None
-
-
-def _cost_model(device_type: str, preset: str):
-    """The committed cost model for this device and preset, or (None, why not)."""
-    from ..memory.chooser import default_model
-
-    try:
-        model = default_model(device_type, preset.split("+")[0])
-    except (OSError, ValueError, EksfoldError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    if not model.settings:
-        return None, f"no setting fitted in the {device_type} profile for preset {preset}"
-    return model, None
 
 
 class Attempts:
