@@ -118,5 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
 
 
+def _exit(code: int) -> None:
+    """Leave without the interpreter's teardown of torch (~0.5 s after a fold): every unit is
+    committed and every stream flushed by now, so nothing is lost by skipping it."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

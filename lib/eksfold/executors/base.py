@@ -8,6 +8,8 @@ back ends have in common. Both back ends answer the same administrative verbs ab
 """
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -47,6 +49,11 @@ class Executor:
 
     def poll(self) -> list[UnitEvent]:
         raise NotImplementedError
+
+    def wait(self, timeout: float) -> None:
+        """Block until there may be news for :meth:`poll`, at most ``timeout`` seconds.
+        Back ends that are told of events (a worker's pipe) return early."""
+        time.sleep(timeout)
 
     def cancel(self) -> None:
         raise NotImplementedError

@@ -7,8 +7,6 @@ and stops everything cleanly on Ctrl-C.
 """
 from __future__ import annotations
 
-import time
-
 from ..contracts import Board, Event
 from ..run import Run
 from ..stages import depends_on
@@ -86,14 +84,16 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
                     for tid in batch:
                         reporter.update(stage, tid, Board.QUEUED)
                 pending[stage] = ready[len(batch):] + waiting
-            for event in executor.poll():
+            events = executor.poll()
+            for event in events:
                 if event.state in (Event.RUNNING, Event.WAITING):
                     reporter.update(event.stage, event.target, event.state, event.detail)
                 else:
                     finish(event)
             if not any(in_flight.values()) and not any(pending.values()):
                 break
-            time.sleep(poll_interval)
+            if not any(e.state not in (Event.RUNNING, Event.WAITING) for e in events):
+                executor.wait(poll_interval)   # a unit ended: launch its successor at once
     except KeyboardInterrupt:
         executor.cancel()
         reporter.close(interrupted=True)

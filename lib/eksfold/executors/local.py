@@ -33,6 +33,7 @@ class _Worker:
     stage: str
     root: str
     log: Path
+    wake: threading.Event
     events: "queue.Queue[dict | None]" = field(default_factory=queue.Queue)
     current: str | None = None
 
@@ -43,7 +44,9 @@ class _Worker:
                     self.events.put(json.loads(line))
                 except json.JSONDecodeError:
                     continue
+                self.wake.set()
             self.events.put(None)   # EOF: the process ended
+            self.wake.set()
         threading.Thread(target=read, daemon=True).start()
 
     def assign(self, target: str) -> None:
@@ -77,6 +80,9 @@ class LocalExecutor(Executor):
         self.waiting: list[tuple[Run, str, str]] = []    # (run, stage, target) not yet assigned
         self._logdir: str | None = None
         self._serial = 0
+        # set by any worker's reader thread: the driver's next poll does not wait out its
+        # interval, so a finished unit's successor is assigned within milliseconds
+        self._wake = threading.Event()
 
     def capacity(self, stage: str) -> int:
         return self.slots.get(stage, 1)
@@ -110,7 +116,7 @@ class LocalExecutor(Executor):
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=err, env=env, text=True, bufsize=1,
                                     start_new_session=True, preexec_fn=die_with_parent)
-        worker = _Worker(proc, stage, run.root, log)
+        worker = _Worker(proc, stage, run.root, log, self._wake)
         worker.start_reader()
         self.workers.append(worker)
         return worker
@@ -127,6 +133,10 @@ class LocalExecutor(Executor):
             else:
                 idle.assign(tid)
         self.waiting = still
+
+    def wait(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()    # poll() drains every queue next, so nothing set meanwhile is lost
 
     def poll(self) -> list[UnitEvent]:
         events = []
