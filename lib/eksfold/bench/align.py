@@ -51,22 +51,33 @@ def align_benchmark(lengths, database: str, cpus: int = 2, targets_fasta: str | 
 def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: str,
                       sensitivities: list[float], jackhmmer_queries: dict[int, int] | None = None,
                       cpus: int = 2, targets_fasta: str = "data/cameo92/targets.fasta",
-                      large_sensitivities: list[float] | None = None, log=print):
+                      large_sensitivities: list[float] | None = None,
+                      batch_sizes: list[int] | None = None, log=print):
     """jackhmmer vs MMseqs2 (plain layout, batch of all queries) per database size.
 
     ``jackhmmer_queries`` caps jackhmmer's queries at a size (its time is per query, so a subset
     measures it; MMseqs2 always searches the whole batch). All ``sensitivities`` run on the
     smallest (real) database, ``large_sensitivities`` (default: the last one) on every size; the
-    first of those is the one the summary reports. Returns ``(rows DataFrame, summary dict)``.
+    first of those is the one the summary reports. ``batch_sizes``: MMseqs2 (that sensitivity)
+    also searches batches of these sizes at every database size, so its per-batch and
+    per-query costs can be told apart (:mod:`eksfold.bench.align_batch`). Returns ``(rows
+    DataFrame, summary dict, batch rows DataFrame)``.
     """
     import pandas as pd
 
     from ..alignment.mmseqs import OUTPUTS, MMseqs2Search
     from ..alignment.tools import run_tool
     from ..alignment.mmseqs_db import build_plain, index_commands
+    from . import align_batch
     from . import align_compare as ac
 
     queries = ac.pick_queries(targets_fasta, EXAMPLES, n_queries)
+    batch_sizes = sorted(batch_sizes or [])
+    batch_queries = (align_batch.extend_queries(queries, targets_fasta, EXAMPLES, batch_sizes[-1])
+                     if batch_sizes else {})
+    if batch_sizes and len(batch_queries) < batch_sizes[-1]:
+        raise ValueError(f"only {len(batch_queries)} distinct queries for a batch of {batch_sizes[-1]}")
+    batch_rows = []
     scratch = Path(scratch)
     scratch.mkdir(parents=True, exist_ok=True)
     fastas = {s: scratch / f"pad_{s}.fasta" for s in sizes}
@@ -123,8 +134,23 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
                                  "batch_cpu_s": m["batch_cpu_s"]})
             log(f"mmseqs2 -s {sens} size={size}: batch {res[name]['batch_wall_s']} s "
                 f"for {len(queries)} queries")
-    df = pd.DataFrame(rows)
-    return df, summarise(df, chosen)
+        if batch_sizes:
+            batch_rows += align_batch.measure(str(prefix), size, chosen, batch_queries,
+                                              batch_sizes, scratch, cpus, log)
+    df, batches = pd.DataFrame(rows), pd.DataFrame(batch_rows)
+    summary = summarise(df, chosen)
+    if batch_sizes:
+        summary["batch_model"] = bm = align_batch.model(batches, ac.UNIREF90_SIZE, batch_sizes[-1])
+        jh = summary["fits"]["jackhmmer"]
+        if bm.get("per_query_at_batch_s"):
+            summary["speedup_at_uniref90_batch"] = {
+                "batch": batch_sizes[-1],
+                "all_points": round(jh["extrapolated_s"] / bm["per_query_at_batch_s"], 1),
+                "last_two": round(jh["last_two_extrapolated_s"] / bm["per_query_at_batch_last_two_s"], 1),
+                "marginal_all_points": round(jh["extrapolated_s"] / bm["marginal_per_query_s"], 1),
+                "marginal_last_two": round(jh["last_two_extrapolated_s"]
+                                           / bm["marginal_per_query_last_two_s"], 1)}
+    return df, summary, batches
 
 
 def summarise(df, chosen: float) -> dict:
@@ -192,6 +218,9 @@ def add_parser(bsub) -> None:
     a.add_argument("--large-sensitivities", default="",
                    help="MMseqs2 -s values on every size (default: the last of --sensitivities)")
     a.add_argument("--jackhmmer-queries", default="", help="SIZE:N,... cap on jackhmmer queries")
+    a.add_argument("--batches", default="",
+                   help="MMseqs2 batch sizes searched at every size (e.g. 8,32,96): splits its "
+                        "cost into per-batch and per-query parts")
     a.add_argument("--scratch", default="data/db/bench", help="padded databases (not committed)")
     a.add_argument("--out", default=None, help="write align.csv/json/png here")
     a.set_defaults(func=_cmd_align)
@@ -204,10 +233,11 @@ def _cmd_align(args) -> int:
         print(format_table(df, ["wall_s", "cpu_s", "peak_rss_mb"]))
         return 0
     caps = {int(k): int(v) for k, v in (p.split(":") for p in args.jackhmmer_queries.split(",") if p)}
-    df, summary = compare_benchmark(args.database, parse_lengths(args.sizes), args.queries,
-                                    args.scratch, [float(s) for s in args.sensitivities.split(",")],
-                                    caps, args.cpus, args.targets,
-                                    [float(x) for x in args.large_sensitivities.split(",") if x])
+    df, summary, batches = compare_benchmark(
+        args.database, parse_lengths(args.sizes), args.queries, args.scratch,
+        [float(s) for s in args.sensitivities.split(",")], caps, args.cpus, args.targets,
+        [float(x) for x in args.large_sensitivities.split(",") if x],
+        [int(x) for x in args.batches.split(",") if x])
     summary["command"] = " ".join(["eksfold", *sys.argv[1:]])
     print(json.dumps(summary, indent=1))
     if args.out:
@@ -215,7 +245,9 @@ def _cmd_align(args) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "align.csv", index=False)
+        if len(batches):
+            batches.to_csv(out / "align-batch.csv", index=False)
         (out / "align.json").write_text(json.dumps(summary, indent=1) + "\n")
-        plot_compare(df, summary, out / "align.png")
+        plot_compare(df, summary, out / "align.png", batches)
         print(f"wrote {out}/align.csv, align.json, align.png")
     return 0

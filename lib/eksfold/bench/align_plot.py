@@ -4,14 +4,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def plot_compare(df, summary: dict, path) -> None:
+def plot_compare(df, summary: dict, path, batches=None) -> None:
     """Left: per-query time vs database size, measured and fitted to UniRef90's size.
-    Right: jackhmmer's hits (E <= 1e-3) found by MMseqs2 and MSA depth / Neff, real database."""
+    Middle: jackhmmer's hits (E <= 1e-3) found by MMseqs2 and MSA depth / Neff, real database.
+    Right (with ``batches``): MMseqs2's per-query CPU against batch size, per database size."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.8))
+    with_batches = batches is not None and len(batches) > 0
+    fig, axes = plt.subplots(1, 3 if with_batches else 2, figsize=(18 if with_batches else 12, 4.8))
+    ax, bx = axes[0], axes[1]
     end = summary["uniref90_size"]
     palette = iter(["tab:blue", "tab:green", "tab:purple", "tab:orange"])
     colours = {t: ("tab:red" if t == "jackhmmer" else next(palette)) for t in summary["per_query_s"]}
@@ -24,6 +27,14 @@ def plot_compare(df, summary: dict, path) -> None:
             xs = np.geomspace(sizes.min(), end, 50)
             ax.plot(xs, fit["coefficient"] * xs ** fit["exponent"], "--", color=colours[tool],
                     label=f"fit ~ size^{fit['exponent']:.2f}: {fit['extrapolated_s']:.0f} s at 150 M")
+    bm = summary.get("batch_model") or {}
+    if bm.get("per_query_at_batch_s"):
+        pb, pq, q = bm["per_batch_fit"], bm["per_query_fit"], bm["batch"]
+        xs = np.geomspace(df.db_size.min(), end, 50)
+        ax.plot(xs, pb["coefficient"] * xs ** pb["exponent"] / q
+                + pq["coefficient"] * xs ** pq["exponent"], "-", color="tab:green", lw=1.5,
+                label=f"MMseqs2 -s {summary['chosen_sensitivity']:g}, batch of {q} (per-batch + "
+                      f"per-query fit): {bm['per_query_at_batch_s']:.1f} s at 150 M")
     ax.axvline(end, color="grey", lw=0.8)
     ax.set(xscale="log", yscale="log", xlabel="database size (sequences)",
            ylabel="CPU time per query (s)")
@@ -43,6 +54,16 @@ def plot_compare(df, summary: dict, path) -> None:
     bx.set(xticks=x, xticklabels=labels, ylim=(0, 115), ylabel="% of jackhmmer hits found")
     bx.set_title(f"MMseqs2 vs jackhmmer hits (E <= {summary['evalue']:g}), real 20,000 sequences;\n"
                  f"jackhmmer MSA: {j['mean_depth']:.0f} rows, Neff {j['mean_neff']:.0f}", fontsize=9)
+    if with_batches:
+        cx = axes[2]
+        for size, d in batches.groupby("db_size"):
+            d = d.sort_values("batch")
+            cx.plot(d.batch, d.per_query_cpu_s, "o-", label=f"{int(size):,} sequences")
+        cx.set(xscale="log", yscale="log", xlabel="queries per MMseqs2 batch",
+               ylabel="CPU time per query (s)")
+        cx.set_title(f"MMseqs2 -s {summary['chosen_sensitivity']:g}: per-batch cost shared by "
+                     "the batch's queries", fontsize=9)
+        cx.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
