@@ -57,6 +57,21 @@ def test_a_shard_is_one_mmseqs2_search(tmp_path, small_db, mmseqs_db, worker_env
     assert len({r.metrics["batch_wall_s"] for r in records}) == 1
 
 
+def test_the_local_executor_hands_mmseqs2_batches_to_one_search(tmp_path, small_db, mmseqs_db,
+                                                               worker_env):
+    run = run_pipeline(CAMEO, str(tmp_path / "run"), preset="tiny", limit=3, shortest=True,
+                       stages=("align",), reporter=TextProgress(bars=False),
+                       align=AlignConfig(msa_mode="mmseqs2", mmseqs_db=mmseqs_db, mmseqs_batch=2),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    records = sorted((run.record("align", t.id) for t in run.targets),
+                     key=lambda r: (-r.metrics["batch_size"], r.target))
+    assert all(r.done for r in records) and len(records) == 3
+    # the three ready targets went out as a batch of two (one search) and then one
+    assert [r.metrics["batch_size"] for r in records] == [2, 2, 1]
+    assert records[0].metrics["batch_wall_s"] == records[1].metrics["batch_wall_s"]
+    assert len(list((Path(run.root) / "logs" / "align").glob("worker-*.out"))) == 1
+
+
 def test_the_msa_cache_is_reused_by_a_later_run(tmp_path, small_db, worker_env):
     cache = tmp_path / "cache"
     common = dict(preset="tiny", ids=IDS, stages=("align",), reporter=TextProgress(bars=False),

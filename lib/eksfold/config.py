@@ -55,6 +55,9 @@ class AlignConfig:
     mmseqs_sensitivity: float = 8.0          # ColabFold's defaults
     mmseqs_iterations: int = 3
     mmseqs_max_seqs: int = 10000
+    # queries per MMseqs2 search in one warm worker (local executor); a Kubernetes shard is
+    # one search whatever its size. MMseqs2's per-search cost is shared by the batch.
+    mmseqs_batch: int = 64
     cache: str | None = None                 # MSA cache root (directory, /fsx path or s3://)
 
 

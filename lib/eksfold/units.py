@@ -77,6 +77,7 @@ class UnitRunner:
         """Let the stage work on the whole shard first (``Stage.prepare_batch``); a failure
         here only costs the batching: the units then run one by one."""
         run, stage = self.run_, self.stage
+        self._scratch.close()   # the previous batch's results: its units have run by now
         todo = [run.target(t) for t in target_ids if run.unit_status(stage.name, t) != "done"
                 and (not stage.depends_on or run.unit_status(stage.depends_on, t) == "done")]
         if len(todo) < 2:

@@ -57,19 +57,26 @@ def process_exit_code(codes: list[int]) -> int:
 
 
 def serve(runner: UnitRunner, inbox, outbox) -> int:
-    """Run each target id read from ``inbox``; report on ``outbox`` until EOF."""
+    """Run each target id read from ``inbox``; report on ``outbox`` until EOF.
+
+    A line is one target id, or a JSON list of ids: a batch, prepared at once
+    (:meth:`UnitRunner.prepare`, e.g. one MMseqs2 search) and then run unit by unit."""
     def say(**event):
         outbox.write(json.dumps(event) + "\n")
         outbox.flush()
 
     say(event="ready", pid=os.getpid())
     for line in inbox:
-        tid = line.strip()
-        if not tid:
+        line = line.strip()
+        if not line:
             continue
-        say(event="started", target=tid)
-        code = runner.run(tid)
-        say(event="finished", target=tid, exit_code=int(code), error=runner.last_error)
+        batch = json.loads(line) if line.startswith("[") else [line]
+        if len(batch) > 1:
+            runner.prepare(batch)
+        for tid in batch:
+            say(event="started", target=tid)
+            code = runner.run(tid)
+            say(event="finished", target=tid, exit_code=int(code), error=runner.last_error)
     return ExitCode.OK
 
 

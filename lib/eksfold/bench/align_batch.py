@@ -87,6 +87,6 @@ def model(df, to: int, batch: int) -> dict:
     g2 = per_query.get("last_two_extrapolated_s", g)
     return {"split": split.to_dict("records"), "per_batch_fit": per_batch,
             "per_query_fit": per_query, "batch": batch,
-            "per_query_at_batch_s": round(f / batch + g, 3) if f and g else None,
-            "per_query_at_batch_last_two_s": round(f2 / batch + g2, 3) if f2 and g2 else None,
+            "per_query_at_batch_s": round(f / batch + g, 3) if None not in (f, g) else None,
+            "per_query_at_batch_last_two_s": round(f2 / batch + g2, 3) if None not in (f2, g2) else None,
             "marginal_per_query_s": g, "marginal_per_query_last_two_s": g2}

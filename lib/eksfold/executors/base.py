@@ -40,8 +40,8 @@ class Executor:
 
     name = "base"
 
-    def capacity(self, stage: str) -> int:
-        """How many units of ``stage`` may be in flight at once."""
+    def capacity(self, stage: str, run: Run | None = None) -> int:
+        """How many units of ``stage`` (of ``run``) may be in flight at once."""
         raise NotImplementedError
 
     def launch(self, run: Run, stage: str, target_ids: list[str]) -> None:

@@ -76,7 +76,7 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
                                         f"{depends_on(stage)} did not finish")
                     else:
                         (ready if state == "ready" else waiting).append(tid)
-                room = executor.capacity(stage) - len(in_flight[stage])
+                room = executor.capacity(stage, run) - len(in_flight[stage])
                 batch = ready[:max(room, 0)]
                 if batch:
                     executor.launch(run, stage, batch)

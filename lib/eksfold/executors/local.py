@@ -1,9 +1,11 @@
-"""The embedded default: warm worker processes on this machine, fed one target at a time.
+"""The embedded default: warm worker processes on this machine, fed targets as they are ready.
 
 Each stage gets up to N worker processes (``python -m eksfold.worker --serve``). A worker loads
 its stage once (the inference model is built once, not per target) and then receives target
 ids on its stdin as they become ready, answering with one JSON line per event; each unit is
-committed by the worker as it finishes. Alignment of later targets overlaps inference of
+committed by the worker as it finishes. A stage that gains from batches
+(:meth:`eksfold.stages.Stage.batch_units`: MMseqs2 searches) gets up to that many ready
+targets in one assignment, which the worker searches at once. Alignment of later targets overlaps inference of
 earlier ones because each stage has its own workers. Workers die with the driver
 (``PR_SET_PDEATHSIG``) and are stopped as a process group on Ctrl-C, so none is left behind.
 """
@@ -35,7 +37,7 @@ class _Worker:
     log: Path
     wake: threading.Event
     events: "queue.Queue[dict | None]" = field(default_factory=queue.Queue)
-    current: str | None = None
+    assigned: list[str] = field(default_factory=list)   # sent, not finished yet
 
     def start_reader(self) -> None:
         def read():
@@ -49,9 +51,10 @@ class _Worker:
             self.wake.set()
         threading.Thread(target=read, daemon=True).start()
 
-    def assign(self, target: str) -> None:
-        self.current = target
-        self.proc.stdin.write(target + "\n")
+    def assign(self, targets: list[str]) -> None:
+        self.assigned = list(targets)
+        # one id per line; a batch as one JSON list (the worker prepares it as one search)
+        self.proc.stdin.write((targets[0] if len(targets) == 1 else json.dumps(targets)) + "\n")
         self.proc.stdin.flush()
 
     def log_tail(self, lines: int = 5) -> str:
@@ -84,8 +87,12 @@ class LocalExecutor(Executor):
         # interval, so a finished unit's successor is assigned within milliseconds
         self._wake = threading.Event()
 
-    def capacity(self, stage: str) -> int:
-        return self.slots.get(stage, 1)
+    def _batch(self, stage: str, run: Run | None) -> int:
+        from ..stages import get_stage
+        return get_stage(stage).batch_units(run.config) if run is not None else 1
+
+    def capacity(self, stage: str, run: Run | None = None) -> int:
+        return self.slots.get(stage, 1) * self._batch(stage, run)
 
     def launch(self, run: Run, stage: str, target_ids: list[str]) -> None:
         self.waiting.extend((run, stage, tid) for tid in target_ids)
@@ -122,16 +129,22 @@ class LocalExecutor(Executor):
         return worker
 
     def _dispatch(self) -> None:
+        groups: dict[tuple[str, str], list[tuple[Run, str, str]]] = {}
+        for item in self.waiting:
+            groups.setdefault((item[0].root, item[1]), []).append(item)
         still = []
-        for run, stage, tid in self.waiting:
-            mine = [w for w in self.workers if w.stage == stage and w.root == run.root]
-            idle = next((w for w in mine if w.current is None), None)
-            if idle is None and len(mine) < self.capacity(stage):
-                idle = self._spawn(run, stage)
-            if idle is None:
-                still.append((run, stage, tid))
-            else:
-                idle.assign(tid)
+        for (root, stage), items in groups.items():
+            run, size = items[0][0], self._batch(stage, items[0][0])
+            while items:
+                mine = [w for w in self.workers if w.stage == stage and w.root == root]
+                idle = next((w for w in mine if not w.assigned), None)
+                if idle is None and len(mine) < self.slots.get(stage, 1):
+                    idle = self._spawn(run, stage)
+                if idle is None:
+                    break
+                idle.assign([tid for _, _, tid in items[:size]])
+                items = items[size:]
+            still += items
         self.waiting = still
 
     def wait(self, timeout: float) -> None:
@@ -146,18 +159,19 @@ class LocalExecutor(Executor):
                     msg = worker.events.get_nowait()
                 except queue.Empty:
                     break
-                if msg is None:            # the process ended: its unit (if any) failed
+                if msg is None:            # the process ended: its unfinished units failed
                     code = worker.proc.wait()
                     self.workers.remove(worker)
-                    if worker.current is not None:
-                        events.append(UnitEvent(worker.stage, worker.current, Event.FAILED,
-                                                f"worker exited with code {code}: "
-                                                + worker.log_tail()))
+                    why = f"worker exited with code {code}: " + worker.log_tail()
+                    events += [UnitEvent(worker.stage, tid, Event.FAILED, why)
+                               for tid in worker.assigned]
                     break
                 if msg["event"] == "started":
                     events.append(UnitEvent(worker.stage, msg["target"], Event.RUNNING))
                 elif msg["event"] == "finished":
-                    code, worker.current = msg["exit_code"], None
+                    code = msg["exit_code"]
+                    if msg["target"] in worker.assigned:
+                        worker.assigned.remove(msg["target"])
                     why = f"exit code {code}" + (f": {msg['error']}" if msg.get("error") else "")
                     events.append(UnitEvent(worker.stage, msg["target"],
                                             Event.FINISHED if code == ExitCode.OK else Event.FAILED,

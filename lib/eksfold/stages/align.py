@@ -76,8 +76,14 @@ class AlignStage(Stage):
                               "--uniref90 FASTA, set $EKSFOLD_DATABASE, or run `make setup` "
                               "to build the default one")
 
+    @classmethod
+    def batch_units(cls, config) -> int:
+        align = config.align
+        return max(1, align.mmseqs_batch) if align.msa_mode == "mmseqs2" else 1
+
     def prepare_batch(self, targets: list[Target], scratch: Path) -> None:
         """MMseqs2 mode: search every target of a shard at once (cache hits left out)."""
+        self._batch = {}              # results of an earlier batch are gone with its scratch
         if not self.mmseqs:
             return
         todo = {t.id: t.sequence for t in targets

@@ -67,6 +67,12 @@ class Stage:
     def open(self) -> None:
         """Load what every unit of this worker shares (tools checked, model built)."""
 
+    @classmethod
+    def batch_units(cls, config) -> int:
+        """How many units a warm worker should be handed at once (one ``prepare_batch``):
+        more than 1 only where the stage's tool gains from searching many at once."""
+        return 1
+
     def prepare_batch(self, targets: list[Target], scratch: Path) -> None:
         """Work on a whole shard at once before its units run (e.g. one MMseqs2 search for
         every query); each unit still commits on its own. Default: nothing."""

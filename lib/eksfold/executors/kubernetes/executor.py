@@ -106,7 +106,7 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         self._list_calls = 0
 
     # -- Executor hooks -----------------------------------------------------------------
-    def capacity(self, stage: str) -> int:
+    def capacity(self, stage: str, run: Run | None = None) -> int:
         return self.max_in_flight.get(stage, 100_000)
 
     def launch(self, run: Run, stage: str, target_ids: list[str]) -> None:
