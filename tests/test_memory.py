@@ -93,6 +93,22 @@ def test_choose_fastest_that_fits_with_margin():
     assert choose(250, budget, model, settings=["lma"]).setting == "lma"
 
 
+def test_time_models_steer_the_choice_only_where_they_predicted_the_inner_lengths():
+    # chunk measured faster than default (as on a quiet CPU); lma slowest
+    df = table()
+    df.loc[df.setting == "chunk", "inference_s"] = 0.6e-3 * df.length ** 2 + 2
+    quiet = CostModel.fit(df)
+    assert choose(200, 4000.0, quiet).setting == "chunk"           # the fastest that fits
+    # an end length off the curve (an extrapolation in its LOO) does not revoke the trust
+    ends = df.copy()
+    ends.loc[(ends.setting == "chunk") & (ends.length == 300), "inference_s"] *= 1.6
+    assert choose(200, 4000.0, CostModel.fit(ends)).setting == "chunk"
+    # an inner length measured 3x off (a loaded machine): times no longer decide
+    noisy = df.copy()
+    noisy.loc[(noisy.setting == "chunk") & (noisy.length == 150), "inference_s"] *= 3
+    assert choose(200, 4000.0, CostModel.fit(noisy)).setting == "default"   # ladder order
+
+
 def test_crossovers_mark_each_switch():
     model = CostModel.fit(table())
     marks = crossovers(model, 4000.0, range(16, 1200, 4))

@@ -146,11 +146,17 @@ TIME_TRUST = 0.25   # a setting's time model steers the choice only within this 
 
 
 def _time_trusted(model, name) -> bool:
-    """Whether the time model of ``name`` predicted every left-out length within TIME_TRUST
-    (a sweep on a loaded machine measures the neighbours, not the setting)."""
+    """Whether the time model of ``name`` predicted every left-out *interior* length within
+    TIME_TRUST. A sweep on a loaded machine measures the neighbours, not the setting, and
+    then misses interior points too; the two end lengths are extrapolations (a quiet demo
+    sweep on this CPU: 1-20 % inside, 29 % at its ends), reported with the fit but not
+    held against the model's ordering of settings."""
     fit = model.fits.get((name, "inference_s"))
-    err = fit.loo_max_error if fit is not None else float("nan")
-    return err == err and err <= TIME_TRUST
+    if fit is None or not fit.loo:
+        return False
+    lengths = sorted({e[0] for e in fit.loo})
+    inner = [abs(e[3]) for e in fit.loo if lengths[0] < e[0] < lengths[-1]]
+    return bool(inner) and max(inner) <= TIME_TRUST
 
 
 def _time_or_none(model, length, name):
