@@ -73,10 +73,7 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
 
     queries = ac.pick_queries(targets_fasta, EXAMPLES, n_queries)
     batch_sizes = sorted(batch_sizes or [])
-    batch_queries = (align_batch.extend_queries(queries, targets_fasta, EXAMPLES, batch_sizes[-1])
-                     if batch_sizes else {})
-    if batch_sizes and len(batch_queries) < batch_sizes[-1]:
-        raise ValueError(f"only {len(batch_queries)} distinct queries for a batch of {batch_sizes[-1]}")
+    batch_queries = align_batch.extend_queries(queries, batch_sizes[-1]) if batch_sizes else {}
     batch_rows = []
     scratch = Path(scratch)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -140,17 +137,26 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
     df, batches = pd.DataFrame(rows), pd.DataFrame(batch_rows)
     summary = summarise(df, chosen)
     if batch_sizes:
-        summary["batch_model"] = bm = align_batch.model(batches, ac.UNIREF90_SIZE, batch_sizes[-1])
-        jh = summary["fits"]["jackhmmer"]
-        if bm.get("per_query_at_batch_s"):
-            summary["speedup_at_uniref90_batch"] = {
-                "batch": batch_sizes[-1],
-                "all_points": round(jh["extrapolated_s"] / bm["per_query_at_batch_s"], 1),
-                "last_two": round(jh["last_two_extrapolated_s"] / bm["per_query_at_batch_last_two_s"], 1),
-                "marginal_all_points": round(jh["extrapolated_s"] / bm["marginal_per_query_s"], 1),
-                "marginal_last_two": round(jh["last_two_extrapolated_s"]
-                                           / bm["marginal_per_query_last_two_s"], 1)}
+        speedup_with_batches(summary, batches, batch_sizes[-1])
     return df, summary, batches
+
+
+def speedup_with_batches(summary: dict, batches, batch: int) -> None:
+    """Add MMseqs2's per-batch/per-query split and the UniRef90-scale ratio for ``batch``
+    queries per search to ``summary`` (jackhmmer's fits from the same summary)."""
+    from . import align_batch
+    from .align_compare import UNIREF90_SIZE
+
+    summary["batch_model"] = bm = align_batch.model(batches, UNIREF90_SIZE, batch)
+    jh = summary["fits"]["jackhmmer"]
+    if bm.get("per_query_at_batch_s"):
+        summary["speedup_at_uniref90_batch"] = {
+            "batch": batch,
+            "all_points": round(jh["extrapolated_s"] / bm["per_query_at_batch_s"], 1),
+            "last_two": round(jh["last_two_extrapolated_s"] / bm["per_query_at_batch_last_two_s"], 1),
+            "marginal_all_points": round(jh["extrapolated_s"] / bm["marginal_per_query_s"], 1),
+            "marginal_last_two": round(jh["last_two_extrapolated_s"]
+                                       / bm["marginal_per_query_last_two_s"], 1)}
 
 
 def summarise(df, chosen: float) -> dict:
@@ -221,6 +227,9 @@ def add_parser(bsub) -> None:
     a.add_argument("--batches", default="",
                    help="MMseqs2 batch sizes searched at every size (e.g. 8,32,96): splits its "
                         "cost into per-batch and per-query parts")
+    a.add_argument("--batch-only", action="store_true",
+                   help="with --batches and --out: add only the MMseqs2 batch measurement to the "
+                        "comparison already in --out (reuses the padded databases and indexes)")
     a.add_argument("--scratch", default="data/db/bench", help="padded databases (not committed)")
     a.add_argument("--out", default=None, help="write align.csv/json/png here")
     a.set_defaults(func=_cmd_align)
@@ -231,6 +240,13 @@ def _cmd_align(args) -> int:
         df = align_benchmark(parse_lengths(args.lengths), args.database, args.cpus, args.targets)
         print(f"alignment benchmark: jackhmmer on {args.database}, {args.cpus} CPUs")
         print(format_table(df, ["wall_s", "cpu_s", "peak_rss_mb"]))
+        return 0
+    if args.batch_only:
+        from .align_batch import batch_only
+        summary = batch_only(args.out, args.scratch, parse_lengths(args.sizes),
+                             [int(x) for x in args.batches.split(",") if x], args.cpus, args.targets)
+        print(json.dumps({k: summary.get(k) for k in ("batch_model", "speedup_at_uniref90_batch")},
+                         indent=1))
         return 0
     caps = {int(k): int(v) for k, v in (p.split(":") for p in args.jackhmmer_queries.split(",") if p)}
     df, summary, batches = compare_benchmark(

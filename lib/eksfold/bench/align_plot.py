@@ -32,7 +32,7 @@ def plot_compare(df, summary: dict, path, batches=None) -> None:
         pb, pq, q = bm["per_batch_fit"], bm["per_query_fit"], bm["batch"]
         xs = np.geomspace(df.db_size.min(), end, 50)
         ax.plot(xs, pb["coefficient"] * xs ** pb["exponent"] / q
-                + pq["coefficient"] * xs ** pq["exponent"], "-", color="tab:green", lw=1.5,
+                + pq["coefficient"] * xs ** pq["exponent"], "-", color="black", lw=1.2,
                 label=f"MMseqs2 -s {summary['chosen_sensitivity']:g}, batch of {q} (per-batch + "
                       f"per-query fit): {bm['per_query_at_batch_s']:.1f} s at 150 M")
     ax.axvline(end, color="grey", lw=0.8)
