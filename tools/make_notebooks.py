@@ -261,7 +261,8 @@ from eksfold.bench.align_compare import committed_comparison
 table, summary, png = committed_comparison("cpu-2core")
 display(Image(filename=png))
 print({k: summary[k] for k in ("chosen_sensitivity", "speedup_measured", "speedup_at_uniref90",
-                                "speedup_at_uniref90_last_two", "sensitivity")})'''),
+                                "speedup_at_uniref90_last_two", "speedup_at_uniref90_batch",
+                                "sensitivity") if k in summary})'''),
 ]
 
 # --------------------------------------------------------------------------- 03
