@@ -103,7 +103,9 @@ def test_failed_unit_is_recorded_others_finish_and_rerun_only_redoes_it(small_db
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(small_db, tmp_path, worker_env):
-    records = [(f"t{i}", GOOD[i * 40:i * 40 + 40]) for i in range(4)]
+    # enough targets that units are still to run when the interrupt arrives: a warm worker
+    # starts the next tiny-preset unit within milliseconds of the last
+    records = [(f"t{i}", GOOD[i * 19:i * 19 + 40]) for i in range(10)]
     src, root = fasta(tmp_path, records), tmp_path / "run"
     cmd = [sys.executable, "-m", "eksfold.cli", "run", str(src), "--root", str(root), "--preset", "tiny",
            "--uniref90", str(small_db)]
