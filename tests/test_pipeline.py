@@ -109,7 +109,10 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(small_db, tmp_path, worker_env
     src, root = fasta(tmp_path, records), tmp_path / "run"
     cmd = [sys.executable, "-m", "eksfold.cli", "run", str(src), "--root", str(root), "--preset", "tiny",
            "--uniref90", str(small_db)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it, even when the suite runs in the background (where the
+    # shell starts every process with SIGINT ignored, and Python then keeps ignoring it)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = root / "targets" / "t0" / "infer" / "metrics.json"
     deadline = time.monotonic() + 300
     while not first.exists() and time.monotonic() < deadline:
