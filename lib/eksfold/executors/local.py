@@ -5,8 +5,8 @@ its stage once (the inference model is built once, not per target) and then rece
 ids on its stdin as they become ready, answering with one JSON line per event; each unit is
 committed by the worker as it finishes. A stage that gains from batches
 (:meth:`eksfold.stages.Stage.batch_units`: MMseqs2 searches) gets up to that many ready
-targets in one assignment, which the worker searches at once. Alignment of later targets overlaps inference of
-earlier ones because each stage has its own workers. Workers die with the driver
+targets in one assignment, which the worker searches at once. Alignment of later targets
+overlaps inference of earlier ones because each stage has its own workers. Workers die with the driver
 (``PR_SET_PDEATHSIG``) and are stopped as a process group on Ctrl-C, so none is left behind.
 """
 from __future__ import annotations
