@@ -220,3 +220,30 @@ def test_benchmark_padding_keeps_composition_and_neff_counts_clusters(tmp_path):
     # The fragment is 100 % identical over its own columns to the full row (weight 1/2), the
     # full row only 50 % over its columns to the fragment (weight 1): 1 + 1 + 1/2.
     assert neff(["ACDEFGHIKL", "WWWWWWWWWW", "ACDEF-----"]) == pytest.approx(2.5)
+
+
+def test_batch_split_recovers_per_batch_and_per_query_costs():
+    """The benchmark's batch split (logic, not timings): near-copies keep lengths and are
+    distinct; a table made from known F(N) + Q g(N) gives F, g and the ratio back."""
+    import pandas as pd
+
+    from eksfold.bench.align_batch import add_to_summary, extend_queries, split_costs
+
+    base = {"a": "MKTAYIAKQRQISFVKSHFSRQ", "b": "GSHMLEDPVDAFQ"}
+    batch = extend_queries(base, 9)
+    assert len(batch) == 9 and len(set(batch.values())) == 9
+    assert list(batch)[:2] == ["a", "b"]
+    assert sorted({len(s) for s in batch.values()}) == [13, 22]
+    F = {20_000: 0.4, 200_000: 0.8, 2_000_000: 1.6}          # per batch, grows as N^0.3
+    g = {n: 1e-6 * n for n in F}                              # per query, linear in N
+    rows = [{"db_size": n, "batch": q, "batch_cpu_s": F[n] + q * g[n]}
+            for n in F for q in (8, 32, 96)]
+    split = split_costs(pd.DataFrame(rows)).set_index("db_size")
+    for n in F:
+        assert split.loc[n, "per_batch_s"] == pytest.approx(F[n], abs=1e-3)
+        assert split.loc[n, "per_query_s"] == pytest.approx(g[n], rel=1e-3)
+    summary = {"fits": {"jackhmmer": {"extrapolated_s": 1500.0, "last_two_extrapolated_s": 1500.0}}}
+    add_to_summary(summary, pd.DataFrame(rows), 96)
+    at = summary["batch_model"]["per_query_at_batch_s"]       # g(150 M) = 150 s, F/96 small
+    assert 150 < at < 151
+    assert summary["speedup_at_uniref90_batch"]["marginal_all_points"] == pytest.approx(10.0, abs=0.1)

@@ -137,26 +137,8 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
     df, batches = pd.DataFrame(rows), pd.DataFrame(batch_rows)
     summary = summarise(df, chosen)
     if batch_sizes:
-        speedup_with_batches(summary, batches, batch_sizes[-1])
+        align_batch.add_to_summary(summary, batches, batch_sizes[-1])
     return df, summary, batches
-
-
-def speedup_with_batches(summary: dict, batches, batch: int) -> None:
-    """Add MMseqs2's per-batch/per-query split and the UniRef90-scale ratio for ``batch``
-    queries per search to ``summary`` (jackhmmer's fits from the same summary)."""
-    from . import align_batch
-    from .align_compare import UNIREF90_SIZE
-
-    summary["batch_model"] = bm = align_batch.model(batches, UNIREF90_SIZE, batch)
-    jh = summary["fits"]["jackhmmer"]
-    if bm.get("per_query_at_batch_s"):
-        summary["speedup_at_uniref90_batch"] = {
-            "batch": batch,
-            "all_points": round(jh["extrapolated_s"] / bm["per_query_at_batch_s"], 1),
-            "last_two": round(jh["last_two_extrapolated_s"] / bm["per_query_at_batch_last_two_s"], 1),
-            "marginal_all_points": round(jh["extrapolated_s"] / bm["marginal_per_query_s"], 1),
-            "marginal_last_two": round(jh["last_two_extrapolated_s"]
-                                       / bm["marginal_per_query_last_two_s"], 1)}
 
 
 def summarise(df, chosen: float) -> dict:

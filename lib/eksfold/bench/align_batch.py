@@ -103,6 +103,29 @@ def model(df, to: int, batch: int) -> dict:
             "marginal_per_query_s": g, "marginal_per_query_last_two_s": g2}
 
 
+def _ratio(a, b):
+    return round(a / b, 1) if a and b and b > 0 else None
+
+
+def add_to_summary(summary: dict, batches, batch: int) -> None:
+    """Add MMseqs2's per-batch/per-query split and the UniRef90-scale ratio for ``batch``
+    queries per search to ``summary`` (jackhmmer's fits from the same summary)."""
+    from .align_compare import UNIREF90_SIZE
+
+    summary["batch_model"] = bm = model(batches, UNIREF90_SIZE, batch)
+    jh = summary["fits"]["jackhmmer"]
+    if bm.get("per_query_at_batch_s") is None:
+        return
+    summary["speedup_at_uniref90_batch"] = {
+        "batch": batch,
+        "all_points": _ratio(jh.get("extrapolated_s"), bm["per_query_at_batch_s"]),
+        "marginal_all_points": _ratio(jh.get("extrapolated_s"), bm["marginal_per_query_s"]),
+        # the slopes of the two largest sizes (three sizes or more)
+        "last_two": _ratio(jh.get("last_two_extrapolated_s"), bm["per_query_at_batch_last_two_s"]),
+        "marginal_last_two": _ratio(jh.get("last_two_extrapolated_s"),
+                                    bm["marginal_per_query_last_two_s"])}
+
+
 def batch_only(out: str, scratch: str, sizes: list[int], batch_sizes: list[int], cpus: int = 2,
                targets_fasta: str = "data/cameo92/targets.fasta", log=print) -> dict:
     """Add the batch measurement to an existing comparison in ``out`` (its ``align.json``,
@@ -112,7 +135,7 @@ def batch_only(out: str, scratch: str, sizes: list[int], batch_sizes: list[int],
     import pandas as pd
 
     from . import align_compare as ac
-    from .align import EXAMPLES, speedup_with_batches
+    from .align import EXAMPLES
     from .align_plot import plot_compare
 
     out_dir, scratch_dir = Path(out), Path(scratch)
@@ -128,7 +151,7 @@ def batch_only(out: str, scratch: str, sizes: list[int], batch_sizes: list[int],
         rows += measure(str(prefix), size, summary["chosen_sensitivity"], queries, batch_sizes,
                         scratch_dir, cpus, log)
     batches = pd.DataFrame(rows)
-    speedup_with_batches(summary, batches, max(batch_sizes))
+    add_to_summary(summary, batches, max(batch_sizes))
     batches.to_csv(out_dir / "align-batch.csv", index=False)
     (out_dir / "align.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot_compare(df, summary, out_dir / "align.png", batches)
