@@ -9,7 +9,6 @@ back ends have in common. Both back ends answer the same administrative verbs ab
 from __future__ import annotations
 
 import time
-
 from dataclasses import dataclass
 
 from ..errors import ConfigError

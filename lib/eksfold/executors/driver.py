@@ -84,16 +84,17 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
                     for tid in batch:
                         reporter.update(stage, tid, Board.QUEUED)
                 pending[stage] = ready[len(batch):] + waiting
-            events = executor.poll()
-            for event in events:
+            ended = False
+            for event in executor.poll():
                 if event.state in (Event.RUNNING, Event.WAITING):
                     reporter.update(event.stage, event.target, event.state, event.detail)
                 else:
                     finish(event)
+                    ended = True
             if not any(in_flight.values()) and not any(pending.values()):
                 break
-            if not any(e.state not in (Event.RUNNING, Event.WAITING) for e in events):
-                executor.wait(poll_interval)   # a unit ended: launch its successor at once
+            if not ended:   # a unit that ended frees room: launch its successor at once
+                executor.wait(poll_interval)
     except KeyboardInterrupt:
         executor.cancel()
         reporter.close(interrupted=True)

@@ -6,8 +6,9 @@ ids on its stdin as they become ready, answering with one JSON line per event; e
 committed by the worker as it finishes. A stage that gains from batches
 (:meth:`eksfold.stages.Stage.batch_units`: MMseqs2 searches) gets up to that many ready
 targets in one assignment, which the worker searches at once. Alignment of later targets
-overlaps inference of earlier ones because each stage has its own workers. Workers die with the driver
-(``PR_SET_PDEATHSIG``) and are stopped as a process group on Ctrl-C, so none is left behind.
+overlaps inference of earlier ones because each stage has its own workers. Workers die with
+the driver (``PR_SET_PDEATHSIG``) and are stopped as a process group on Ctrl-C, so none is
+left behind.
 """
 from __future__ import annotations
 
