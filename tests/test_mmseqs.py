@@ -247,3 +247,81 @@ def test_batch_split_recovers_per_batch_and_per_query_costs():
     at = summary["batch_model"]["per_query_at_batch_s"]       # g(150 M) = 150 s, F/96 small
     assert 150 < at < 151
     assert summary["speedup_at_uniref90_batch"]["marginal_all_points"] == pytest.approx(10.0, abs=0.1)
+
+
+def test_stage_split_reads_mmseqs2s_own_log(queries, tmp_path):
+    """The real search at -v 3: every iteration's prefilter and align found with its hit
+    counts; the parts are fitted apart (prefilter ~ N, alignments capped: flat)."""
+    import pandas as pd
+
+    from eksfold.bench.align_stages import add_to_summary, measure
+
+    some = {t: queries[t] for t in ("member-a", "member-b")}
+    rows = measure(str(db_prefix("uniprot20k")), 20_000, 5.7, some, tmp_path, cpus=1)
+    modules = [(r["module"], r["iteration"]) for r in rows]
+    assert modules[:3] == [("prefilter", 0), ("align", 0), ("result2profile", 0)]
+    assert [m for m in modules if m[0] == "align"] == [("align", i) for i in range(3)]
+    first = rows[0]
+    assert first["passed_per_query"] >= 1 and rows[1]["alignments"] >= len(some)
+    assert all(r["wall_s"] >= 0 and r["search_cpu_s"] > 0 for r in rows)
+    # the model, from a table with known parts: prefilter 1e-6 s per sequence; alignments
+    # saturating at the cap (3 iterations x 10,000) at 1e-4 s each
+    aln = {1_000_000: 10_000, 2_000_000: 20_000, 4_000_000: 30_000}
+    known = [{"db_size": n, "module": m, "iteration": 0, "queries": 1, "alignments": aln[n],
+              "wall_s": {"prefilter": 1e-6 * n, "align": 1e-4 * aln[n],
+                         "result2profile": 1e-6 * aln[n]}[m]}
+             for n in aln for m in ("prefilter", "align", "result2profile")]
+    # the cap counts iterations from the table: a third (empty) align row per size
+    known += [{"db_size": n, "module": "align", "iteration": 2, "queries": 1, "alignments": 0,
+               "wall_s": 0.0} for n in aln]
+    summary = {"fits": {"jackhmmer": {"extrapolated_s": 1530.0, "last_two_extrapolated_s": 3060.0}}}
+    add_to_summary(summary, pd.DataFrame(known))
+    parts, model = summary["stages"], summary["speedup_at_uniref90_stages"]
+    assert parts["prefilter"]["fit"]["exponent"] == pytest.approx(1.0, abs=1e-3)
+    assert parts["align"]["alignments_cap_per_query"] == 30_000
+    # 150 s of prefilter + 30,000 x (1e-4 + 1e-6) s = 153.03 s per query at 150 M
+    assert model["mmseqs2_s"]["total"] == pytest.approx(153.03, abs=0.01)
+    assert model["conservative"] == pytest.approx(10.0, abs=0.05)     # the smaller jackhmmer
+    assert model["last_two"] == pytest.approx(20.0, abs=0.05)
+
+
+def test_a_larger_database_size_is_merged_into_a_committed_comparison(tmp_path):
+    """`bench align --compare` on two tiny sizes, then `--add-sizes` one larger: the real tools
+    run only at the new size, its padded database extends the smaller ones, and the table,
+    fits and batch split cover all three sizes."""
+    import json
+
+    import pandas as pd
+    from Bio import SeqIO
+
+    from eksfold.bench.align import compare_benchmark
+    from eksfold.bench.align_grow import add_sizes
+
+    real = tmp_path / "real.fasta"
+    src = SeqIO.parse(require(PROJECT / "data" / "db" / "uniprot20k.fasta", "sequence database"), "fasta")
+    SeqIO.write([r for _, r in zip(range(300), src)], real, "fasta")
+    scratch, out = tmp_path / "scratch", tmp_path / "out"
+    df, summary, batches = compare_benchmark(str(real), [300, 600], 2, str(scratch), [5.7],
+                                             cpus=1, batch_sizes=[2, 4], log=lambda *_: None)
+    out.mkdir()
+    df.to_csv(out / "align.csv", index=False)
+    batches.to_csv(out / "align-batch.csv", index=False)
+    (out / "align.json").write_text(json.dumps({**summary, "command": "first"}))
+    before = df[df.db_size == 600].copy()
+
+    merged = add_sizes(str(out), str(scratch), str(real), [1200], cpus=1, command="second",
+                       log=lambda *_: None)
+    small, big = (list(SeqIO.parse(scratch / f"pad_{n}.fasta", "fasta")) for n in (600, 1200))
+    assert [str(r.seq) for r in big[:600]] == [str(r.seq) for r in small]    # nested
+    table = pd.read_csv(out / "align.csv")
+    assert sorted(table.db_size.unique()) == [300, 600, 1200]
+    pd.testing.assert_frame_equal(table[table.db_size == 600].reset_index(drop=True),
+                                  before.reset_index(drop=True), check_dtype=False)
+    new = table[table.db_size == 1200]
+    assert set(new.tool) == {"jackhmmer", "mmseqs2"} and (new.cpu_s > 0).all()
+    assert sorted(pd.read_csv(out / "align-batch.csv").query("db_size == 1200").batch) == [2, 4]
+    for tool in ("jackhmmer", "mmseqs2 -s 5.7"):
+        assert sorted(map(int, merged["per_query_s"][tool])) == [300, 600, 1200]
+        assert "last_two_exponent" in merged["fits"][tool]
+    assert merged["command"] == "first; then: second"
+    assert (out / "align.png").stat().st_size > 0

@@ -65,9 +65,6 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
     """
     import pandas as pd
 
-    from ..alignment.mmseqs import OUTPUTS, MMseqs2Search
-    from ..alignment.tools import run_tool
-    from ..alignment.mmseqs_db import build_plain, index_commands
     from . import align_batch
     from . import align_compare as ac
 
@@ -82,63 +79,90 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
         fastas, took = ac.timed(ac.write_padded, database, scratch / "pad.fasta", sizes)
         log(f"padded databases written in {took} s")
     large = large_sensitivities or sensitivities[-1:]
-    rows, jh_hits, chosen = [], {}, large[0]
+    rows, jh_hits = [], {}
     for size in sorted(sizes):
-        prefix = scratch / f"mm_{size}"
-        _, createdb_s = ac.timed(build_plain, fastas[size], prefix)
-        # A precomputed k-mer index, as production searches use (one-off, timed apart).
-        index_cpu_s = 0.0
-        if not Path(f"{prefix}.idx").exists():
-            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-                for cmd in index_commands(prefix, "plain", tmp, sensitivity=chosen):
-                    index_cpu_s += run_tool("mmseqs createindex", cmd + ["--threads", str(cpus)]).cpu_s
-        log(f"size={size}: createdb {createdb_s} s, createindex {index_cpu_s} CPU s")
-        limit = (jackhmmer_queries or {}).get(size, len(queries))
-        for name in list(queries)[:limit]:
-            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-                r = ac.jackhmmer_query(str(fastas[size]), name, queries[name], Path(tmp), cpus)
-                aligned = ac.sto_rows(r["sto"]) if size == min(sizes) else []
-            jh_hits[size, name] = r["hits"]
-            rows.append({"tool": "jackhmmer", "sensitivity": None, "db_size": size, "query": name,
-                         "length": len(queries[name]), "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
-                         "peak_rss_mb": r["peak_rss_mb"], "hits_e3": len(r["hits"]),
-                         "shuffled_hits": sum(h.startswith("shuf") for h in r["hits"]),
-                         # MSA rows (one per aligned domain) where read, else hits
-                         "depth": 1 + (len(aligned) if size == min(sizes) else len(r["hits"])),
-                         "neff": ac.neff([queries[name]] + aligned) if size == min(sizes) else None})
-            log(f"jackhmmer size={size} {name}: {r['wall_s']} s, {len(r['hits'])} hits")
-        for sens in (sorted(set(sensitivities) | set(large)) if size == min(sizes) else large):
-            search = MMseqs2Search(str(prefix), "plain", sensitivity=sens, cpus=cpus)
-            with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-                dirs = {n: Path(tmp) / n for n in queries}
-                res = search.search(queries, dirs, work=tmp)
-                for name, m in res.items():
-                    hits = ac.a3m_rows(dirs[name] / OUTPUTS["uniref"]) if m["status"] == "ok" else []
-                    found = {h[0] for h in hits}
-                    ref = jh_hits.get((size, name))
-                    rows.append({"tool": "mmseqs2", "sensitivity": sens, "db_size": size,
-                                 "query": name, "length": len(queries[name]), "wall_s": m["wall_s"],
-                                 "cpu_s": m["cpu_s"], "peak_rss_mb": m["tool_peak_rss_mb"],
-                                 "hits_e3": sum(h[1] <= ac.EVALUE for h in hits),
-                                 "shuffled_hits": sum(h[0].startswith("shuf") for h in hits),
-                                 "depth": 1 + len(hits),
-                                 "neff": ac.neff([queries[name]] + [h[2] for h in hits])
-                                 if size == min(sizes) else None,
-                                 "jackhmmer_hits": len(ref) if ref is not None else None,
-                                 "jackhmmer_hits_found": len(ref & found) if ref is not None else None,
-                                 "createdb_s": createdb_s, "createindex_cpu_s": index_cpu_s,
-                                 "batch_wall_s": m["batch_wall_s"],
-                                 "batch_cpu_s": m["batch_cpu_s"]})
-            log(f"mmseqs2 -s {sens} size={size}: batch {res[name]['batch_wall_s']} s "
-                f"for {len(queries)} queries")
+        sens = sorted(set(sensitivities) | set(large)) if size == min(sizes) else large
+        rows += measure_size(size, fastas[size], scratch, queries, sens, large[0],
+                             (jackhmmer_queries or {}).get(size, len(queries)),
+                             size == min(sizes), jh_hits, cpus, log)
         if batch_sizes:
-            batch_rows += align_batch.measure(str(prefix), size, chosen, batch_queries,
-                                              batch_sizes, scratch, cpus, log)
+            batch_rows += align_batch.measure(str(scratch / f"mm_{size}"), size, large[0],
+                                              batch_queries, batch_sizes, scratch, cpus, log)
     df, batches = pd.DataFrame(rows), pd.DataFrame(batch_rows)
-    summary = summarise(df, chosen)
+    summary = summarise(df, large[0])
     if batch_sizes:
         align_batch.add_to_summary(summary, batches, batch_sizes[-1])
     return df, summary, batches
+
+
+def measure_size(size: int, fasta: Path, scratch: Path, queries: dict[str, str],
+                 sensitivities: list[float], index_sensitivity: float, jackhmmer_limit: int,
+                 real: bool, jh_hits: dict, cpus: int = 2, log=print) -> list[dict]:
+    """One database size: createdb and k-mer index (skipped when present), jackhmmer on the
+    first ``jackhmmer_limit`` queries, one MMseqs2 batch of all queries per sensitivity.
+
+    ``real``: the unpadded database, where MSA rows (Neff) are read too. ``jh_hits`` collects
+    jackhmmer's hits per (size, query), which the MMseqs2 rows are scored against."""
+    from ..alignment.mmseqs import OUTPUTS, MMseqs2Search
+    from ..alignment.mmseqs_db import build_plain, index_commands
+    from ..alignment.tools import run_tool
+    from . import align_compare as ac
+
+    prefix = scratch / f"mm_{size}"
+    _, createdb_s = ac.timed(build_plain, fasta, prefix)
+    # A precomputed k-mer index, as production searches use (one-off, timed apart; its cost
+    # is kept beside it, so a later run that reuses the index still reports it).
+    cost = Path(f"{prefix}.idx.cost.json")
+    if not Path(f"{prefix}.idx").exists():
+        index_cpu_s = 0.0
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            for cmd in index_commands(prefix, "plain", tmp, sensitivity=index_sensitivity):
+                index_cpu_s += run_tool("mmseqs createindex", cmd + ["--threads", str(cpus)]).cpu_s
+        cost.write_text(json.dumps({"createindex_cpu_s": round(index_cpu_s, 2),
+                                    "sensitivity": index_sensitivity, "threads": cpus}))
+    else:
+        index_cpu_s = json.loads(cost.read_text())["createindex_cpu_s"] if cost.is_file() else None
+    log(f"size={size}: createdb {createdb_s} s, createindex {index_cpu_s} CPU s")
+    rows = []
+    for name in list(queries)[:jackhmmer_limit]:
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            r = ac.jackhmmer_query(str(fasta), name, queries[name], Path(tmp), cpus)
+            aligned = ac.sto_rows(r["sto"]) if real else []
+        jh_hits[size, name] = r["hits"]
+        rows.append({"tool": "jackhmmer", "sensitivity": None, "db_size": size, "query": name,
+                     "length": len(queries[name]), "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                     "peak_rss_mb": r["peak_rss_mb"], "hits_e3": len(r["hits"]),
+                     "shuffled_hits": sum(h.startswith("shuf") for h in r["hits"]),
+                     # MSA rows (one per aligned domain) where read, else hits
+                     "depth": 1 + (len(aligned) if real else len(r["hits"])),
+                     "neff": ac.neff([queries[name]] + aligned) if real else None})
+        log(f"jackhmmer size={size} {name}: {r['wall_s']} s, {len(r['hits'])} hits")
+    for i, sens in enumerate(sensitivities):
+        search = MMseqs2Search(str(prefix), "plain", sensitivity=sens, cpus=cpus)
+        with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+            if i == 0:   # unmeasured: the index back in the page cache after jackhmmer's reads
+                first = dict(list(queries.items())[:1])
+                search.search(first, {n: Path(tmp) / "warm" / n for n in first}, work=tmp)
+            dirs = {n: Path(tmp) / n for n in queries}
+            res = search.search(queries, dirs, work=tmp)
+            for name, m in res.items():
+                hits = ac.a3m_rows(dirs[name] / OUTPUTS["uniref"]) if m["status"] == "ok" else []
+                found = {h[0] for h in hits}
+                ref = jh_hits.get((size, name))
+                rows.append({"tool": "mmseqs2", "sensitivity": sens, "db_size": size,
+                             "query": name, "length": len(queries[name]), "wall_s": m["wall_s"],
+                             "cpu_s": m["cpu_s"], "peak_rss_mb": m["tool_peak_rss_mb"],
+                             "hits_e3": sum(h[1] <= ac.EVALUE for h in hits),
+                             "shuffled_hits": sum(h[0].startswith("shuf") for h in hits),
+                             "depth": 1 + len(hits),
+                             "neff": ac.neff([queries[name]] + [h[2] for h in hits]) if real else None,
+                             "jackhmmer_hits": len(ref) if ref is not None else None,
+                             "jackhmmer_hits_found": len(ref & found) if ref is not None else None,
+                             "createdb_s": createdb_s, "createindex_cpu_s": index_cpu_s,
+                             "batch_wall_s": m["batch_wall_s"], "batch_cpu_s": m["batch_cpu_s"]})
+        log(f"mmseqs2 -s {sens} size={size}: batch {res[name]['batch_wall_s']} s "
+            f"for {len(queries)} queries")
+    return rows
 
 
 def summarise(df, chosen: float) -> dict:
@@ -212,6 +236,12 @@ def add_parser(bsub) -> None:
     a.add_argument("--batch-only", action="store_true",
                    help="with --batches and --out: add only the MMseqs2 batch measurement to the "
                         "comparison already in --out (reuses the padded databases and indexes)")
+    a.add_argument("--stages", action="store_true",
+                   help="with --out: split MMseqs2's time at --sizes into prefilter and "
+                        "alignment (its own log, one thread) and extrapolate the parts apart")
+    a.add_argument("--add-sizes", default="",
+                   help="with --out: measure only these database sizes (e.g. 4000000) and merge "
+                        "them into the comparison already in --out (same queries and settings)")
     a.add_argument("--scratch", default="data/db/bench", help="padded databases (not committed)")
     a.add_argument("--out", default=None, help="write align.csv/json/png here")
     a.set_defaults(func=_cmd_align)
@@ -223,6 +253,12 @@ def _cmd_align(args) -> int:
         print(f"alignment benchmark: jackhmmer on {args.database}, {args.cpus} CPUs")
         print(format_table(df, ["wall_s", "cpu_s", "peak_rss_mb"]))
         return 0
+    if args.stages:
+        from .align_stages import stages_only
+        summary = stages_only(args.out, args.scratch, parse_lengths(args.sizes), args.targets)
+        print(json.dumps({k: summary.get(k) for k in ("stages", "speedup_at_uniref90_stages")},
+                         indent=1))
+        return 0
     if args.batch_only:
         from .align_batch import batch_only
         summary = batch_only(args.out, args.scratch, parse_lengths(args.sizes),
@@ -231,6 +267,15 @@ def _cmd_align(args) -> int:
                          indent=1))
         return 0
     caps = {int(k): int(v) for k, v in (p.split(":") for p in args.jackhmmer_queries.split(",") if p)}
+    if args.add_sizes:
+        from .align_grow import add_sizes
+        summary = add_sizes(args.out, args.scratch, args.database, parse_lengths(args.add_sizes),
+                            caps, args.cpus, args.targets, " ".join(["eksfold", *sys.argv[1:]]))
+        print(json.dumps({k: summary.get(k) for k in ("per_query_s", "speedup_measured",
+                                                      "speedup_at_uniref90",
+                                                      "speedup_at_uniref90_last_two",
+                                                      "speedup_at_uniref90_batch")}, indent=1))
+        return 0
     df, summary, batches = compare_benchmark(
         args.database, parse_lengths(args.sizes), args.queries, args.scratch,
         [float(s) for s in args.sensitivities.split(",")], caps, args.cpus, args.targets,
