@@ -18,8 +18,8 @@ MSA = "# STOCKHOLM 1.0\nq {q}\nh1 {h1}\nh2 {h2}\n//\n"
 
 
 def pdb_coords(path: Path) -> np.ndarray:
-    return np.array([[float(l[30:38]), float(l[38:46]), float(l[46:54])]
-                     for l in Path(path).read_text().splitlines() if l.startswith("ATOM")])
+    return np.array([[float(x[30:38]), float(x[38:46]), float(x[46:54])]
+                     for x in Path(path).read_text().splitlines() if x.startswith("ATOM")])
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_random_weights_are_labelled_untrained_everywhere(target, alignment_dir,
     assert m["inference_s"] > 0 and m["feature_s"] > 0 and m["peak_rss_mb"] > 100
     assert m["device"] == "cpu" and m["peak_cuda_mb"] is None and m["warmup"] is False
     # B-factors carry pLDDT, one value per residue.
-    assert {float(l[60:66]) for l in pdb.splitlines() if l.startswith("ATOM")} == {50.0}
+    assert {float(x[60:66]) for x in pdb.splitlines() if x.startswith("ATOM")} == {50.0}
 
 
 def test_checkpoint_saved_and_reloaded_through_the_loading_code(target, alignment_dir, checkpoint, tmp_path):

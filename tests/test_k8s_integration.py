@@ -114,8 +114,10 @@ def test_end_to_end_matches_local_executor(k8s, cameo_fasta, small_db, tmp_path,
     assert len(a) == 3 and (b.infer_status == "done").all()
     pd.testing.assert_frame_equal(a[SAME], b[SAME])
     # same output files; identical alignments; same structures and confidences
-    files = lambda r: sorted(p.relative_to(r).as_posix() for p in Path(r).glob("targets/**/*")
-                             if p.is_file() and p.name != "metrics.json")
+    def files(r):
+        return sorted(p.relative_to(r).as_posix() for p in Path(r).glob("targets/**/*")
+                      if p.is_file() and p.name != "metrics.json")
+
     assert files(local.root) == files(kube.root)
     for rel in files(local.root):
         pa, pb = Path(local.root) / rel, Path(kube.root) / rel

@@ -6,10 +6,8 @@ structure that cannot be minimised; that path is tested too, through the real pi
 """
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
-import pytest
 
 from eksfold.bench.relax import complete_chain, perturb
 from eksfold.config import DatabaseConfig, RelaxConfig, RunConfig

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.util  # noqa: F401  (fix 1: makes importlib.util visible to openfold.config)
 import warnings
+from pathlib import Path
 
 _PREPARED = False
 
@@ -94,7 +95,7 @@ def _openfold_resources_dir():
     return Path(list(spec.submodule_search_locations)[0]) / "resources"
 
 
-def install_stereo_chemical_props(source) -> "Path":
+def install_stereo_chemical_props(source) -> Path:
     """Copy ``stereo_chemical_props.txt`` into the installed ``openfold/resources``.
 
     Parameters
