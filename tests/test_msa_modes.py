@@ -89,3 +89,24 @@ def test_the_msa_cache_is_reused_by_a_later_run(tmp_path, small_db, worker_env):
     third = run_pipeline(CAMEO, str(tmp_path / "third"), **{
         **common, "databases": DatabaseConfig(uniref90=str(other_db))})
     assert not any(third.record("align", t).metrics["cache_hit"] for t in IDS)   # other DB
+
+
+def test_the_cli_sets_mmseqs2s_search_settings_and_the_record_shows_them(tmp_path, mmseqs_db,
+                                                                         worker_env):
+    import json
+
+    root = tmp_path / "run"
+    res = subprocess.run(
+        [sys.executable, "-m", "eksfold.cli", "run", str(CAMEO), "--root", str(root),
+         "--targets", IDS[0], "--stages", "align", "--preset", "tiny", "--msa", "mmseqs2",
+         "--mmseqs-db", mmseqs_db, "--mmseqs-sensitivity", "5.7", "--mmseqs-iterations", "2",
+         "--mmseqs-max-seqs", "500"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 1, res.stderr[-2000:]   # inference not run: the run is not done
+    align = json.loads((root / "manifest.json").read_text())["config"]["align"]
+    assert (align["mmseqs_sensitivity"], align["mmseqs_iterations"], align["mmseqs_max_seqs"]) \
+        == (5.7, 2, 500)
+    from eksfold.run import Run
+    record = Run.open(str(root)).record("align", IDS[0])
+    assert record.done
+    settings = record.metrics["settings"]
+    assert (settings["sensitivity"], settings["iterations"], settings["max_seqs"]) == (5.7, 2, 500)
