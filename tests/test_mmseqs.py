@@ -274,6 +274,9 @@ def test_stage_split_reads_mmseqs2s_own_log(queries, tmp_path):
     # the cap counts iterations from the table: a third (empty) align row per size
     known += [{"db_size": n, "module": "align", "iteration": 2, "queries": 1, "alignments": 0,
                "wall_s": 0.0} for n in aln]
+    cpu = {n: sum(r["wall_s"] for r in known if r["db_size"] == n) for n in aln}
+    cpu[4_000_000] /= 1.5          # the largest search waited on reads: flagged
+    known = [{**r, "search_cpu_s": cpu[r["db_size"]]} for r in known]
     summary = {"fits": {"jackhmmer": {"extrapolated_s": 1530.0, "last_two_extrapolated_s": 3060.0}}}
     add_to_summary(summary, pd.DataFrame(known))
     parts, model = summary["stages"], summary["speedup_at_uniref90_stages"]
@@ -283,6 +286,8 @@ def test_stage_split_reads_mmseqs2s_own_log(queries, tmp_path):
     assert model["mmseqs2_s"]["total"] == pytest.approx(150 + 3 + 1.125, abs=0.01)
     assert model["conservative"] == pytest.approx(1530 / 154.125, abs=0.05)   # smaller jackhmmer
     assert model["last_two"] == pytest.approx(3060 / 154.125, abs=0.05)
+    assert parts["waited_on_reads"] == [4_000_000] and "4000000" in model["warning"]
+    assert parts["wall_over_cpu"][2_000_000] == pytest.approx(1.0)
 
 
 def test_a_larger_database_size_is_merged_into_a_committed_comparison(tmp_path):
@@ -325,3 +330,36 @@ def test_a_larger_database_size_is_merged_into_a_committed_comparison(tmp_path):
         assert "last_two_exponent" in merged["fits"][tool]
     assert merged["command"] == "first; then: second"
     assert (out / "align.png").stat().st_size > 0
+
+
+def test_repeated_turns_give_one_ratio_per_repeat():
+    """The repeats' model (logic, not timings): both linear scans as straight lines through
+    the two sizes, alignments capped; a second, drifted repeat gives its own ratio."""
+    import pandas as pd
+
+    from eksfold.bench.align_repeats import linear_at, summarise
+
+    assert linear_at(1, 1.0, 2, 2.0, 10) == pytest.approx(10.0)
+    rows = []
+    for rep, drift in ((0, 1.0), (1, 1.2)):                   # repeat 1: MMseqs2 20 % slower
+        for n in (2_000_000, 4_000_000):
+            rows += [{"repeat": rep, "db_size": n, "tool": "jackhmmer", "cpu_s": 4e-6 * n}] * 2
+            aln = 10_000 if n == 2_000_000 else 15_000
+            for module, wall in (("prefilter", 2e-7 * n * drift), ("align", 1e-4 * aln),
+                                 ("result2profile", 0.0)):
+                rows.append({"repeat": rep, "db_size": n, "tool": "mmseqs2", "module": module,
+                             "iteration": 0, "queries": 1, "wall_s": wall,
+                             "alignments": aln if module == "align" else None,
+                             "search_cpu_s": 2e-7 * n * drift + 1e-4 * aln})
+            rows.append({"repeat": rep, "db_size": n, "tool": "mmseqs2", "module": "align",
+                         "iteration": 2, "queries": 1, "wall_s": 0.0, "alignments": 0,
+                         "search_cpu_s": 2e-7 * n * drift + 1e-4 * aln})
+    out = summarise(pd.DataFrame(rows), 150_000_000)
+    first, second = out["per_repeat"]
+    # jackhmmer 600 s; MMseqs2 prefilter 30 s (36 s drifted) + 30,000 alignments x 1e-4 s
+    assert first["jackhmmer_at_s"] == pytest.approx(600.0)
+    assert first["mmseqs2_at_s"]["align"] == pytest.approx(3.0)
+    assert first["ratio"] == pytest.approx(600 / 33, abs=0.05)
+    assert second["ratio"] == pytest.approx(600 / 39, abs=0.05)
+    assert out["ratio_min"] == second["ratio"] and out["ratio_max"] == first["ratio"]
+    assert first["waited_on_reads"] == []

@@ -264,7 +264,8 @@ table, summary, png = committed_comparison("cpu-2core")
 display(Image(filename=png))
 print({k: summary[k] for k in ("chosen_sensitivity", "speedup_measured", "speedup_at_uniref90",
                                 "speedup_at_uniref90_last_two", "speedup_at_uniref90_batch",
-                                "speedup_at_uniref90_stages", "sensitivity") if k in summary})'''),
+                                "speedup_at_uniref90_stages", "sensitivity") if k in summary})
+print("repeats in turns:", {k: v for k, v in summary.get("repeats", {}).items() if k.startswith("ratio")})'''),
 ]
 
 # --------------------------------------------------------------------------- 03

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .common import format_table, parse_lengths, synthetic_sequence
+from .common import format_table, page_in, parse_lengths, synthetic_sequence
 
 EXAMPLES = "/usr/share/doc/mmseqs2/example-data/QUERY.fasta.gz"
 
@@ -141,6 +141,7 @@ def measure_size(size: int, fasta: Path, scratch: Path, queries: dict[str, str],
         search = MMseqs2Search(str(prefix), "plain", sensitivity=sens, cpus=cpus)
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             if i == 0:   # unmeasured: the index back in the page cache after jackhmmer's reads
+                page_in(f"{prefix}.idx")
                 first = dict(list(queries.items())[:1])
                 search.search(first, {n: Path(tmp) / "warm" / n for n in first}, work=tmp)
             dirs = {n: Path(tmp) / n for n in queries}
@@ -239,6 +240,9 @@ def add_parser(bsub) -> None:
     a.add_argument("--stages", action="store_true",
                    help="with --out: split MMseqs2's time at --sizes into prefilter and "
                         "alignment (its own log, one thread) and extrapolate the parts apart")
+    a.add_argument("--repeats", type=int, default=0,
+                   help="with --out: measure jackhmmer and MMseqs2's parts in turns at the two "
+                        "largest --sizes this many times; the spread of the UniRef90-scale ratio")
     a.add_argument("--add-sizes", default="",
                    help="with --out: measure only these database sizes (e.g. 4000000) and merge "
                         "them into the comparison already in --out (same queries and settings)")
@@ -252,6 +256,15 @@ def _cmd_align(args) -> int:
         df = align_benchmark(parse_lengths(args.lengths), args.database, args.cpus, args.targets)
         print(f"alignment benchmark: jackhmmer on {args.database}, {args.cpus} CPUs")
         print(format_table(df, ["wall_s", "cpu_s", "peak_rss_mb"]))
+        return 0
+    if args.repeats:
+        from .align_repeats import repeats_only
+        summary = repeats_only(args.out, args.scratch, parse_lengths(args.sizes)[-2:],
+                               args.repeats, args.targets)
+        rep = summary["repeats"]
+        print(json.dumps({k: rep[k] for k in ("ratio_min", "ratio_median", "ratio_max")}))
+        for r in rep["per_repeat"]:
+            print(json.dumps(r))
         return 0
     if args.stages:
         from .align_stages import stages_only

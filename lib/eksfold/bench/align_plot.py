@@ -47,6 +47,14 @@ def plot_compare(df, summary: dict, path, batches=None) -> None:
         ax.plot([end], [bounded["total"]], "*", ms=12, color="tab:brown",
                 label=f"MMseqs2 -s {summary['chosen_sensitivity']:g}, parts bounded apart "
                       f"(prefilter fit + capped alignments): {bounded['total']:.1f} s at 150 M")
+    reps = (summary.get("repeats") or {}).get("per_repeat") or []
+    if reps:   # each repeat's extrapolation of both tools (straight lines; capped alignments)
+        jh = [r["jackhmmer_at_s"] for r in reps]
+        mm = [r["mmseqs2_at_s"]["total"] for r in reps]
+        ax.plot([end * 1.08] * len(jh), jh, "_", ms=14, mew=2, color="tab:red")
+        ax.plot([end * 1.08] * len(mm), mm, "_", ms=14, mew=2, color="tab:brown",
+                label=f"{len(reps)} repeats in turns (jackhmmer red, MMseqs2 brown): "
+                      f"{summary['repeats']['ratio_min']}-{summary['repeats']['ratio_max']}x")
     ax.axvline(end, color="grey", lw=0.8)
     ax.set(xscale="log", yscale="log", xlabel="database size (sequences)",
            ylabel="CPU time per query (s)")
