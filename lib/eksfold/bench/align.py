@@ -79,12 +79,12 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
         fastas, took = ac.timed(ac.write_padded, database, scratch / "pad.fasta", sizes)
         log(f"padded databases written in {took} s")
     large = large_sensitivities or sensitivities[-1:]
-    rows, jh_hits = [], {}
+    rows = []
     for size in sorted(sizes):
         sens = sorted(set(sensitivities) | set(large)) if size == min(sizes) else large
         rows += measure_size(size, fastas[size], scratch, queries, sens, large[0],
                              (jackhmmer_queries or {}).get(size, len(queries)),
-                             size == min(sizes), jh_hits, cpus, log)
+                             size == min(sizes), cpus, log)
         if batch_sizes:
             batch_rows += align_batch.measure(str(scratch / f"mm_{size}"), size, large[0],
                                               batch_queries, batch_sizes, scratch, cpus, log)
@@ -97,12 +97,12 @@ def compare_benchmark(database: str, sizes: list[int], n_queries: int, scratch: 
 
 def measure_size(size: int, fasta: Path, scratch: Path, queries: dict[str, str],
                  sensitivities: list[float], index_sensitivity: float, jackhmmer_limit: int,
-                 real: bool, jh_hits: dict, cpus: int = 2, log=print) -> list[dict]:
+                 real: bool, cpus: int = 2, log=print) -> list[dict]:
     """One database size: createdb and k-mer index (skipped when present), jackhmmer on the
     first ``jackhmmer_limit`` queries, one MMseqs2 batch of all queries per sensitivity.
 
-    ``real``: the unpadded database, where MSA rows (Neff) are read too. ``jh_hits`` collects
-    jackhmmer's hits per (size, query), which the MMseqs2 rows are scored against."""
+    ``real``: the unpadded database, where MSA rows (Neff) are read too. MMseqs2's rows are
+    scored against jackhmmer's hits at this size."""
     from ..alignment.mmseqs import OUTPUTS, MMseqs2Search
     from ..alignment.mmseqs_db import build_plain, index_commands
     from ..alignment.tools import run_tool
@@ -123,12 +123,12 @@ def measure_size(size: int, fasta: Path, scratch: Path, queries: dict[str, str],
     else:
         index_cpu_s = json.loads(cost.read_text())["createindex_cpu_s"] if cost.is_file() else None
     log(f"size={size}: createdb {createdb_s} s, createindex {index_cpu_s} CPU s")
-    rows = []
+    rows, jh_hits = [], {}
     for name in list(queries)[:jackhmmer_limit]:
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
             r = ac.jackhmmer_query(str(fasta), name, queries[name], Path(tmp), cpus)
             aligned = ac.sto_rows(r["sto"]) if real else []
-        jh_hits[size, name] = r["hits"]
+        jh_hits[name] = r["hits"]
         rows.append({"tool": "jackhmmer", "sensitivity": None, "db_size": size, "query": name,
                      "length": len(queries[name]), "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
                      "peak_rss_mb": r["peak_rss_mb"], "hits_e3": len(r["hits"]),
@@ -149,7 +149,7 @@ def measure_size(size: int, fasta: Path, scratch: Path, queries: dict[str, str],
             for name, m in res.items():
                 hits = ac.a3m_rows(dirs[name] / OUTPUTS["uniref"]) if m["status"] == "ok" else []
                 found = {h[0] for h in hits}
-                ref = jh_hits.get((size, name))
+                ref = jh_hits.get(name)
                 rows.append({"tool": "mmseqs2", "sensitivity": sens, "db_size": size,
                              "query": name, "length": len(queries[name]), "wall_s": m["wall_s"],
                              "cpu_s": m["cpu_s"], "peak_rss_mb": m["tool_peak_rss_mb"],

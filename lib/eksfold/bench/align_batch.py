@@ -138,21 +138,15 @@ def batch_only(out: str, scratch: str, sizes: list[int], batch_sizes: list[int],
     import pandas as pd
 
     from . import align_compare as ac
-    from .align import EXAMPLES
     from .align_plot import plot_compare
 
-    out_dir, scratch_dir = Path(out), Path(scratch)
-    summary = json.loads((out_dir / "align.json").read_text())
-    df = pd.read_csv(out_dir / "align.csv")
-    n = df[df.tool == "jackhmmer"]["query"].nunique()
-    queries = extend_queries(ac.pick_queries(targets_fasta, EXAMPLES, n), max(batch_sizes))
+    out_dir = Path(out)
+    df, summary = ac.load_comparison(out_dir)
+    queries = extend_queries(ac.comparison_queries(df, targets_fasta), max(batch_sizes))
     rows = []
     for size in sorted(sizes):
-        prefix = scratch_dir / f"mm_{size}"
-        if not Path(f"{prefix}.idx").exists():
-            raise FileNotFoundError(f"{prefix}.idx: run `eksfold bench align --compare` first")
-        rows += measure(str(prefix), size, summary["chosen_sensitivity"], queries, batch_sizes,
-                        scratch_dir, cpus, log)
+        rows += measure(str(ac.indexed_prefix(scratch, size)), size, summary["chosen_sensitivity"],
+                        queries, batch_sizes, Path(scratch), cpus, log)
     batches = pd.DataFrame(rows)
     add_to_summary(summary, batches, max(batch_sizes))
     batches.to_csv(out_dir / "align-batch.csv", index=False)

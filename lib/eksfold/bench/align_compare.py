@@ -177,14 +177,39 @@ def timed(fn, *args, **kw):
     return out, round(time.perf_counter() - started, 2)
 
 
-def committed_comparison(profile: str = "cpu-2core"):
-    """The committed jackhmmer-vs-MMseqs2 figures of a machine profile: (table, summary, PNG
-    path) from ``profiles/<profile>/align.{csv,json,png}`` (written by ``bench align --compare``)."""
+def load_comparison(out_dir) -> tuple:
+    """A comparison written by ``bench align --compare``: (``align.csv`` table, ``align.json``
+    summary) from ``out_dir``."""
     import json
-    from importlib.resources import files
 
     import pandas as pd
 
+    out = Path(str(out_dir))
+    return pd.read_csv(out / "align.csv"), json.loads((out / "align.json").read_text())
+
+
+def comparison_queries(df, targets_fasta: str) -> dict[str, str]:
+    """The queries a committed comparison ``df`` was measured with, picked again (MMseqs2
+    searched all of them at every size)."""
+    from .align import EXAMPLES
+
+    return pick_queries(targets_fasta, EXAMPLES, df[df.tool == "mmseqs2"]["query"].nunique())
+
+
+def indexed_prefix(scratch_dir, size: int) -> Path:
+    """The padded MMseqs2 database of ``size`` sequences in ``scratch_dir``, which must have
+    its k-mer index (built by ``bench align --compare``)."""
+    prefix = Path(scratch_dir) / f"mm_{size}"
+    if not Path(f"{prefix}.idx").exists():
+        raise FileNotFoundError(f"{prefix}.idx: run `eksfold bench align --compare` first")
+    return prefix
+
+
+def committed_comparison(profile: str = "cpu-2core"):
+    """The committed jackhmmer-vs-MMseqs2 figures of a machine profile: (table, summary, PNG
+    path) from ``profiles/<profile>/align.{csv,json,png}`` (written by ``bench align --compare``)."""
+    from importlib.resources import files
+
     base = files("eksfold.profiles") / profile
-    return (pd.read_csv(str(base / "align.csv")), json.loads((base / "align.json").read_text()),
-            str(base / "align.png"))
+    table, summary = load_comparison(base)
+    return table, summary, str(base / "align.png")

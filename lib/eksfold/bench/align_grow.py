@@ -23,16 +23,15 @@ def add_sizes(out: str, scratch: str, database: str, sizes: list[int],
 
     from . import align_batch
     from . import align_compare as ac
-    from .align import EXAMPLES, measure_size, summarise
+    from .align import measure_size, summarise
     from .align_plot import plot_compare
 
     out_dir, scratch_dir = Path(out), Path(scratch)
-    old = json.loads((out_dir / "align.json").read_text())
-    df = pd.read_csv(out_dir / "align.csv")
+    df, old = ac.load_comparison(out_dir)
     batch_csv = out_dir / "align-batch.csv"
     batches = pd.read_csv(batch_csv) if batch_csv.is_file() else pd.DataFrame()
     mm = df[df.tool == "mmseqs2"]
-    queries = ac.pick_queries(targets_fasta, EXAMPLES, mm["query"].nunique())
+    queries = ac.comparison_queries(df, targets_fasta)
     if set(queries) != set(mm["query"]):
         raise ValueError(f"{out_dir}/align.csv was measured with other queries than "
                          f"{targets_fasta} gives now")
@@ -51,7 +50,7 @@ def add_sizes(out: str, scratch: str, database: str, sizes: list[int],
     for size in sorted(sizes):
         rows += measure_size(size, scratch_dir / f"pad_{size}.fasta", scratch_dir, queries, sens,
                              chosen, (jackhmmer_queries or {}).get(size, len(queries)), False,
-                             {}, cpus, log)
+                             cpus, log)
         if batch_sizes:
             extended = align_batch.extend_queries(queries, batch_sizes[-1])
             batch_rows += align_batch.measure(str(scratch_dir / f"mm_{size}"), size, chosen,

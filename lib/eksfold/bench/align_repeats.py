@@ -33,29 +33,28 @@ def measure(out: str, scratch: str, sizes: list[int], repeats: int,
 
     from . import align_compare as ac
     from . import align_stages
-    from .align import EXAMPLES
     from .common import page_in
 
-    out_dir, scratch_dir = Path(out), Path(scratch)
-    summary = json.loads((out_dir / "align.json").read_text())
-    df = pd.read_csv(out_dir / "align.csv")
-    queries = ac.pick_queries(targets_fasta, EXAMPLES, df[df.tool == "mmseqs2"]["query"].nunique())
+    scratch_dir = Path(scratch)
+    df, summary = ac.load_comparison(out)
+    queries = ac.comparison_queries(df, targets_fasta)
     rows = []
     for rep in range(repeats):
         for size in sizes:
             fasta = scratch_dir / f"pad_{size}.fasta"
             page_in(fasta)
+            jackhmmer = []
             for name, seq in queries.items():
                 with tempfile.TemporaryDirectory(dir=scratch_dir) as tmp:
                     r = ac.jackhmmer_query(str(fasta), name, seq, Path(tmp), cpus)
-                rows.append({"repeat": rep, "db_size": size, "tool": "jackhmmer", "module": None,
-                             "query": name, "cpu_s": r["cpu_s"]})
-            stages = align_stages.measure(str(scratch_dir / f"mm_{size}"), size,
+                jackhmmer.append({"repeat": rep, "db_size": size, "tool": "jackhmmer",
+                                  "module": None, "query": name, "cpu_s": r["cpu_s"]})
+            stages = align_stages.measure(str(ac.indexed_prefix(scratch_dir, size)), size,
                                           summary["chosen_sensitivity"], queries, scratch_dir,
                                           cpus=1, log=log)
-            rows += [{"repeat": rep, "tool": "mmseqs2", **s} for s in stages]
-            jh = statistics.mean(r["cpu_s"] for r in rows[-len(queries) - len(stages):-len(stages)])
-            log(f"repeat {rep} size={size}: jackhmmer {jh:.2f} CPU s per query")
+            rows += jackhmmer + [{"repeat": rep, "tool": "mmseqs2", **s} for s in stages]
+            log(f"repeat {rep} size={size}: jackhmmer "
+                f"{statistics.mean(j['cpu_s'] for j in jackhmmer):.2f} CPU s per query")
     return pd.DataFrame(rows)
 
 

@@ -148,20 +148,15 @@ def stages_only(out: str, scratch: str, sizes: list[int],
     import pandas as pd
 
     from . import align_compare as ac
-    from .align import EXAMPLES
     from .align_plot import plot_compare
 
-    out_dir, scratch_dir = Path(out), Path(scratch)
-    summary = json.loads((out_dir / "align.json").read_text())
-    df = pd.read_csv(out_dir / "align.csv")
-    queries = ac.pick_queries(targets_fasta, EXAMPLES, df[df.tool == "mmseqs2"]["query"].nunique())
+    out_dir = Path(out)
+    df, summary = ac.load_comparison(out_dir)
+    queries = ac.comparison_queries(df, targets_fasta)
     rows = []
     for size in sorted(sizes):
-        prefix = scratch_dir / f"mm_{size}"
-        if not Path(f"{prefix}.idx").exists():
-            raise FileNotFoundError(f"{prefix}.idx: run `eksfold bench align --compare` first")
-        rows += measure(str(prefix), size, summary["chosen_sensitivity"], queries, scratch_dir,
-                        cpus=1, log=log)
+        rows += measure(str(ac.indexed_prefix(scratch, size)), size, summary["chosen_sensitivity"],
+                        queries, Path(scratch), cpus=1, log=log)
     stages = pd.DataFrame(rows)
     add_to_summary(summary, stages)
     stages.to_csv(out_dir / "align-stages.csv", index=False)
