@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .common import format_table, page_in, parse_lengths, synthetic_sequence
+from .common import format_table, parse_lengths, synthetic_sequence
 
 EXAMPLES = "/usr/share/doc/mmseqs2/example-data/QUERY.fasta.gz"
 
@@ -139,11 +139,9 @@ def measure_size(size: int, fasta: Path, scratch: Path, queries: dict[str, str],
         log(f"jackhmmer size={size} {name}: {r['wall_s']} s, {len(r['hits'])} hits")
     for i, sens in enumerate(sensitivities):
         search = MMseqs2Search(str(prefix), "plain", sensitivity=sens, cpus=cpus)
+        if i == 0:   # the index back in the page cache after jackhmmer's reads
+            ac.warm_up(search, queries, scratch)
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-            if i == 0:   # unmeasured: the index back in the page cache after jackhmmer's reads
-                page_in(f"{prefix}.idx")
-                first = dict(list(queries.items())[:1])
-                search.search(first, {n: Path(tmp) / "warm" / n for n in first}, work=tmp)
             dirs = {n: Path(tmp) / n for n in queries}
             res = search.search(queries, dirs, work=tmp)
             for name, m in res.items():

@@ -46,16 +46,11 @@ def measure(prefix: str, size: int, sensitivity: float, queries: dict[str, str],
             batch_sizes: list[int], scratch: Path, cpus: int, log=print) -> list[dict]:
     """One MMseqs2 batch search per batch size (the first Q queries); one row each."""
     from ..alignment.mmseqs import MMseqs2Search
-
-    from .common import page_in
+    from .align_compare import warm_up
 
     search, rows = MMseqs2Search(prefix, "plain", sensitivity=sensitivity, cpus=cpus), []
-    page_in(f"{prefix}.idx")
-    # one unmeasured search first: the index and database in the page cache, as in production
-    # (a cold first read would be charged to whichever batch size came first)
-    first = dict(list(queries.items())[:1])
-    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-        search.search(first, {n: Path(tmp) / n for n in first}, work=tmp)
+    # a cold first read would be charged to whichever batch size came first
+    warm_up(search, queries, scratch)
     for q in sorted(batch_sizes):
         chosen = dict(list(queries.items())[:q])
         with tempfile.TemporaryDirectory(dir=scratch) as tmp:

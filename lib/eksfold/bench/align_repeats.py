@@ -60,6 +60,8 @@ def measure(out: str, scratch: str, sizes: list[int], repeats: int,
 
 def summarise(df, to: int, max_seqs: int = 10_000) -> dict:
     """Per repeat: per-query figures at the two sizes and the ratio at ``to`` sequences."""
+    from .align_stages import READ_WAIT
+
     per_repeat = []
     for rep, d in df.groupby("repeat"):
         s1, s2 = sorted(d.db_size.unique())[-2:]
@@ -88,7 +90,8 @@ def summarise(df, to: int, max_seqs: int = 10_000) -> dict:
             "jackhmmer_at_s": round(jh, 1),
             "mmseqs2_at_s": {**{k: round(v, 2) for k, v in parts.items()}, "total": round(mm, 2)},
             "ratio": round(jh / mm, 1),
-            "waited_on_reads": [int(s) for s, f in fig.items() if f["wall_over_cpu"] > 1.1]})
+            "waited_on_reads": [int(s) for s, f in fig.items()
+                                if f["wall_over_cpu"] > READ_WAIT]})
     ratios = [r["ratio"] for r in per_repeat]
     return {"model": "per repeat: jackhmmer and the MMseqs2 prefilter linear through the two "
                      "sizes; MMseqs2 alignments capped (time per alignment x cap); "

@@ -17,8 +17,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .common import page_in
+from .align_compare import warm_up
 
+# module wall time over the search's CPU time beyond which the search waited on disk reads
+READ_WAIT = 1.1
 MODULE = re.compile(r"^(prefilter|align|result2profile) \S")
 TIME = re.compile(r"Time for processing: (\d+)h (\d+)m (\d+)s (\d+)ms")
 
@@ -53,10 +55,8 @@ def measure(prefix: str, size: int, sensitivity: float, queries: dict[str, str],
     from ..alignment.mmseqs import MMseqs2Search
 
     search = MMseqs2Search(prefix, "plain", sensitivity=sensitivity, cpus=cpus)
-    page_in(f"{prefix}.idx")
+    warm_up(search, queries, scratch)
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
-        first = dict(list(queries.items())[:1])
-        search.search(first, {n: Path(tmp) / n for n in first}, work=tmp)
         fasta, qdb = Path(tmp) / "q.fasta", f"{tmp}/qdb"
         fasta.write_text("".join(f">{n}\n{s}\n" for n, s in queries.items()))
         subprocess.run([search.binary, "createdb", str(fasta), qdb, "-v", "1"], check=True)
@@ -95,7 +95,7 @@ def summarise(df, to: int, max_seqs: int = 10_000) -> dict:
     # module wall time stands for CPU time only while the search does not wait on reads
     ratio = df.groupby("db_size").wall_s.sum() / df.groupby("db_size").search_cpu_s.first()
     table["wall_over_cpu"] = {int(s): round(v, 3) for s, v in ratio.items()}
-    table["waited_on_reads"] = [int(s) for s, v in ratio.items() if v > 1.1]
+    table["waited_on_reads"] = [int(s) for s, v in ratio.items() if v > READ_WAIT]
     return table
 
 
@@ -134,8 +134,8 @@ def add_to_summary(summary: dict, stages) -> None:
     if parts["waited_on_reads"]:
         summary["speedup_at_uniref90_stages"]["warning"] = (
             f"at {parts['waited_on_reads']} the search waited on disk reads (module wall time "
-            "over 1.1x the search's CPU time): those sizes overstate MMseqs2; rerun with more "
-            "free memory")
+            f"over {READ_WAIT}x the search's CPU time): those sizes overstate MMseqs2; rerun "
+            "with more free memory")
 
 
 def stages_only(out: str, scratch: str, sizes: list[int],
