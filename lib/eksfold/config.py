@@ -1,6 +1,6 @@
 """Run configuration: small dataclasses with JSON round-trip, stored in the run manifest.
 
-Database paths and presets are defined once here and in :mod:`eksfold.presets`; the worker reads
+Database paths and presets are defined once here and in the model back ends (:mod:`eksfold.models`); the worker reads
 them back from the manifest, so a unit's command line names only the run root, stage and target.
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunC
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
 from .errors import TargetError
 from .executors import execute, get_executor
-from .presets import get_preset
+from .models import get_backend
 from .results import write_summary
 from .run import Run
 from .target_files import read_targets
@@ -88,7 +88,7 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
     weights, off for untrained ones, whose structures cannot be minimised). Returns the :class:`~eksfold.run.Run`; read results with
     :func:`eksfold.results.load_summary`.
     """
-    get_preset(preset)  # fail fast on a typo, before any work
+    backend = get_backend(preset)  # fail fast on a typo, before any work
     root = root or run_dir("default")
     targets, rejected, inputs = load_targets_for_run(source, ids, limit, shortest, max_length)
     for problem in rejected:
@@ -108,6 +108,12 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
     # or a larger limit may fit them); their units are not run
     refused = (_refuse_unfit(targets, preset, device) if settings == "auto" and executor == "local"
                else {})
+    # and those the model family cannot fold at all (its own rules, whatever the machine)
+    for target in targets:
+        why = backend.refuse(target)
+        if why:
+            log.error("refusing %s: %s", target.id, why)
+            refused[target.id] = why
     run.write_refused(refused)
     if is_untrained(config.infer.weights):
         log.warning("weights=%s: UNTRAINED random weights - structures and pLDDT are meaningless; "

@@ -20,7 +20,7 @@ TOOLS = (("jackhmmer", "the align stage", True),
 
 def _python_rows():
     in_venv = sys.prefix != sys.base_prefix
-    from .. import __file__ as pkg, __version__
+    from ..version import __file__ as pkg, __version__
     return [_row("python", "interpreter", "ok", f"{platform.python_version()} {sys.executable}"),
             _row("python", "virtual environment", "ok" if in_venv else "info",
                  sys.prefix if in_venv else "not in a venv (fine inside the worker/notebook image)"),
