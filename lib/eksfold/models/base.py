@@ -36,7 +36,8 @@ class Folder(Protocol):
     """A built network (what :meth:`ModelBackend.load` returns): folds target after target."""
 
     timings: dict            # fixed costs paid by load: model_load_s, warmup_s (reported once)
-    device: object           # torch.device (or what the family uses)
+    device: object           # where it runs; str(device) names it ("cpu", "cuda:0")
+    device_type: str         # "cpu" | "cuda": which settings ladder and memory budget apply
 
     def apply_setting(self, name: str) -> None: ...
 

@@ -73,7 +73,7 @@ class InferStage(Stage):
         self.model_backend = get_backend(config.preset)
         self.folder = self.model_backend.load(config)
         self._fixed_cost = dict(self.folder.timings)   # reported once, on the first unit
-        self.device_type = self.folder.device.type
+        self.device_type = self.folder.device_type
         self.cost_model, self.cost_model_error = None, None
         if config.settings == "auto":
             self.cost_model, self.cost_model_error = usable_model(self.device_type, config.preset)

@@ -177,6 +177,10 @@ class Folder:
                         self.device)
         return self
 
+    @property
+    def device_type(self) -> str:
+        return self.device.type
+
     def apply_setting(self, name: str) -> None:
         """Switch the built model to the inference setting ``name`` (no rebuild)."""
         from .settings import apply
