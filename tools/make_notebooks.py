@@ -295,7 +295,7 @@ from eksfold.progress import make_reporter
 from eksfold.results import load_summary, read_prediction, reference_structures
 from eksfold.site import run_dir
 
-STAGES = ("align", "infer")'''),
+STAGES = ("align", "infer", "score")   # score: accuracy, when the targets have references'''),
     md("## Run (the monitor updates while units run)"),
     code(RUN_CALL),
     code('''\

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
-                     default_databases)
+                     ScoreConfig, default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
 from .errors import TargetError
 from .executors import execute, get_executor
@@ -67,6 +67,18 @@ def _refuse_unfit(targets, preset: str, device: str) -> dict[str, str]:
     return {e.target: f"{e.problem} ({budget.source})" for e in errors}
 
 
+def _score_config(fasta) -> ScoreConfig:
+    """The ``score`` stage is on when reference structures are found for the input (an
+    absolute path: workers elsewhere, Pods on the shared volume, read the same folder)."""
+    from .results import references_for
+
+    found = references_for(fasta)
+    if found is not None and not Path(found).is_dir():
+        log.warning("references folder %s not found: no score stage", found)
+        found = None
+    return ScoreConfig(references=str(Path(found).resolve()) if found else None)
+
+
 def _absolute(databases: DatabaseConfig) -> DatabaseConfig:
     """Database paths as workers elsewhere (other directories, Pods) will see them."""
     return DatabaseConfig(**{k: (v if v is None or "://" in v or v.startswith("/")
@@ -102,7 +114,7 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                        align=align or AlignConfig(),
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
-                       relax=relax)
+                       relax=relax, score=_score_config(inputs.get("fasta")))
     run = Run.create(root, targets, config, inputs=inputs, rejected=rejected)
     # refused for this machine's memory now (rewritten on every invocation: another machine
     # or a larger limit may fit them); their units are not run

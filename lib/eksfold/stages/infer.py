@@ -42,8 +42,8 @@ class InferStage(Stage):
 
     def backend(self):
         """The run's model back end (the default preset's when there is no run: the planner)."""
-        config = getattr(self, "config", None)
-        return get_backend(config.infer.preset if config is not None else None)
+        infer = getattr(getattr(self, "config", None), "infer", None)
+        return get_backend(infer.preset if infer is not None else None)
 
     def resources(self, length: int) -> Resources:
         cpu, memory_gb, gpu = self.backend().resources(length)
@@ -127,8 +127,10 @@ class InferStage(Stage):
         metrics.update(chosen, setting=attempts[-1]["setting"], attempts=attempts)
         markers.clear()
         # mmCIF beside the PDB, pLDDT in B_iso, as the AlphaFold Database distributes models
-        (out / "unrelaxed.cif").write_text(to_mmcif((out / "unrelaxed.pdb").read_text(),
-                                                    name=target.id))
+        # (a family that writes its own mmCIF keeps it)
+        if not (out / "unrelaxed.cif").exists():
+            (out / "unrelaxed.cif").write_text(to_mmcif((out / "unrelaxed.pdb").read_text(),
+                                                        name=target.id))
         metrics.update(self._fixed_cost, model_reused=not self._fixed_cost)
         self._fixed_cost = {}
         return metrics
