@@ -83,6 +83,12 @@ class ModelBackend:
     def accepts(cls, preset: str) -> bool:
         return preset.partition("+")[0] in cls.presets()
 
+    @classmethod
+    def environment(cls) -> list[tuple[str, str, str, object]]:
+        """Set-up check rows ``(component, check, status, detail)`` for this family's install
+        (``eksfold check``, notebook 00); status "ok", "missing", "optional" or "info"."""
+        return []
+
     def check(self) -> None:
         """Raise :class:`~eksfold.errors.ConfigError` for an unusable preset, before any work."""
 

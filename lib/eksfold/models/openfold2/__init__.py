@@ -37,6 +37,25 @@ class OpenFold2(ModelBackend):
     def presets(cls) -> tuple[str, ...]:
         return (*CUSTOM, *OPENFOLD_PRESETS)
 
+    @classmethod
+    def environment(cls) -> list[tuple[str, str, str, object]]:
+        from pathlib import Path
+
+        try:
+            import torch  # noqa: F401  (before OpenFold's extension, which links against it)
+            import openfold
+            from openfold.model.model import AlphaFold  # noqa: F401
+        except Exception as exc:  # ImportError, or a broken build raising anything
+            return [("openfold", "import", "missing",
+                     f"{type(exc).__name__}: {exc} (make setup runs tools/install_openfold.sh)")]
+        rows = [("openfold", "import", "ok", Path(openfold.__file__).parent)]
+        try:
+            import attn_core_inplace_cuda  # noqa: F401  (a CPU stub without nvcc)
+            rows.append(("openfold", "attention extension", "ok", "attn_core_inplace_cuda"))
+        except ImportError as exc:
+            rows.append(("openfold", "attention extension", "missing", exc))
+        return rows
+
     def check(self) -> None:
         self.spec = get_preset(self.preset)   # ConfigError names the choices
 
