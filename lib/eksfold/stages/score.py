@@ -58,6 +58,10 @@ class ScoreStage(Stage):
         model = Path(inputs) / "unrelaxed.pdb"
         if not model.is_file():
             raise TargetError(target.id, "scoring needs the infer stage's unrelaxed.pdb")
+        folder = self.config.score.references
+        if folder and not Path(folder).is_dir():   # e.g. a laptop path a Pod cannot see
+            raise TargetError(target.id, f"references folder {folder} is not visible to this "
+                                         "worker (put it on the shared volume)")
         reference = self.reference(target)
         scores = {c: None for c in ACCURACY_COLUMNS}
         if reference is not None:
