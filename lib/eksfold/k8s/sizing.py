@@ -86,7 +86,8 @@ class Sizing:
         if stage == "infer" and self.gpu_model is not None:
             return self._routed(length)
         if stage not in self.classes:   # a stage added later: its own resource hint
-            hint = get_stage(stage).resources(length)
+            cls = get_stage(stage)
+            hint = cls.__new__(cls).resources(length)   # a hint needs no run (as the planner's)
             return Resources("std", cpu=str(hint.cpu), memory=f"{int(hint.memory_gb)}Gi",
                              gpu=hint.gpu, gpu_class="standard" if hint.gpu else None)
         for cls in self.classes[stage]:
