@@ -144,6 +144,10 @@ def write_summary(run: Run, references_dir=None):
     import pandas as pd
 
     df = pd.DataFrame(summary_rows(run), columns=columns(run.stages))
+    if references_dir is None and not run.config.score.references:
+        # a run made before scoring was a stage (no score records): scored here, as then
+        legacy = default_references_dir(run)
+        references_dir = legacy if legacy is not None and Path(legacy).is_dir() else None
     if references_dir is not None and Path(references_dir).is_dir():
         df = with_accuracy(df, run.root, references_dir)
     elif references_dir is not None:
