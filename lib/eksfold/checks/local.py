@@ -45,7 +45,7 @@ def _model_rows():
     from ..models import backend_class, family_names
 
     rows = [_row(*row) for family in family_names()
-            for row in backend_class(family).environment()]
+            for row in backend_class(family).setup_checks()]
     try:
         import torch
     except ImportError as exc:

@@ -84,7 +84,7 @@ class ModelBackend:
         return preset.partition("+")[0] in cls.presets()
 
     @classmethod
-    def environment(cls) -> list[tuple[str, str, str, object]]:
+    def setup_checks(cls) -> list[tuple[str, str, str, object]]:
         """Set-up check rows ``(component, check, status, detail)`` for this family's install
         (``eksfold check``, notebook 00); status "ok", "missing", "optional" or "info"."""
         return []

@@ -38,7 +38,7 @@ class OpenFold2(ModelBackend):
         return (*CUSTOM, *OPENFOLD_PRESETS)
 
     @classmethod
-    def environment(cls) -> list[tuple[str, str, str, object]]:
+    def setup_checks(cls) -> list[tuple[str, str, str, object]]:
         from pathlib import Path
 
         try:
