@@ -6,7 +6,9 @@ sensitivity (:func:`summarise`). Run through ``python -m benchmarks.align`` (``_
 """
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from pathlib import Path
 
 from . import batch as align_batch
