@@ -8,6 +8,6 @@ RELAX_WHEEL_DIR := $(STAMPS)/relax-wheel
 
 $(STAMPS)/relax: $(STAMPS)/openfold mk/relax.mk
 	$(BIN)/pip download -q --no-deps --only-binary :all: alphafold-colabfold==2.3.27 -d $(RELAX_WHEEL_DIR)
-	$(BIN)/python -c "import glob, eksfold.openfold_compat as c; \
+	$(BIN)/python -c "import glob, eksfold.models.openfold2.compat as c; \
 	  print('relax: installed', c.install_stereo_chemical_props(glob.glob('$(RELAX_WHEEL_DIR)/alphafold_colabfold-2.3.27-*.whl')[0]))"
 	@touch $@

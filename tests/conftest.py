@@ -11,6 +11,9 @@ import pytest
 from s3_server import s3_as, s3_env, s3_server, store  # noqa: F401  (S3 server, Store per back end)
 
 PROJECT = Path(__file__).resolve().parents[1]
+# benchmarks/ (the research benchmarks, not installed) is imported from the checkout
+if str(PROJECT) not in sys.path:
+    sys.path.append(str(PROJECT))
 CAMEO92 = PROJECT / "data" / "cameo92" / "targets.fasta"
 HMMER_TUTORIAL = Path("/usr/share/doc/hmmer/tutorial")
 
@@ -51,8 +54,8 @@ def random_tiny_model(seed: int):
     which would collapse all coordinates and make structure comparisons trivial."""
     import torch
 
-    from eksfold.openfold_compat import prepare
-    from eksfold.presets import build_openfold_config, get_preset
+    from eksfold.models.openfold2.compat import prepare
+    from eksfold.models.openfold2.presets import build_openfold_config, get_preset
 
     prepare()
     from openfold.model.model import AlphaFold

@@ -6,7 +6,7 @@ from eksfold.alignment.msa import msa_depth, read_msa_sequences, truncate_stockh
 from eksfold.stages.align import align_target
 from eksfold.config import AlignConfig, DatabaseConfig
 from eksfold.errors import ConfigError, ToolError
-from eksfold.targets import read_fasta
+from eksfold.target_files import read_fasta
 
 
 def test_jackhmmer_finds_the_globin_family(globins, tmp_path):
@@ -75,7 +75,7 @@ def test_truncate_keeps_query_and_annotations(tmp_path):
 def test_alignment_whose_query_is_not_the_target_is_refused(tmp_path):
     from eksfold.alignment.msa import check_alignments
     from eksfold.errors import TargetError
-    from eksfold.targets import parse_fasta
+    from eksfold.target_files import parse_fasta
 
     (target,) = parse_fasta(">x\nMKTAYIAKQRQISFVKSHFSRQ\n")
     (tmp_path / "ok.a3m").write_text(">x\nMKTAYIAKQRQISFVKSHFSRQ\n>h\nMKTAYaIAKQRQISFVKSHF--\n")

@@ -8,10 +8,10 @@ import torch
 from conftest import random_tiny_model
 
 from eksfold.config import InferConfig
-from eksfold.inference import UNTRAINED_NOTE, infer_target
-from eksfold.openfold_compat import prepare
-from eksfold.presets import build_openfold_config, get_preset
-from eksfold.targets import parse_fasta
+from eksfold.models.openfold2.folder import UNTRAINED_NOTE, infer_target
+from eksfold.models.openfold2.compat import prepare
+from eksfold.models.openfold2.presets import build_openfold_config, get_preset
+from eksfold.target_files import parse_fasta
 
 SEQ = "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF"
 MSA = "# STOCKHOLM 1.0\nq {q}\nh1 {h1}\nh2 {h2}\n//\n"

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client as kclient
 
 from eksfold.k8s import jobs, names
-from eksfold.stages import STAGES
+from eksfold.stages import STAGES, get_stage
 
 K8S_SCHEMA_VERSION = "1.33.0"     # EKS standard support 1.31-1.34; kubernetes-validate 1.34 ships <= 1.33
 LENGTHS = {"short": 80, "long": 1800, "very-long": 3200}
@@ -144,8 +144,8 @@ def test_manifest_contract(key):
         assert names.GPU_RESOURCE not in c["resources"]["limits"]
         assert exprs == {names.POOL_LABEL: [names.ALIGN_POOL]} and "tolerations" not in spec
     queue = job["metadata"]["labels"].get(names.QUEUE_LABEL)
-    assert queue == ({"align": names.CPU_QUEUE, "infer": names.GPU_QUEUE,
-                      "relax": names.CPU_QUEUE}[stage] if "-kueue-" in key else None)
+    pool_queue = {"cpu": names.CPU_QUEUE, "gpu": names.GPU_QUEUE}[get_stage(stage).pool]
+    assert queue == (pool_queue if "-kueue-" in key else None)   # every stage, score included
     if "-indexed-" in key:
         s = job["spec"]
         assert s["completionMode"] == "Indexed" and s["completions"] == 3

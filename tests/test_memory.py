@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from eksfold.errors import ConfigError, TargetError
-from eksfold.memory import (CostModel, apply, choose, crossovers, fold_with_oom_fallback,
-                            gpu_class_for, is_out_of_memory, memory_budget, next_lower,
-                            refuse_unfit)
+from eksfold.memory import (CostModel, choose, crossovers, fold_with_oom_fallback, gpu_class_for,
+                            is_out_of_memory, memory_budget, refuse_unfit)
+from eksfold.models.openfold2.settings import apply, next_lower
 from eksfold.memory.limits import limited_child
 from eksfold.targets import Target
 
@@ -212,9 +212,9 @@ def test_settings_switch_a_built_model_without_rebuild(tmp_path):
 
     from conftest import random_tiny_model
     from eksfold.bench.common import synthetic_sequence
-    from eksfold.inference import forward, make_features
-    from eksfold.memory.settings import current
-    from eksfold.presets import build_openfold_config, get_preset
+    from eksfold.models.openfold2.folder import forward, make_features
+    from eksfold.models.openfold2.settings import current
+    from eksfold.models.openfold2.presets import build_openfold_config, get_preset
 
     model = random_tiny_model(3).eval()
     (tmp_path / "aln").mkdir()
@@ -237,10 +237,11 @@ OOM_CHILD = textwrap.dedent("""
     import torch
     from eksfold.bench.common import synthetic_sequence
     from eksfold.config import InferConfig
-    from eksfold.inference import build_model, forward, make_features
-    from eksfold.memory import apply, fold_with_oom_fallback
-    from eksfold.openfold_compat import prepare
-    from eksfold.presets import get_preset
+    from eksfold.models.openfold2.folder import build_model, forward, make_features
+    from eksfold.memory import fold_with_oom_fallback
+    from eksfold.models.openfold2.settings import apply
+    from eksfold.models.openfold2.compat import prepare
+    from eksfold.models.openfold2.presets import get_preset
     from eksfold.targets import Target
     prepare()
     L, headroom_mb = int(sys.argv[1]), int(sys.argv[2])

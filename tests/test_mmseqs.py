@@ -14,7 +14,8 @@ from conftest import PROJECT, require
 from eksfold.alignment.cache import MSACache, database_identity
 from eksfold.alignment.mmseqs import OUTPUTS, MMseqs2Search
 from eksfold.errors import ConfigError
-from eksfold.targets import Target, read_fasta
+from eksfold.target_files import read_fasta
+from eksfold.targets import Target
 from s3_server import s3_bucket_uri
 
 DB_DIR = PROJECT / "data" / "db" / "mmseqs"
@@ -62,7 +63,7 @@ def colabfold_run(queries, tmp_path_factory):
 
 
 def parse_a3m(path: Path):
-    from eksfold.openfold_compat import prepare
+    from eksfold.models.openfold2.compat import prepare
     prepare()
     from openfold.data import parsers
     sequences, deletion_matrix = parsers.parse_a3m(path.read_text())   # OpenFold 0.0.1: a tuple
@@ -118,8 +119,8 @@ def test_colabfold_layout_writes_uniref_and_env_msas(colabfold_run, queries):
 def test_mmseqs_folder_folds_through_the_unchanged_inference_stage(plain_run, queries, tmp_path):
     from eksfold.alignment.msa import msa_depth
     from eksfold.config import InferConfig
-    from eksfold.inference import infer_target, make_features
-    from eksfold.presets import build_openfold_config, get_preset
+    from eksfold.models.openfold2.folder import infer_target, make_features
+    from eksfold.models.openfold2.presets import build_openfold_config, get_preset
 
     _, dirs, _ = plain_run
     target = Target("cameo", queries["cameo"])   # the shortest target keeps this quick
@@ -206,7 +207,7 @@ def test_benchmark_padding_keeps_composition_and_neff_counts_clusters(tmp_path):
 
     from Bio import SeqIO
 
-    from eksfold.bench.align_compare import neff, write_padded
+    from benchmarks.align.compare import neff, write_padded
 
     real = tmp_path / "real.fasta"
     real.write_text(">tr|A1|X one\nMKVLAAGIVG\n>tr|B2|Y two\nWWPPCCDDEEFF\n")
@@ -227,7 +228,7 @@ def test_batch_split_recovers_per_batch_and_per_query_costs():
     distinct; a table made from known F(N) + Q g(N) gives F, g and the ratio back."""
     import pandas as pd
 
-    from eksfold.bench.align_batch import add_to_summary, extend_queries, split_costs
+    from benchmarks.align.batch import add_to_summary, extend_queries, split_costs
 
     base = {"a": "MKTAYIAKQRQISFVKSHFSRQ", "b": "GSHMLEDPVDAFQ"}
     batch = extend_queries(base, 9)
@@ -254,7 +255,7 @@ def test_stage_split_reads_mmseqs2s_own_log(queries, tmp_path):
     counts; the parts are fitted apart (prefilter ~ N, alignments capped: flat)."""
     import pandas as pd
 
-    from eksfold.bench.align_stages import add_to_summary, measure
+    from benchmarks.align.stages import add_to_summary, measure
 
     some = {t: queries[t] for t in ("member-a", "member-b")}
     rows = measure(str(db_prefix("uniprot20k")), 20_000, 5.7, some, tmp_path, cpus=1)
@@ -291,7 +292,7 @@ def test_stage_split_reads_mmseqs2s_own_log(queries, tmp_path):
 
 
 def test_a_larger_database_size_is_merged_into_a_committed_comparison(tmp_path):
-    """`bench align --compare` on two tiny sizes, then `--add-sizes` one larger: the real tools
+    """`python -m benchmarks.align` on two tiny sizes, then `--add-sizes` one larger: the real tools
     run only at the new size, its padded database extends the smaller ones, and the table,
     fits and batch split cover all three sizes."""
     import json
@@ -299,8 +300,8 @@ def test_a_larger_database_size_is_merged_into_a_committed_comparison(tmp_path):
     import pandas as pd
     from Bio import SeqIO
 
-    from eksfold.bench.align import compare_benchmark
-    from eksfold.bench.align_grow import add_sizes
+    from benchmarks.align.sizes import compare_benchmark
+    from benchmarks.align.grow import add_sizes
 
     real = tmp_path / "real.fasta"
     src = SeqIO.parse(require(PROJECT / "data" / "db" / "uniprot20k.fasta", "sequence database"), "fasta")
@@ -337,7 +338,7 @@ def test_repeated_turns_give_one_ratio_per_repeat():
     the two sizes, alignments capped; a second, drifted repeat gives its own ratio."""
     import pandas as pd
 
-    from eksfold.bench.align_repeats import linear_at, summarise
+    from benchmarks.align.repeats import linear_at, summarise
 
     assert linear_at(1, 1.0, 2, 2.0, 10) == pytest.approx(10.0)
     rows = []
@@ -363,3 +364,14 @@ def test_repeated_turns_give_one_ratio_per_repeat():
     assert second["ratio"] == pytest.approx(600 / 39, abs=0.05)
     assert out["ratio_min"] == second["ratio"] and out["ratio_max"] == first["ratio"]
     assert first["waited_on_reads"] == []
+
+
+def test_the_research_benchmark_runs_from_a_checkout(worker_env):
+    """benchmarks/ is not installed: its command line answers from the project root."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "benchmarks.align", "--help"], cwd=PROJECT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "--add-sizes" in res.stdout and "--repeats" in res.stdout

@@ -131,7 +131,7 @@ def test_missing_heavy_atoms_are_named():
 
 
 def test_settings_defaults_are_openfolds_and_validate():
-    from eksfold.openfold_compat import prepare
+    from eksfold.models.openfold2.compat import prepare
 
     prepare()
     from openfold.config import model_config
@@ -151,7 +151,7 @@ def test_settings_defaults_are_openfolds_and_validate():
 
 
 def test_openmm8_fix_is_idempotent_and_the_resource_file_is_checked(tmp_path):
-    from eksfold import openfold_compat
+    from eksfold.models.openfold2 import compat as openfold_compat
 
     openfold_compat.fix_amber_minimize()
     openfold_compat.fix_amber_minimize()

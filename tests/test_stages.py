@@ -38,8 +38,9 @@ class CountStage(Stage):
 
 
 def test_builtin_stages_and_their_dependencies():
-    assert STAGES == ("align", "infer", "relax")
+    assert STAGES == ("align", "infer", "relax", "score")
     assert get_stage("infer").depends_on == "align" and get_stage("relax").depends_on == "infer"
+    assert get_stage("score").depends_on == "infer" and get_stage("score").optional
     assert get_stage("infer").pool == "gpu" and get_stage("align").pool == "cpu"
     assert get_stage("relax").optional and not get_stage("infer").optional
     with pytest.raises(Exception, match="unknown stage 'fold'"):

@@ -395,7 +395,7 @@ def test_altlocs_insertion_codes_models_and_modified_residues():
 def test_to_mmcif_of_openfold_output():
     """What the inference stage writes: OpenFold's own ``protein.to_pdb`` text (PARENT record,
     TER, pLDDT as B-factors) becomes mmCIF with the same trace and pLDDT."""
-    from eksfold.openfold_compat import prepare
+    from eksfold.models.openfold2.compat import prepare
 
     prepare()
     from openfold.np import protein

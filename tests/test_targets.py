@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from eksfold import target_files
 from eksfold.errors import TargetError
-from eksfold.target_files import read_targets
-from eksfold.targets import (AMBIGUOUS, AMINO_ACIDS, MAX_ID_LENGTH, MIN_LENGTH, Target,
-                             parse_fasta, read_fasta, select, slugify)
+from eksfold.target_files import parse_fasta, read_fasta, read_targets
+from eksfold.targets import (AMBIGUOUS, AMINO_ACIDS, MAX_ID_LENGTH, MIN_LENGTH, Target, select,
+                             slugify)
 
 SEQ = "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMF"
 SEQ2 = "MKTAYIAKQRQISFVKSHFSRQ"

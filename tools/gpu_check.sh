@@ -7,7 +7,7 @@
 #    (PyPI's Linux torch wheels are CUDA builds; constraints.txt pins the +cpu one for CI);
 # 2. OpenFold 0.0.1 built with nvcc (tools/install_openfold.sh): the real attention kernel.
 #    nvcc from $CUDA_HOME / PATH, else PyPI's nvidia-cuda-nvcc wheel for torch's CUDA;
-# 3. eksfold.memory.gpucheck: kernel vs softmax, tiny + demo on CUDA (warm-up, sync, peak
+# 3. eksfold.models.openfold2.gpucheck: kernel vs softmax, tiny + demo on CUDA (warm-up, sync, peak
 #    memory reset per point), CPU vs CUDA coordinates of the same random weights (<= 1e-2 Å);
 # 4. the settings sweep on CUDA (demo preset; $GPU_LENGTHS x default,chunk,lma,offload) ->
 #    profiles/gpu-<name>/settings.csv + settings.png, which the notebook and planner read.
@@ -57,7 +57,7 @@ bash tools/install_openfold.sh "$venv/bin/python"
 step "CUDA checks (kernel, tiny + demo on CUDA, CPU vs GPU coordinates)"
 export PYTHONUNBUFFERED=1
 status=0
-"$venv/bin/python" -m eksfold.memory.gpucheck --out "$profile" || status=1
+"$venv/bin/python" -m eksfold.models.openfold2.gpucheck --out "$profile" || status=1
 
 step "settings sweep on CUDA: lengths $lengths x $settings (demo preset)"
 "$venv/bin/python" - "$lengths" "$settings" "$profile" <<'PY' || status=1

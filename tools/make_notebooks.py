@@ -146,7 +146,8 @@ import pandas as pd
 from eksfold.data import databases, references
 from eksfold.site import run_dir, target_file
 from eksfold.structures import read_chain
-from eksfold.targets import read_fasta, select'''),
+from eksfold.target_files import read_fasta
+from eksfold.targets import select'''),
     md("## Targets"),
     code('''\
 fasta = target_file(targets)
@@ -255,10 +256,10 @@ With the 20,000-sequence sample most short targets find few homologues; the full
        "to UniRef90's size; MMseqs2's prefilter and alignment parts measured apart (the "
        "alignments are capped per query, so only the prefilter keeps growing with the "
        "database); the fraction of jackhmmer's hits MMseqs2 finds "
-       "(`eksfold bench align --compare`; run `--msa mmseqs2` to align with MMseqs2)."),
+       "(`python -m benchmarks.align` from a checkout; run `--msa mmseqs2` to align with MMseqs2)."),
     code('''\
 from IPython.display import Image, display
-from eksfold.bench.align_compare import committed_comparison
+from eksfold.bench.align import committed_comparison
 
 table, summary, png = committed_comparison("cpu-2core")
 display(Image(filename=png))
@@ -294,7 +295,7 @@ from eksfold.progress import make_reporter
 from eksfold.results import load_summary, read_prediction, reference_structures
 from eksfold.site import run_dir
 
-STAGES = ("align", "infer")'''),
+STAGES = ("align", "infer", "score")   # score: accuracy, when the targets have references'''),
     md("## Run (the monitor updates while units run)"),
     code(RUN_CALL),
     code('''\

@@ -8,7 +8,7 @@ executes, locally as subprocesses or as Kubernetes Jobs.
 >>> run = eksfold.run_pipeline("targets.fasta", root="runs/demo", preset="tiny")  # doctest: +SKIP
 >>> eksfold.load_summary("runs/demo")                                               # doctest: +SKIP
 """
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401
 
 from .errors import EksfoldError  # noqa: F401
 

@@ -1,6 +1,6 @@
 """Run configuration: small dataclasses with JSON round-trip, stored in the run manifest.
 
-Database paths and presets are defined once here and in :mod:`eksfold.presets`; the worker reads
+Database paths and presets are defined once here and in the model back ends (:mod:`eksfold.models`); the worker reads
 them back from the manifest, so a unit's command line names only the run root, stage and target.
 """
 from __future__ import annotations
@@ -91,6 +91,13 @@ class RelaxConfig:
 
 
 @dataclass
+class ScoreConfig:
+    """Accuracy against reference structures (the optional ``score`` stage)."""
+
+    references: str | None = None   # folder of <pdb>.<chain>.pdb; None: no score stage
+
+
+@dataclass
 class RunConfig:
     """Everything a run needs besides its targets."""
 
@@ -98,6 +105,7 @@ class RunConfig:
     align: AlignConfig = field(default_factory=AlignConfig)
     infer: InferConfig = field(default_factory=InferConfig)
     relax: RelaxConfig = field(default_factory=RelaxConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -108,7 +116,8 @@ class RunConfig:
             return cls(databases=DatabaseConfig(**data.get("databases", {})),
                        align=AlignConfig(**data.get("align", {})),
                        infer=InferConfig(**data.get("infer", {})),
-                       relax=RelaxConfig(**data.get("relax", {})))
+                       relax=RelaxConfig(**data.get("relax", {})),
+                       score=ScoreConfig(**data.get("score", {})))
         except TypeError as exc:
             raise ConfigError(f"invalid run configuration: {exc}") from exc
 

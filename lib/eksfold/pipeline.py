@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
-                     default_databases)
+                     ScoreConfig, default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
 from .errors import TargetError
 from .executors import execute, get_executor
-from .presets import get_preset
+from .models import get_backend
 from .results import write_summary
 from .run import Run
 from .target_files import read_targets
@@ -67,6 +67,18 @@ def _refuse_unfit(targets, preset: str, device: str) -> dict[str, str]:
     return {e.target: f"{e.problem} ({budget.source})" for e in errors}
 
 
+def _score_config(fasta) -> ScoreConfig:
+    """The ``score`` stage is on when reference structures are found for the input (an
+    absolute path: workers elsewhere, Pods on the shared volume, read the same folder)."""
+    from .results import references_for
+
+    found = references_for(fasta)
+    if found is not None and not Path(found).is_dir():
+        log.warning("references folder %s not found: no score stage", found)
+        found = None
+    return ScoreConfig(references=str(Path(found).resolve()) if found else None)
+
+
 def _absolute(databases: DatabaseConfig) -> DatabaseConfig:
     """Database paths as workers elsewhere (other directories, Pods) will see them."""
     return DatabaseConfig(**{k: (v if v is None or "://" in v or v.startswith("/")
@@ -88,7 +100,7 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
     weights, off for untrained ones, whose structures cannot be minimised). Returns the :class:`~eksfold.run.Run`; read results with
     :func:`eksfold.results.load_summary`.
     """
-    get_preset(preset)  # fail fast on a typo, before any work
+    backend = get_backend(preset)  # fail fast on a typo, before any work
     root = root or run_dir("default")
     targets, rejected, inputs = load_targets_for_run(source, ids, limit, shortest, max_length)
     for problem in rejected:
@@ -102,12 +114,18 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                        align=align or AlignConfig(),
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
-                       relax=relax)
+                       relax=relax, score=_score_config(inputs.get("fasta")))
     run = Run.create(root, targets, config, inputs=inputs, rejected=rejected)
     # refused for this machine's memory now (rewritten on every invocation: another machine
     # or a larger limit may fit them); their units are not run
     refused = (_refuse_unfit(targets, preset, device) if settings == "auto" and executor == "local"
                else {})
+    # and those the model family cannot fold at all (its own rules, whatever the machine)
+    for target in targets:
+        why = backend.refuse(target)
+        if why:
+            log.error("refusing %s: %s", target.id, why)
+            refused[target.id] = why
     run.write_refused(refused)
     if is_untrained(config.infer.weights):
         log.warning("weights=%s: UNTRAINED random weights - structures and pLDDT are meaningless; "

@@ -1,8 +1,10 @@
 """The summary table: one row per target, built from the units' metrics.json files.
 
-When experimental reference structures are available (``<dir>/<pdb>.<chain>.pdb``, the layout
-of ``data/cameo2022/structures`` and of ``eksfold data references``), the table also carries
-the accuracy columns :data:`eksfold.metrics.ACCURACY_COLUMNS` (:func:`score_run`).
+When the run has experimental reference structures (``<dir>/<pdb>.<chain>.pdb``, the layout
+of ``data/cameo2022/structures`` and of ``eksfold data references``), its ``score`` stage
+computed the accuracy columns :data:`eksfold.metrics.ACCURACY_COLUMNS` once per target, in the
+workers; the table joins those unit records like any stage's. :func:`score_run` rescores a
+run against another folder of references (reports, notebooks).
 
 >>> df = load_summary("runs/demo")   # doctest: +SKIP
 """
@@ -36,12 +38,13 @@ REFERENCES_ENV = "EKSFOLD_REFERENCES"  # a folder of <pdb>.<chain>.pdb used for 
 
 def columns(stages) -> list[str]:
     """The summary columns for a run's stages: COLUMNS, then other stages' own."""
-    extra = []
+    extra, last = [], []
     for name in stages:
         if name not in ("align", "infer"):
             stage = get_stage(name)
-            extra += [f"{name}_status", *stage.summary_columns]
-    return COLUMNS[:-1] + extra + ["error"]
+            own = [f"{name}_status"] * stage.status_column + [*stage.summary_columns]
+            (last if stage.summary_at_end else extra).extend(own)
+    return COLUMNS[:-1] + extra + ["error"] + last
 
 
 def summary_rows(run: Run) -> list[dict]:
@@ -79,7 +82,15 @@ def default_references_dir(run: Run) -> Path | None:
     """
     if os.environ.get(REFERENCES_ENV):
         return Path(os.environ[REFERENCES_ENV])
-    fasta = (run.manifest.get("inputs") or {}).get("fasta")
+    if run.config.score.references:   # what the run's score stage used
+        return Path(run.config.score.references)
+    return references_for((run.manifest.get("inputs") or {}).get("fasta"))
+
+
+def references_for(fasta) -> Path | None:
+    """``$EKSFOLD_REFERENCES`` if set, else a ``structures/`` folder beside ``fasta``."""
+    if os.environ.get(REFERENCES_ENV):
+        return Path(os.environ[REFERENCES_ENV])
     if fasta and (Path(fasta).parent / "structures").is_dir():
         return Path(fasta).parent / "structures"
     return None
@@ -127,14 +138,16 @@ def write_summary(run: Run, references_dir=None):
     ----------
     run : Run
     references_dir : str or path-like, optional
-        Folder of reference structures ``<pdb>.<chain>.pdb``; default
-        :func:`default_references_dir`. When there is one, the accuracy columns
-        :data:`ACCURACY_COLUMNS` are added (NaN for targets without a reference).
+        Rescore against this folder of reference structures ``<pdb>.<chain>.pdb`` instead of
+        joining the run's ``score`` records (default: join them; no scoring here).
     """
     import pandas as pd
 
     df = pd.DataFrame(summary_rows(run), columns=columns(run.stages))
-    references_dir = references_dir or default_references_dir(run)
+    if references_dir is None and not run.config.score.references:
+        # a run made before scoring was a stage (no score records): scored here, as then
+        legacy = default_references_dir(run)
+        references_dir = legacy if legacy is not None and Path(legacy).is_dir() else None
     if references_dir is not None and Path(references_dir).is_dir():
         df = with_accuracy(df, run.root, references_dir)
     elif references_dir is not None:

@@ -14,7 +14,6 @@ import time
 from functools import cached_property
 from pathlib import Path
 
-from . import __version__
 from .alignment.tools import tool_version
 from .config import RunConfig
 from .errors import ConfigError, TargetError
@@ -22,6 +21,7 @@ from .records import UnitRecord, record_path, unit_dir, unit_status  # noqa: F40
 from .stages import stage_names
 from .storage import Store, open_store
 from .targets import Target, dump_targets, load_targets
+from .version import __version__
 
 MANIFEST, TARGETS, SUMMARY = "manifest.json", "targets.json", "summary.csv"
 REFUSED = "refused.json"   # targets this machine cannot fold now (memory), rewritten per run

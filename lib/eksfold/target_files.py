@@ -73,6 +73,17 @@ def read_text(text: str, source: str = "<fasta>", errors: list | None = None,
     return _read([(lambda: io.BytesIO(data), source, source)], source, errors, max_length)
 
 
+def read_fasta(path: str | Path, errors: list | None = None) -> list[Target]:
+    """Read and validate a target file or directory (any format :func:`read_targets` reads)."""
+    return read_targets(path, errors=errors)
+
+
+def parse_fasta(text: str, source: str = "<fasta>", errors: list | None = None,
+                max_length: int | None = None) -> list[Target]:
+    """Parse FASTA text into validated targets (see :func:`~eksfold.targets.assign_ids`)."""
+    return read_text(text, source, errors=errors, max_length=max_length)
+
+
 def _read(inputs, label: str, errors: list | None, max_length: int | None) -> list[Target]:
     records: list[Record] = []
     for opener, source, name in inputs:

@@ -1,7 +1,7 @@
 """Targets: the :class:`Target` record, stable ids and sequence validation.
 
-Reading files (FASTA, a3m, CSV/TSV, compressed, directories) lives in
-:mod:`eksfold.target_files`; this module turns the raw records a reader yields into validated
+Reading files (FASTA, a3m, CSV/TSV, compressed, directories: ``read_fasta``, ``parse_fasta``)
+lives in :mod:`eksfold.target_files`, which imports this module; this module turns the raw records a reader yields into validated
 targets with unique ids.
 
 A target id must be safe as a file name, an S3 key segment and a Kubernetes label value
@@ -12,6 +12,7 @@ own rule (header cut at the first non-word character) turns ``sp|P69905|HBA_HUMA
 different sequences, or names that only differ in what the slug removes) are refused: silently
 renaming one would make results impossible to match back to the input.
 
+>>> from eksfold.target_files import parse_fasta
 >>> [t.id for t in parse_fasta(">sp|P69905|HBA_HUMAN\\nMVLSPADKTNVKAAWGKV\\n>x y\\nMKVAAWGKVGAHAGEYG\\n")]
 ['sp-p69905-hba-human', 'x']
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from .errors import TargetError
 
@@ -200,19 +200,6 @@ def assign_ids(records, errors: list | None = None,
         seen[slug] = (name, seq, rec.where)
         targets.append(Target(slug, seq, rec.header, pdb, chain))
     return targets
-
-
-def parse_fasta(text: str, source: str = "<fasta>", errors: list | None = None,
-                max_length: int | None = None) -> list[Target]:
-    """Parse FASTA text into validated targets (see :func:`assign_ids` for ``errors``)."""
-    from .target_files import read_text
-    return read_text(text, source, errors=errors, max_length=max_length)
-
-
-def read_fasta(path: str | Path, errors: list | None = None) -> list[Target]:
-    """Read and validate a target file or directory (any format :func:`read_targets` reads)."""
-    from .target_files import read_targets
-    return read_targets(path, errors=errors)
 
 
 def select(targets: list[Target], ids=None, limit: int | None = None,

@@ -19,15 +19,16 @@ from .common import format_table, parse_lengths, synthetic_sequence
 
 def _measure_one(length: int, preset: str, device: str, weights: str, threads: int | None) -> dict:
     from ..config import InferConfig
-    from ..inference import infer_target
+    from ..models import get_backend
     from ..targets import Target
 
     with tempfile.TemporaryDirectory(prefix="eksfold-bench-") as tmp:
         aln = Path(tmp) / "aln"
-        aln.mkdir()  # no MSA files: OpenFold uses the single query sequence
+        aln.mkdir()  # no MSA files: the model uses the single query sequence
         target = Target(f"bench-{length}", synthetic_sequence(length))
         cfg = InferConfig(preset=preset, weights=weights, device=device, threads=threads)
-        return infer_target(target, aln, cfg, Path(tmp) / "out")
+        folder = get_backend(preset).load(cfg)
+        return {**folder.timings, **folder.fold(target, aln, Path(tmp) / "out")}
 
 
 def inference_benchmark(lengths, preset: str = "demo", device: str = "auto",

@@ -37,14 +37,15 @@ def bare_loop(root: str) -> None:
     import numpy as np
     import torch
 
-    from ..openfold_compat import prepare
+    # the reference loop is OpenFold's own calls, on purpose: what eksfold's harness adds
+    from ..models.openfold2.compat import prepare
     prepare()
     from openfold.data import data_pipeline, feature_pipeline
     from openfold.model.model import AlphaFold
     from openfold.np import protein
     from openfold.utils.tensor_utils import tensor_tree_map
 
-    from ..presets import build_openfold_config, get_preset
+    from ..models.openfold2.presets import build_openfold_config, get_preset
     from ..run import Run
 
     run = Run.open(root)

@@ -20,7 +20,7 @@ TOOLS = (("jackhmmer", "the align stage", True),
 
 def _python_rows():
     in_venv = sys.prefix != sys.base_prefix
-    from .. import __file__ as pkg, __version__
+    from ..version import __file__ as pkg, __version__
     return [_row("python", "interpreter", "ok", f"{platform.python_version()} {sys.executable}"),
             _row("python", "virtual environment", "ok" if in_venv else "info",
                  sys.prefix if in_venv else "not in a venv (fine inside the worker/notebook image)"),
@@ -40,20 +40,16 @@ def _tool_rows():
     return rows
 
 
-def _openfold_rows():
+def _model_rows():
+    """Each registered model family's own installation checks, then the device."""
+    from ..models import backend_class, family_names
+
+    rows = [_row(*row) for family in family_names()
+            for row in backend_class(family).setup_checks()]
     try:
         import torch
-        import openfold  # noqa: F401
-        from openfold.model.model import AlphaFold  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken build raising anything
-        return [_row("openfold", "import", "missing",
-                     f"{type(exc).__name__}: {exc} (make setup runs tools/install_openfold.sh)")]
-    rows = [_row("openfold", "import", "ok", Path(openfold.__file__).parent)]
-    try:
-        import attn_core_inplace_cuda  # noqa: F401  (OpenFold's extension; a CPU stub without nvcc)
-        rows.append(_row("openfold", "attention extension", "ok", "attn_core_inplace_cuda"))
     except ImportError as exc:
-        rows.append(_row("openfold", "attention extension", "missing", exc))
+        return rows + [_row("device", "torch", "missing", exc)]
     rows.append(_row("device", "torch", "ok", f"{torch.__version__}, {torch.get_num_threads()} threads"))
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
@@ -121,6 +117,6 @@ def local_checks(database=None, openfold: bool = True):
     """
     rows = _python_rows() + _tool_rows()
     if openfold:
-        rows += _openfold_rows()
+        rows += _model_rows()
     rows += _machine_rows() + _database_rows(database) + _viewer_rows()
     return _table(rows)

@@ -102,7 +102,7 @@ def cmd_references(args) -> int:
     from pathlib import Path
 
     from ..data.references import fetch_references
-    from ..targets import parse_fasta
+    from ..target_files import parse_fasta
     pairs = []
     for item in args.inputs:
         if Path(item).is_file():

@@ -37,8 +37,9 @@ def _add_run(sub) -> None:
                                  "(id,sequence), a folder of those, or a packaged set (cameo92)")
     p.add_argument("--root", required=True, help="run root: a directory or s3://bucket/prefix")
     p.add_argument("--preset", default=DEFAULT_PRESET,
-                   help="model preset: OpenFold's (model_1_ptm, ...), 'demo', 'tiny'; '+long' "
-                        "suffix for the long-sequence settings")
+                   help="model preset, which names the model family (eksfold.models): "
+                        "model_1_ptm ... model_5, finetuning_*, 'demo', 'tiny'; '+long' suffix "
+                        "for the long-sequence settings")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
                    help="'random' (UNTRAINED, for runtime/memory only), a .pt/.npz file, an "
                         "s3:// URI or a published name such as finetuning_ptm_2")

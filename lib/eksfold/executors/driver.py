@@ -7,10 +7,14 @@ and stops everything cleanly on Ctrl-C.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..contracts import Board, Event
 from ..run import Run
 from ..stages import depends_on
-from .base import Executor, UnitEvent
+
+if TYPE_CHECKING:   # the base class's admin verbs call this loop: no runtime import back
+    from .base import Executor, UnitEvent
 
 
 def plan(run: Run, stages=None, target_ids=None) -> dict[tuple[str, str], str]:

@@ -86,7 +86,8 @@ class Sizing:
         if stage == "infer" and self.gpu_model is not None:
             return self._routed(length)
         if stage not in self.classes:   # a stage added later: its own resource hint
-            hint = get_stage(stage).resources(length)
+            cls = get_stage(stage)
+            hint = cls.__new__(cls).resources(length)   # a hint needs no run (as the planner's)
             return Resources("std", cpu=str(hint.cpu), memory=f"{int(hint.memory_gb)}Gi",
                              gpu=hint.gpu, gpu_class="standard" if hint.gpu else None)
         for cls in self.classes[stage]:
@@ -96,12 +97,13 @@ class Sizing:
 
     def _routed(self, length: int) -> Resources:
         from ..memory.chooser import gpu_class_for
-        from ..memory.settings import LADDER
+        from ..models import get_backend
 
         route = gpu_class_for(length, self.gpu_model)   # TargetError when no class fits
         base = next(c.resources for c in self.classes["infer"]
                     if c.resources.gpu_class == route["gpu_class"])
-        frugal = [s.name for s in LADDER][LADDER.index(next(s for s in LADDER if s.use_lma)):]
+        ladder = get_backend(getattr(self.gpu_model, "preset", None)).ladder("cuda")
+        frugal = [s.name for s in ladder if s.low_memory]
         memory_gi = max(8, -(-route["memory_request_mb"] // 1024))
         return replace(base, size=route["gpu_class"], memory=f"{memory_gi}Gi",
                        low_memory=route["setting"] in frugal)

@@ -2,8 +2,9 @@
 
 The pieces, in the order a worker uses them:
 
-* :mod:`.settings` -- the ladder ``default`` -> ``chunk`` -> ``lma`` -> ``offload`` (fastest to
-  most frugal) and :func:`~.settings.apply`, which switches a built model at run time;
+* the model back end's settings ladder (:meth:`eksfold.models.ModelBackend.ladder`; for
+  OpenFold ``default`` -> ``chunk`` -> ``lma`` -> ``offload``, fastest to most frugal), switched
+  on a built model at run time (``Folder.apply_setting``);
 * :mod:`.costmodel` -- time(L) and memory(L) per setting, fitted to ``eksfold bench settings``
   tables committed under ``eksfold/profiles/<machine>/``;
 * :mod:`.chooser` -- :func:`~.chooser.memory_budget`, :func:`~.chooser.choose`,
@@ -22,9 +23,7 @@ from .chooser import (Budget, Choice, choose, crossovers, default_model, gpu_cla
                       memory_budget, refuse_unfit)
 from .costmodel import CostModel, fit_curve
 from .retry import fold_with_oom_fallback, is_out_of_memory
-from .settings import LADDER, Setting, apply, get_setting, ladder, next_lower
 
-__all__ = ["Budget", "Choice", "CostModel", "LADDER", "Setting", "apply", "choose", "crossovers",
-           "default_model", "fit_curve", "fold_with_oom_fallback", "get_setting",
-           "gpu_class_for", "is_out_of_memory", "ladder", "memory_budget", "next_lower",
+__all__ = ["Budget", "Choice", "CostModel", "choose", "crossovers", "default_model", "fit_curve",
+           "fold_with_oom_fallback", "gpu_class_for", "is_out_of_memory", "memory_budget",
            "refuse_unfit"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .settings import LADDER
+from ..models import get_backend
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 TIME = "inference_s"
@@ -116,7 +116,8 @@ class CostModel:
     def __init__(self, fits: dict, device: str, preset: str | None = None):
         self.fits, self.device, self.preset = fits, device, preset
         self.memory_metric = "peak_cuda_reserved_mb" if device == "cuda" else "peak_rss_mb"
-        order = [s.name for s in LADDER]
+        # the back end's ladder order (every rung, whatever this machine has installed)
+        order = [s.name for s in get_backend(preset if isinstance(preset, str) else None).ladder("cuda")]
         names = {s for s, m in fits if m == self.memory_metric}
         self.settings = sorted(names, key=lambda n: order.index(n) if n in order else len(order))
 

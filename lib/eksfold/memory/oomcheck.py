@@ -26,8 +26,8 @@ def cameo_check(targets_fasta, model, budget_mb: float, preset: str = "demo",
                 fold_count: int = 3, max_length: int = 160, weights: str = "random",
                 margin: float = 0.15, control: bool = False) -> dict:
     """Choices for every target, real folds of the longest ``fold_count`` <= ``max_length``."""
-    from ..bench.settings import run_point
-    from ..targets import read_fasta
+    from .measure import run_point
+    from ..target_files import read_fasta
 
     targets = read_fasta(targets_fasta)
     fit, refused = refuse_unfit(targets, budget_mb, model, margin)

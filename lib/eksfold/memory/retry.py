@@ -11,7 +11,12 @@ import gc
 import time
 
 from ..errors import TargetError
-from .settings import next_lower
+from ..models import get_backend
+
+
+def next_lower(setting: str, device_type: str = "cpu", settings=None, backend=None) -> str | None:
+    """The back end's next lower-memory setting (default: the default preset's family)."""
+    return (backend or get_backend()).next_lower(setting, device_type, settings)
 
 # Messages of the allocation failures torch and the C library raise (checked on torch 2.x):
 # CPU: "[enforce fail at alloc_cpu.cpp:...] ... DefaultCPUAllocator: can't allocate memory"
@@ -47,14 +52,14 @@ def _free_memory() -> None:
 
 
 def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: int = 1,
-                           target: str | None = None, settings=None, log=None):
+                           target: str | None = None, settings=None, log=None, backend=None):
     """Run ``fold(setting_name)``; on out-of-memory retry with the next lower setting.
 
     Parameters
     ----------
     fold : callable
         ``fold(setting_name) -> result``; it must apply the setting itself (e.g.
-        ``memory.settings.apply(name, model)``) so each attempt really uses it.
+        ``folder.apply_setting(name)``) so each attempt really uses it.
     start : str
         The first setting (usually ``choose(...).setting``).
     retries : int
@@ -64,6 +69,8 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
         Named in the error raised when every attempt ran out of memory.
     settings : iterable of str, optional
         The ladder to walk (default: every setting usable on ``device_type``).
+    backend : ModelBackend, optional
+        Whose ladder (default: the default preset's family).
 
     Returns
     -------
@@ -94,7 +101,7 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
         # Outside the except block: only now are the failed attempt's frames (and the tensors
         # they hold) unreachable, so collecting here really frees them before the retry.
         _free_memory()
-        lower = next_lower(setting, device_type, settings)
+        lower = next_lower(setting, device_type, settings, backend)
         if lower is None or len(attempts) > retries:
             tried = ", ".join(a["setting"] for a in attempts)
             err = TargetError(target or "?", f"out of memory with settings {tried}"
@@ -107,7 +114,7 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
 
 
 def setting_after_kill(start: str, attempts: list[dict], device_type: str = "cpu",
-                       settings=None) -> str | None:
+                       settings=None, backend=None) -> str | None:
     """The setting a restarted unit should use after its Pod was killed (OOMKilled).
 
     A process killed by the kernel records nothing, so the worker appends
@@ -117,4 +124,4 @@ def setting_after_kill(start: str, attempts: list[dict], device_type: str = "cpu
     """
     if not attempts or attempts[-1].get("finished", True):
         return start
-    return next_lower(attempts[-1]["setting"], device_type, settings)
+    return next_lower(attempts[-1]["setting"], device_type, settings, backend)

@@ -60,7 +60,7 @@ def relax_structure(pdb_text: str, settings: RelaxSettings | None = None,
     MissingDependencyError
         If OpenMM, pdbfixer or OpenFold's stereo_chemical_props.txt are missing.
     """
-    from ..openfold_compat import check_relax_resources
+    from ..models.openfold2.compat import check_relax_resources
 
     settings = settings or RelaxSettings()
     check_relax_resources()

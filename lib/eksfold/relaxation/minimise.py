@@ -26,7 +26,7 @@ def relax_in_process(pdb_text: str, settings: RelaxSettings) -> tuple[str, dict]
     import numpy as np
     import openmm
 
-    from .. import openfold_compat
+    from ..models.openfold2 import compat as openfold_compat
 
     openfold_compat.fix_amber_minimize()
     from openfold.np import protein

@@ -31,7 +31,7 @@ class RelaxSettings:
     stiffness : float
         kcal/mol/Å², spring constant restraining heavy atoms to their predicted positions.
     tolerance : float
-        kcal/mol, L-BFGS convergence tolerance (OpenMM 8: applied per Å, see openfold_compat).
+        kcal/mol, L-BFGS convergence tolerance (OpenMM 8: applied per Å, see models.openfold2.compat).
     max_iterations : int
         L-BFGS steps per minimisation; 0 = until converged.
     max_outer_iterations : int

@@ -1,11 +1,12 @@
 """Stages: the steps a target goes through, one registered class each (:class:`Stage`).
 
-``align`` (MSAs from sequence databases, CPU) -> ``infer`` (OpenFold, GPU) -> ``relax``
-(optional Amber relaxation, CPU). Adding a stage = one module with a :class:`Stage` subclass +
+``align`` (MSAs from sequence databases, CPU) -> ``infer`` (the preset's model back end, GPU)
+-> ``relax`` (optional Amber relaxation, CPU); ``score`` (optional, CPU: accuracy against
+reference structures, when the run has them). Adding a stage = one module with a :class:`Stage` subclass +
 one :func:`register_stage` line here + its tests (docs/DESIGN.md shows an example).
 
 >>> stage_names()
-('align', 'infer', 'relax')
+('align', 'infer', 'relax', 'score')
 >>> get_stage("infer").depends_on
 'align'
 """
@@ -46,10 +47,11 @@ def depends_on(name: str) -> str | None:
 register_stage("align", "eksfold.stages.align:AlignStage")
 register_stage("infer", "eksfold.stages.infer:InferStage")
 register_stage("relax", "eksfold.stages.relax:RelaxStage")
+register_stage("score", "eksfold.stages.score:ScoreStage")
 
 # Stages from elsewhere (a plugin package, a test): EKSFOLD_STAGES="name=module:Class,..."; the
 # variable reaches worker processes and Pods, so every process sees the same registry.
 for _entry in filter(None, os.environ.get(PLUGIN_ENV, "").split(",")):
     register_stage(*_entry.split("=", 1))
 
-STAGES = ("align", "infer", "relax")   # the built-in stages (stage_names(): all registered)
+STAGES = ("align", "infer", "relax", "score")   # the built-in stages (stage_names(): all registered)

@@ -43,6 +43,8 @@ class Stage:
     outputs: tuple[str, ...] = ()     # files every successful unit writes (others may be added)
     # summary-table column -> key in the unit record's metrics (or a record field: "wall_s", ...)
     summary_columns: dict[str, str] = {}
+    status_column: bool = True        # a "<stage>_status" column in the summary table
+    summary_at_end: bool = False      # its columns after "error" (score: as before it was a stage)
 
     def __init__(self, run):
         self.run = run

@@ -1,10 +1,12 @@
-"""The ``infer`` stage: OpenFold on one target's alignments, with the model built once per worker.
+"""The ``infer`` stage: the preset's model back end on one target's alignments, the network
+built once per worker.
 
-Outputs: ``unrelaxed.pdb`` and ``unrelaxed.cif`` (pLDDT as B-factors), ``plddt.npy``,
-``pae.npy`` (pTM presets).
+Outputs: the back end's (:attr:`eksfold.models.ModelBackend.outputs`; OpenFold: ``unrelaxed.pdb``,
+``plddt.npy``, ``pae.npy`` for pTM presets) and ``unrelaxed.cif`` (confidence as B-factors).
 
-:meth:`InferStage.open` builds the model (preset, weights, device) and warms it up on CUDA;
-every unit then only computes features and the forward pass (:class:`eksfold.inference.Folder`).
+:meth:`InferStage.open` asks the back end to build the network (preset, weights, device) and
+warm it up on CUDA; every unit then only computes features and the fold
+(:meth:`eksfold.models.ModelBackend.load`).
 
 Metrics: ``feature_s``, ``inference_s`` (the forward pass alone, CUDA-synchronised),
 ``model_load_s`` / ``warmup_s`` (on the unit that paid them), ``mean_plddt``, ``ptm``,
@@ -19,12 +21,12 @@ import os
 from pathlib import Path
 
 from ..errors import TargetError
+from ..models import get_backend
 from ..targets import Target
 from .base import Resources, Stage
 
 log = logging.getLogger(__name__)
 LOW_MEMORY_ENV = "EKSFOLD_LOW_MEMORY"   # set by Jobs for very long targets
-OPENFOLD = "openfold"   # --settings openfold: the preset's config untouched (OpenFold's script)
 
 
 class InferStage(Stage):
@@ -38,15 +40,19 @@ class InferStage(Stage):
                        "device": "device", "preset": "preset", "weights": "weights",
                        "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm"}
 
-    def resources(self, length: int) -> Resources:
-        return Resources("gpu", cpu=4 if length <= 1000 else 8,
-                         memory_gb=32 if length <= 1000 else 64, gpu=1)
+    def backend(self):
+        """The run's model back end (the default preset's when there is no run: the planner)."""
+        infer = getattr(getattr(self, "config", None), "infer", None)
+        return get_backend(infer.preset if infer is not None else None)
 
-    fixed_cost_s = 30.0   # Pod start + imports + model build + weights (+ CUDA warm-up)
+    def resources(self, length: int) -> Resources:
+        cpu, memory_gb, gpu = self.backend().resources(length)
+        return Resources("gpu", cpu=cpu, memory_gb=memory_gb, gpu=gpu)
+
+    fixed_cost_s = 30.0   # the default family's (ModelBackend.fixed_cost_s); shard sizing reads it
 
     def predicted_seconds(self, length: int) -> float:
-        # demo preset on 2 CPU cores: 24.5 s at L=100, ~L^1.77 (README benchmarks)
-        return 1.0 + 0.0071 * length ** 1.77
+        return self.backend().predicted_seconds(length)
 
     def infer_config(self):
         """The run's inference settings; a Job for a very long target asks for OpenFold's
@@ -61,13 +67,13 @@ class InferStage(Stage):
         return config
 
     def open(self) -> None:
-        from ..inference import Folder
         from ..memory.chooser import memory_budget, usable_model
 
         config = self.infer_config()
-        self.folder = Folder(config).load()
+        self.model_backend = get_backend(config.preset)
+        self.folder = self.model_backend.load(config)
         self._fixed_cost = dict(self.folder.timings)   # reported once, on the first unit
-        self.device_type = self.folder.device.type
+        self.device_type = self.folder.device_type
         self.cost_model, self.cost_model_error = None, None
         if config.settings == "auto":
             self.cost_model, self.cost_model_error = usable_model(self.device_type, config.preset)
@@ -77,49 +83,54 @@ class InferStage(Stage):
         """The setting to start with: the run's own, or the fastest predicted to fit."""
         from ..memory.chooser import choose
 
-        name = self.config.infer.settings
-        if name == OPENFOLD:
-            return {"setting": OPENFOLD, "chosen_by": "run settings (OpenFold's preset as built)"}
+        name, backend = self.config.infer.settings, self.backend()
+        if name == backend.as_built_setting:   # e.g. --settings openfold
+            return {"setting": name, "chosen_by": "run settings (the preset's network as built)"}
         if name != "auto":
             return {"setting": name, "chosen_by": "run settings"}
-        if self.cost_model is None:   # no sweep for this preset/device: OpenFold's default
-            return {"setting": "default", "chosen_by": f"no cost model ({self.cost_model_error})"}
+        if self.cost_model is None:   # no sweep for this preset/device: the back end's default
+            return {"setting": backend.default_setting,
+                    "chosen_by": f"no cost model ({self.cost_model_error})"}
         choice = choose(target.length, self.budget.mb, self.cost_model)
         return {"setting": choice.setting, "chosen_by": f"auto ({self.budget.source})",
                 "choice": choice.as_dict()}
 
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
-        from ..memory import settings as msettings
         from ..memory.retry import fold_with_oom_fallback, setting_after_kill
         from ..structure_io import to_mmcif
 
         chosen = self.choose_setting(target)
         markers = Attempts(self.run.store, target.id)
-        start = (OPENFOLD if chosen["setting"] == OPENFOLD
-                 else setting_after_kill(chosen["setting"], markers.load(), self.device_type))
+        as_built = self.model_backend.as_built_setting
+        start = (as_built if chosen["setting"] == as_built
+                 else setting_after_kill(chosen["setting"], markers.load(), self.device_type,
+                                         backend=self.model_backend))
         if start is None:
             raise TargetError(target.id, "killed (out of memory?) with the most frugal setting")
 
         def fold(name: str) -> dict:
-            if name != OPENFOLD:
-                msettings.apply(name, self.folder.model)   # switches the built model, no rebuild
+            if name != as_built:
+                self.folder.apply_setting(name)   # switches the built model, no rebuild
             markers.begin(name)
             try:
                 return self.folder.fold(target, inputs, out)
             finally:
                 markers.end()
 
-        if start == OPENFOLD:   # no ladder to fall back on: OpenFold's own settings, once
+        if start == as_built:   # no ladder to fall back on: the family's own settings, once
             metrics, attempts = fold(start), [{"setting": start, "error": None}]
         else:
             metrics, attempts = fold_with_oom_fallback(fold, start, self.device_type, retries=1,
-                                                       target=target.id, log=log.warning)
+                                                       target=target.id, log=log.warning,
+                                                       backend=self.model_backend)
         # the record keeps every try (UnitRecord.attempts): out-of-memory retries are visible
         metrics.update(chosen, setting=attempts[-1]["setting"], attempts=attempts)
         markers.clear()
         # mmCIF beside the PDB, pLDDT in B_iso, as the AlphaFold Database distributes models
-        (out / "unrelaxed.cif").write_text(to_mmcif((out / "unrelaxed.pdb").read_text(),
-                                                    name=target.id))
+        # (a family that writes its own mmCIF keeps it)
+        if not (out / "unrelaxed.cif").exists():
+            (out / "unrelaxed.cif").write_text(to_mmcif((out / "unrelaxed.pdb").read_text(),
+                                                        name=target.id))
         metrics.update(self._fixed_cost, model_reused=not self._fixed_cost)
         self._fixed_cost = {}
         return metrics

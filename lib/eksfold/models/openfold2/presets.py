@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from ...errors import ConfigError
 
 OPENFOLD_PRESETS = (
     [f"model_{i}" for i in range(1, 6)] + [f"model_{i}_ptm" for i in range(1, 6)]

@@ -1,11 +1,11 @@
 """Grow a committed jackhmmer-vs-MMseqs2 comparison by larger database sizes.
 
-The comparison's sizes are measured once (``bench align --compare``); a larger size costs a
+The comparison's sizes are measured once (``python -m benchmarks.align``); a larger size costs a
 padded database, its k-mer index (about 3.4 KB per sequence, so it must fit in memory beside
 the search) and the searches. ``add_sizes`` measures only the new sizes, with the same
 queries, sensitivities and batch sizes as the committed ones, and refits everything. The
 padded databases are nested: the first N sequences of a larger one are the size-N database
-(same seed and chunking in :func:`~eksfold.bench.align_compare.write_padded`).
+(same seed and chunking in :func:`~benchmarks.align.compare.write_padded`).
 """
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ def add_sizes(out: str, scratch: str, database: str, sizes: list[int],
     rewrites ``align.json`` and ``align.png``. Rows of a size measured again are replaced."""
     import pandas as pd
 
-    from . import align_batch
-    from . import align_compare as ac
-    from .align import measure_size, summarise
-    from .align_plot import plot_compare
+    from . import batch as align_batch
+    from . import compare as ac
+    from .sizes import measure_size, summarise
+    from .plot import plot_compare
 
     out_dir, scratch_dir = Path(out), Path(scratch)
     df, old = ac.load_comparison(out_dir)

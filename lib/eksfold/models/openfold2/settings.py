@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import asdict, dataclass
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ def extend_queries(queries: dict[str, str], n: int) -> dict[str, str]:
 def measure(prefix: str, size: int, sensitivity: float, queries: dict[str, str],
             batch_sizes: list[int], scratch: Path, cpus: int, log=print) -> list[dict]:
     """One MMseqs2 batch search per batch size (the first Q queries); one row each."""
-    from ..alignment.mmseqs import MMseqs2Search
-    from .align_compare import warm_up
+    from eksfold.alignment.mmseqs import MMseqs2Search
+    from .compare import warm_up
 
     search, rows = MMseqs2Search(prefix, "plain", sensitivity=sensitivity, cpus=cpus), []
     # a cold first read would be charged to whichever batch size came first
@@ -82,7 +82,7 @@ def split_costs(df) -> "pd.DataFrame":   # noqa: F821
 def model(df, to: int, batch: int) -> dict:
     """Fits of ``F`` and ``g`` against database size and the per-query cost at ``to``
     sequences for a batch of ``batch`` queries (and for a very large batch: ``g`` alone)."""
-    from .align_compare import fit_and_extrapolate
+    from .compare import fit_and_extrapolate
 
     split = split_costs(df)
     if len(split) < 2 or (split.per_batch_s <= 0).any() or (split.per_query_s <= 0).any():
@@ -108,7 +108,7 @@ def _ratio(a, b):
 def add_to_summary(summary: dict, batches, batch: int) -> None:
     """Add MMseqs2's per-batch/per-query split and the UniRef90-scale ratio for ``batch``
     queries per search to ``summary`` (jackhmmer's fits from the same summary)."""
-    from .align_compare import UNIREF90_SIZE
+    from .compare import UNIREF90_SIZE
 
     summary["batch_model"] = bm = model(batches, UNIREF90_SIZE, batch)
     jh = summary["fits"]["jackhmmer"]
@@ -132,8 +132,8 @@ def batch_only(out: str, scratch: str, sizes: list[int], batch_sizes: list[int],
 
     import pandas as pd
 
-    from . import align_compare as ac
-    from .align_plot import plot_compare
+    from . import compare as ac
+    from .plot import plot_compare
 
     out_dir = Path(out)
     df, summary = ac.load_comparison(out_dir)

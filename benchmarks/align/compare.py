@@ -17,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import fit_exponent
+from eksfold.bench.align import load_comparison  # noqa: F401  (the committed figures' reader)
+from eksfold.bench.common import fit_exponent
 
 UNIREF90_SIZE = 150_000_000
 EVALUE = 1e-3
+EXAMPLES = "/usr/share/doc/mmseqs2/example-data/QUERY.fasta.gz"   # mmseqs2-examples
 
 
 def pick_queries(cameo_fasta: str, query_fasta_gz: str, n: int, lengths=(80, 400)) -> dict[str, str]:
@@ -117,8 +119,8 @@ def jackhmmer_query(db: str, name: str, seq: str, work: Path, cpus: int) -> dict
     """One jackhmmer search; its hits at E <= 1e-3 (full sequence) from the table output."""
     from Bio import SearchIO
 
-    from ..alignment.hmmer import Jackhmmer
-    from ..alignment.tools import run_tool
+    from eksfold.alignment.hmmer import Jackhmmer
+    from eksfold.alignment.tools import run_tool
 
     query, sto, tbl = work / f"{name}.fasta", work / f"{name}.sto", work / f"{name}.tbl"
     query.write_text(f">{name}\n{seq}\n")
@@ -133,7 +135,7 @@ def jackhmmer_query(db: str, name: str, seq: str, work: Path, cpus: int) -> dict
 
 def a3m_rows(path: Path) -> list[tuple[str, float, str]]:
     """(accession, E-value, aligned row) per hit of an MMseqs2 A3M (query excluded)."""
-    from ..openfold_compat import prepare
+    from eksfold.models.openfold2.compat import prepare
     prepare()
     from openfold.data import parsers
 
@@ -146,7 +148,7 @@ def a3m_rows(path: Path) -> list[tuple[str, float, str]]:
 
 def sto_rows(path: Path) -> list[str]:
     """Aligned rows (query columns) of a jackhmmer Stockholm file, query excluded."""
-    from ..openfold_compat import prepare
+    from eksfold.models.openfold2.compat import prepare
     prepare()
     from openfold.data import parsers
 
@@ -178,22 +180,9 @@ def timed(fn, *args, **kw):
     return out, round(time.perf_counter() - started, 2)
 
 
-def load_comparison(out_dir) -> tuple:
-    """A comparison written by ``bench align --compare``: (``align.csv`` table, ``align.json``
-    summary) from ``out_dir``."""
-    import json
-
-    import pandas as pd
-
-    out = Path(str(out_dir))
-    return pd.read_csv(out / "align.csv"), json.loads((out / "align.json").read_text())
-
-
 def comparison_queries(df, targets_fasta: str) -> dict[str, str]:
     """The queries a committed comparison ``df`` was measured with, picked again (MMseqs2
     searched all of them at every size)."""
-    from .align import EXAMPLES
-
     return pick_queries(targets_fasta, EXAMPLES, df[df.tool == "mmseqs2"]["query"].nunique())
 
 
@@ -201,7 +190,7 @@ def warm_up(search, queries: dict[str, str], scratch) -> None:
     """Before a measured MMseqs2 search: its whole k-mer index read into the page cache (a
     one-query search touches only the pages its k-mers hit), then one unmeasured search of
     the first query, as a server that keeps the index in memory would run it."""
-    from .common import page_in
+    from eksfold.bench.common import page_in
 
     page_in(f"{search.database}.idx")
     first = dict(list(queries.items())[:1])
@@ -211,18 +200,8 @@ def warm_up(search, queries: dict[str, str], scratch) -> None:
 
 def indexed_prefix(scratch_dir, size: int) -> Path:
     """The padded MMseqs2 database of ``size`` sequences in ``scratch_dir``, which must have
-    its k-mer index (built by ``bench align --compare``)."""
+    its k-mer index (built by ``python -m benchmarks.align``)."""
     prefix = Path(scratch_dir) / f"mm_{size}"
     if not Path(f"{prefix}.idx").exists():
-        raise FileNotFoundError(f"{prefix}.idx: run `eksfold bench align --compare` first")
+        raise FileNotFoundError(f"{prefix}.idx: run `python -m benchmarks.align` first")
     return prefix
-
-
-def committed_comparison(profile: str = "cpu-2core"):
-    """The committed jackhmmer-vs-MMseqs2 figures of a machine profile: (table, summary, PNG
-    path) from ``profiles/<profile>/align.{csv,json,png}`` (written by ``bench align --compare``)."""
-    from importlib.resources import files
-
-    base = files("eksfold.profiles") / profile
-    table, summary = load_comparison(base)
-    return table, summary, str(base / "align.png")

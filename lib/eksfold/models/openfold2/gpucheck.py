@@ -25,7 +25,7 @@ COORD_TOL_A = 1e-2
 def kernel_check() -> dict:
     import torch
 
-    from ..openfold_compat import prepare
+    from .compat import prepare
 
     prepare()
     import attn_core_inplace_cuda as kernel
@@ -41,11 +41,11 @@ def fold_coords(preset: str, length: int, device: str, seed: int = 7):
     """Final atom positions and mask of a fully random model on ``device``."""
     import torch
 
-    from ..bench.common import synthetic_sequence
-    from ..inference import forward, make_features
-    from ..openfold_compat import prepare
-    from ..presets import build_openfold_config, get_preset
-    from ..targets import Target
+    from ...bench.common import synthetic_sequence
+    from ...targets import Target
+    from .compat import prepare
+    from .folder import forward, make_features
+    from .presets import build_openfold_config, get_preset
     from .settings import apply
 
     prepare()
@@ -81,7 +81,7 @@ def compare_devices(preset: str, length: int) -> dict:
 
 
 def recording_check(preset: str, length: int) -> dict:
-    from ..bench.settings import run_point
+    from ...memory.measure import run_point
 
     row = run_point(length, "default", preset, "cuda")
     ok = (row.get("error") is None and row.get("warmup") is True

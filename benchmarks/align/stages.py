@@ -7,7 +7,7 @@ iteration). Each search here runs at ``-v 3``; MMseqs2's own log gives each modu
 time, the sequences passing the prefilter and the alignments computed, so the two parts are
 fitted and extrapolated apart (``components_at``).
 
-    eksfold bench align --compare --stages --sizes 20000,200000,2000000,4000000 --out DIR
+    python -m benchmarks.align --stages --sizes 20000,200000,2000000,4000000 --out DIR
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from .align_compare import warm_up
+from .compare import warm_up
 
 # module wall time over the search's CPU time beyond which the search waited on disk reads
 READ_WAIT = 1.1
@@ -52,7 +52,7 @@ def measure(prefix: str, size: int, sensitivity: float, queries: dict[str, str],
             cpus: int = 2, log=print) -> list[dict]:
     """One logged MMseqs2 batch search of ``queries`` (after an unlogged warm-up search, so
     the index is in the page cache); rows of :func:`parse_log` plus the search's CPU time."""
-    from ..alignment.mmseqs import MMseqs2Search
+    from eksfold.alignment.mmseqs import MMseqs2Search
 
     search = MMseqs2Search(prefix, "plain", sensitivity=sensitivity, cpus=cpus)
     warm_up(search, queries, scratch)
@@ -76,7 +76,7 @@ def measure(prefix: str, size: int, sensitivity: float, queries: dict[str, str],
 def summarise(df, to: int, max_seqs: int = 10_000) -> dict:
     """Per size: prefilter and alignment wall seconds per query (all iterations), alignments
     per query; both parts fitted apart and extrapolated to ``to`` sequences."""
-    from .align_compare import fit_and_extrapolate
+    from .compare import fit_and_extrapolate
 
     per = (df.groupby(["db_size", "module"])
            .agg(wall_s=("wall_s", "sum"), queries=("queries", "first"),
@@ -109,7 +109,7 @@ def add_to_summary(summary: dict, stages) -> None:
     largest size measured, times the cap; result2profile (small, but it reads target
     sequences from the database) at most linearly in the database from the largest size.
     ``conservative`` sets the smaller jackhmmer extrapolation against that."""
-    from .align_compare import UNIREF90_SIZE
+    from .compare import UNIREF90_SIZE
 
     summary["stages"] = parts = summarise(stages, UNIREF90_SIZE)
     al = parts["align"]
@@ -147,8 +147,8 @@ def stages_only(out: str, scratch: str, sizes: list[int],
 
     import pandas as pd
 
-    from . import align_compare as ac
-    from .align_plot import plot_compare
+    from . import compare as ac
+    from .plot import plot_compare
 
     out_dir = Path(out)
     df, summary = ac.load_comparison(out_dir)

@@ -10,7 +10,7 @@ two sizes (jackhmmer's per-query CPU; MMseqs2's prefilter). MMseqs2's alignments
 per query (``--max-seqs`` x iterations), so its alignment time is the time per alignment at
 the larger size times the cap; result2profile is taken linear in the database size.
 
-    eksfold bench align --compare --repeats 3 --sizes 2000000,4000000 --out DIR
+    python -m benchmarks.align --repeats 3 --sizes 2000000,4000000 --out DIR
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def measure(out: str, scratch: str, sizes: list[int], repeats: int,
     stage split (one thread), per repeat and size, with the comparison's queries."""
     import pandas as pd
 
-    from . import align_compare as ac
-    from . import align_stages
-    from .common import page_in
+    from . import compare as ac
+    from . import stages as align_stages
+    from eksfold.bench.common import page_in
 
     scratch_dir = Path(scratch)
     df, summary = ac.load_comparison(out)
@@ -60,7 +60,7 @@ def measure(out: str, scratch: str, sizes: list[int], repeats: int,
 
 def summarise(df, to: int, max_seqs: int = 10_000) -> dict:
     """Per repeat: per-query figures at the two sizes and the ratio at ``to`` sequences."""
-    from .align_stages import READ_WAIT
+    from .stages import READ_WAIT
 
     per_repeat = []
     for rep, d in df.groupby("repeat"):
@@ -103,7 +103,7 @@ def summarise(df, to: int, max_seqs: int = 10_000) -> dict:
 def repeats_only(out: str, scratch: str, sizes: list[int], repeats: int,
                  targets_fasta: str = "data/cameo92/targets.fasta", log=print) -> dict:
     """Measure, write ``align-repeats.csv`` and ``summary["repeats"]`` into ``align.json``."""
-    from .align_compare import UNIREF90_SIZE
+    from .compare import UNIREF90_SIZE
 
     out_dir = Path(out)
     df = measure(out, scratch, sizes, repeats, targets_fasta, log=log)

@@ -1,4 +1,4 @@
-"""The inference stage: OpenFold features, model and outputs for one target.
+"""OpenFold (AlphaFold2 architecture): features, model and outputs for one target.
 
 The steps are the ones OpenFold's ``run_pretrained_openfold.py`` performs (DataPipeline ->
 FeaturePipeline in ``predict`` mode -> ``model(batch)`` -> last recycling slice ->
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import InferConfig
-from .errors import ConfigError
-from .openfold_compat import prepare, versions
+from ...config import InferConfig
+from ...errors import ConfigError
+from ...targets import Target
+from ...weights import file_sha256, parse_weights, resolve_weights_path
+from .compat import prepare, versions
 from .presets import Preset, build_openfold_config, get_preset
-from .targets import Target
-from .weights import file_sha256, parse_weights, resolve_weights_path
 
 log = logging.getLogger(__name__)
 UNTRAINED_NOTE = ("UNTRAINED RANDOM WEIGHTS: this structure and its confidence values are "
@@ -177,12 +177,22 @@ class Folder:
                         self.device)
         return self
 
+    @property
+    def device_type(self) -> str:
+        return self.device.type
+
+    def apply_setting(self, name: str) -> None:
+        """Switch the built model to the inference setting ``name`` (no rebuild)."""
+        from .settings import apply
+
+        apply(name, self.model)
+
     def fold(self, target: Target, alignment_dir: str | Path, out_dir: str | Path) -> dict:
         """Fold ``target``; write unrelaxed.pdb, plddt.npy (+ pae.npy for pTM) into ``out_dir``."""
         import torch
         from openfold.np import protein
 
-        from .alignment.msa import check_alignments
+        from ...alignment.msa import check_alignments
 
         check_alignments(target, alignment_dir)
         out_dir = Path(out_dir)

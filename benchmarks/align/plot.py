@@ -1,4 +1,4 @@
-"""The figure of the jackhmmer vs MMseqs2 comparison (``eksfold bench align --compare``)."""
+"""The figure of the jackhmmer vs MMseqs2 comparison (``python -m benchmarks.align``)."""
 from __future__ import annotations
 
 import numpy as np

@@ -90,7 +90,7 @@ def _openfold_resources_dir():
 
     spec = importlib.util.find_spec("openfold")
     if spec is None or not spec.submodule_search_locations:
-        from .errors import MissingDependencyError
+        from ...errors import MissingDependencyError
         raise MissingDependencyError("openfold", "Run: make setup")
     return Path(list(spec.submodule_search_locations)[0]) / "resources"
 
@@ -112,7 +112,7 @@ def install_stereo_chemical_props(source) -> Path:
     import zipfile
     from pathlib import Path
 
-    from .errors import EksfoldError
+    from ...errors import EksfoldError
 
     dest = _openfold_resources_dir() / STEREO_PROPS
     source = Path(source)
@@ -135,7 +135,7 @@ def install_stereo_chemical_props(source) -> Path:
 
 def check_relax_resources() -> None:
     """Raise :class:`~eksfold.errors.MissingDependencyError` if relaxation cannot run here."""
-    from .errors import MissingDependencyError
+    from ...errors import MissingDependencyError
 
     for module in ("openmm", "pdbfixer"):
         if importlib.util.find_spec(module) is None:

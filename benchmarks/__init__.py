@@ -1,0 +1,1 @@
+"""Research benchmarks run from a checkout (not part of the installed package)."""

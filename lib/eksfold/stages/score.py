@@ -1,0 +1,77 @@
+"""The optional ``score`` stage: accuracy of the predicted model against its reference structure.
+
+Enabled when the run has reference structures (``ScoreConfig.references``: a folder of
+``<pdb>.<chain>.pdb``, set by the pipeline from ``$EKSFOLD_REFERENCES`` or a ``structures/``
+folder beside the input FASTA). Workers score each prediction once, in parallel, locally or
+in Pods; the summary table only joins the unit records. A target without a reference is done
+with empty scores (nothing to compare); a reference that cannot be read fails the unit with
+the reason, and the rest of the run goes on.
+
+Metrics: :data:`eksfold.metrics.ACCURACY_COLUMNS` (``tm_score``, ``gdt_ts``, ``lddt_ca``,
+``rmsd``, ``n_aligned``, ``seq_identity``) and ``reference`` (the file scored against).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import TargetError
+from ..metrics import ACCURACY_COLUMNS
+from ..targets import Target
+from .base import Resources, Stage
+
+
+class ScoreStage(Stage):
+    name = "score"
+    title = "scoring"
+    depends_on = "infer"
+    pool = "cpu"
+    optional = True
+    outputs = ("scores.json",)
+    summary_columns = {c: c for c in ACCURACY_COLUMNS}
+    # the accuracy columns close the table, as they did before scoring was a stage
+    status_column = False
+    summary_at_end = True
+    fixed_cost_s = 2.0   # imports (gemmi, Biopython, tmtools)
+
+    @classmethod
+    def enabled(cls, config) -> bool:
+        return bool(config.score.references)
+
+    def predicted_seconds(self, length: int) -> float:
+        return 0.2 + 0.002 * length   # TM-score search and lDDT on Calpha atoms
+
+    def resources(self, length: int) -> Resources:
+        return Resources("cpu", cpu=1, memory_gb=2)
+
+    def reference(self, target: Target) -> Path | None:
+        from ..data.references import reference_path
+
+        if not (target.pdb_id and target.chain and self.config.score.references):
+            return None
+        path = reference_path(self.config.score.references, target.pdb_id, target.chain)
+        return path if path.exists() else None
+
+    def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
+        from ..metrics import compare_structures
+
+        model = Path(inputs) / "unrelaxed.pdb"
+        if not model.is_file():
+            raise TargetError(target.id, "scoring needs the infer stage's unrelaxed.pdb")
+        folder = self.config.score.references
+        if folder and not Path(folder).is_dir():   # e.g. a laptop path a Pod cannot see
+            raise TargetError(target.id, f"references folder {folder} is not visible to this "
+                                         "worker (put it on the shared volume)")
+        reference = self.reference(target)
+        scores = {c: None for c in ACCURACY_COLUMNS}
+        if reference is not None:
+            try:
+                scores.update(compare_structures(model.read_text(), reference))
+            except Exception as exc:   # a malformed reference fails this unit, not the run
+                raise TargetError(target.id, f"reference {reference.name} not scored: "
+                                             f"{type(exc).__name__}: {exc}") from exc
+        scores = {c: scores[c] for c in ACCURACY_COLUMNS}
+        metrics = {**scores, "reference": str(reference) if reference else None}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scores.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        return metrics
