@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -325,6 +326,13 @@ def test_abandoned_index_is_stopped_for_real_and_resubmit_reruns_it(k8s, small_d
         # only an Indexed Job's replacement Pod can start: it runs nothing and exits 0
         r.proc.wait(30)
         assert r.proc.returncode == 0 and "abandoned" in r.log.read_text()
+    # what any later Pod of that index runs (on the Indexed form the Job controller may make
+    # one): the worker reads the withdrawal from the batch file and runs nothing
+    late = subprocess.run([sys.executable, "-m", "eksfold.worker", "--root", str(root), "--stage",
+                           "infer", "--batch", batch, "--index", str(index)],
+                          capture_output=True, text=True, timeout=300)
+    assert late.returncode == 0 and "abandoned" in late.stderr, late.stderr[-2000:]
+    assert run.record("infer", lost).to_dict() == record.to_dict()
     err = ex.unit_failure(run, "infer", lost)
     assert "Insufficient nvidia.com/gpu" in err.reason
 
