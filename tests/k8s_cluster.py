@@ -5,14 +5,18 @@ etcd (Debian ``etcd-server``) and kube-apiserver, kube-controller-manager, kube-
 ``make test-setup``) start on random free ports in a temporary directory. Everything except running
 containers is the real thing: admission, defaulting, the Job controller creating Pods, the
 scheduler placing them by taints, affinity and ``nvidia.com/gpu`` capacity, the PV binder, the
-TTL and garbage collectors.
+TTL and garbage collectors. ``$EKSFOLD_K8S_BIN`` points at other binaries (e.g. a >= 1.29 build
+made by hand): the flags and the service-account set-up follow the server's version.
 
 :class:`Kubelet` plays the node agent for the Node objects registered here (they mirror the
 ``cluster/`` node pools): it renews the nodes' leases, and for every Pod the scheduler binds to
 one of them it runs the container's command locally as a subprocess with the Pod's environment,
 the PVC mount path mapped to the PersistentVolume's host path, then writes the Pod's status
-(Running, then Succeeded/Failed with the container's exit code) like a kubelet does. Pods being
-deleted have their process terminated and are then removed.
+(Running, then Succeeded/Failed with the container's exit code) like a kubelet does. As kubelets
+>= 1.27 do, a Pod being deleted gets a terminal phase (Failed, the process's exit code, any
+``DisruptionTarget`` condition the API server added) before it is removed. Tests can make it
+evict a Pod (node-pressure eviction: SIGKILL, Failed, exit 137, ``DisruptionTarget``) or report
+a container ``OOMKilled`` (SIGKILL, exit 137).
 """
 from __future__ import annotations
 
@@ -40,7 +44,6 @@ from eksfold.k8s import names
 REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "tools" / "k8s" / "build_control_plane.sh"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
-FEATURE_GATES = "TTLAfterFinished=true"
 PV_NAME = "eksfold-fsx-pv"
 
 
@@ -48,6 +51,25 @@ def bin_dir() -> Path:
     out = subprocess.run(["bash", str(BUILD_SCRIPT), "--print-bin-dir"], capture_output=True,
                          text=True, check=True)
     return Path(out.stdout.strip())
+
+
+def binary_version(bins: Path) -> tuple[int, int]:
+    """(major, minor) of the kube-apiserver binary (``Kubernetes v1.20.2``)."""
+    out = subprocess.run([str(bins / "kube-apiserver"), "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    m = re.search(r"v(\d+)\.(\d+)", out)
+    if not m:
+        raise RuntimeError(f"cannot read the version of {bins / 'kube-apiserver'}: {out!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def version_flags(version: tuple[int, int]) -> dict[str, list[str]]:
+    """Per-version flags: the ``TTLAfterFinished`` gate (GA in 1.23, removed in 1.25) and the
+    insecure ``--port`` of controller-manager and scheduler (gone in 1.23/1.24)."""
+    gates = ["--feature-gates=TTLAfterFinished=true"] if version < (1, 23) else []
+    port = ["--port=0"] if version < (1, 23) else []
+    return {"kube-apiserver": gates, "kube-controller-manager": gates + port,
+            "kube-scheduler": port}
 
 
 def missing_binaries() -> list[str]:
@@ -141,6 +163,7 @@ class ControlPlane:
     logs: dict = field(default_factory=dict)
     kubeconfig: Path | None = None
     port: int = 0
+    version: tuple[int, int] = (0, 0)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def _start(self, name: str, argv: list[str]) -> None:
@@ -169,6 +192,8 @@ class ControlPlane:
         subprocess.run(["openssl", "rsa", "-in", str(pki / "sa.key"), "-pubout", "-out",
                         str(pki / "sa.pub")], check=True, capture_output=True)
         (pki / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+        self.version = binary_version(bins)
+        flags = version_flags(self.version)
         etcd_port, etcd_peer, self.port = free_port(), free_port(), free_port()
         self._start("etcd", [
             shutil.which("etcd"), "--name", "test", "--data-dir", str(w / "etcd"),
@@ -188,8 +213,8 @@ class ControlPlane:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             # test-only: one static admin token (1.20 refuses anonymous with AlwaysAllow)
             f"--token-auth-file={pki / 'tokens.csv'}", "--authorization-mode=AlwaysAllow",
-            f"--feature-gates={FEATURE_GATES}", "--enable-priority-and-fairness=false",
-            "--event-ttl=30m"])
+            "--enable-priority-and-fairness=false", "--event-ttl=30m",
+            *flags["kube-apiserver"]])
         self.kubeconfig = w / "kubeconfig"
         self.kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\n"
@@ -203,9 +228,9 @@ class ControlPlane:
         self._start("kube-controller-manager", [
             str(bins / "kube-controller-manager"), f"--kubeconfig={self.kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
-            "--port=0", f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={pki / 'apiserver.crt'}",   # ca.crt in service-account secrets
-            f"--feature-gates={FEATURE_GATES}", "--controllers=*",
+            "--controllers=*", *flags["kube-controller-manager"],
             # the stand-in kubelet renews leases; a generous grace period keeps a busy 2-core
             # machine from declaring the nodes lost mid-test
             "--node-monitor-grace-period=300s",
@@ -213,7 +238,7 @@ class ControlPlane:
         self._start("kube-scheduler", [
             str(bins / "kube-scheduler"), f"--kubeconfig={self.kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
-            "--port=0"])
+            *flags["kube-scheduler"]])
 
     def _wait_ready(self, timeout: float) -> None:
         ctx = ssl._create_unverified_context()
@@ -269,6 +294,7 @@ class PodRun:
     log: Path
     started: str
     exit_code: int | None = None
+    killed_for: str | None = None    # "OOMKilled" / "Evicted": why the kubelet killed it
 
 
 class Kubelet:
@@ -284,6 +310,7 @@ class Kubelet:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._last_lease = 0.0
+        self._lock = threading.Lock()            # the loop and a test's evict()/oom_kill()
 
     def start(self) -> None:
         self._thread.start()
@@ -332,15 +359,22 @@ class Kubelet:
             seen.add(uid)
             run = self.runs.get(uid)
             if pod.metadata.deletion_timestamp is not None:
-                if run and run.proc.poll() is None:
-                    _kill(run.proc)
+                if run and run.exit_code is None:
+                    # kubelets >= 1.27: stop the container, write the terminal phase, then
+                    # remove the Pod (a Job with a podFailurePolicy needs that phase)
+                    if run.proc.poll() is None:
+                        _kill(run.proc)
+                    with self._lock:
+                        run.exit_code = exit_status(run.proc.returncode)
+                        self._report_exit(pod, run)
                 self._delete_now(pod)
                 continue
             if run is None and pod.status.phase == "Pending":
                 self._start_pod(pod)
             elif run is not None and run.exit_code is None and run.proc.poll() is not None:
-                run.exit_code = run.proc.returncode
-                self._report_exit(pod, run)
+                with self._lock:
+                    run.exit_code = exit_status(run.proc.returncode)
+                    self._report_exit(pod, run)
         for uid in list(self.runs):
             if uid not in seen:          # deleted behind our back (e.g. force delete)
                 run = self.runs.pop(uid)
@@ -383,7 +417,8 @@ class Kubelet:
             return s
         argv = [mapped(a) for a in (container.command or []) + (container.args or [])]
         env = {k: mapped(v) for k, v in env.items()}
-        env["HOSTNAME"] = pod.metadata.name
+        # as a kubelet: spec.hostname when set (Indexed Jobs: <job>-<index>), else the Pod name
+        env["HOSTNAME"] = pod.spec.hostname or pod.metadata.name
         log = self.workdir / f"{pod.metadata.namespace}_{pod.metadata.name}.log"
         started = now()
         proc = subprocess.Popen(argv, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
@@ -406,16 +441,45 @@ class Kubelet:
         message = None
         if code != 0 and container.termination_message_policy == "FallbackToLogsOnError":
             message = "\n".join(run.log.read_text(errors="replace").splitlines()[-20:])[-4096:]
-        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+        reason = "Completed" if code == 0 else "Error"
+        if run.killed_for == "OOMKilled":
+            reason = "OOMKilled"
+        terminated = {"exitCode": code, "reason": reason,
                       "startedAt": run.started, "finishedAt": now()}
         if message:
             terminated["message"] = message
-        self._patch_status(pod, {
-            "phase": "Succeeded" if code == 0 else "Failed",
-            "conditions": _conditions(pod, ready=False),
-            "containerStatuses": [{"name": container.name, "image": container.image,
-                                   "imageID": "", "ready": False, "restartCount": 0,
-                                   "started": False, "state": {"terminated": terminated}}]})
+        status = {"phase": "Succeeded" if code == 0 else "Failed",
+                  "conditions": _conditions(pod, ready=False),
+                  "containerStatuses": [{"name": container.name, "image": container.image,
+                                         "imageID": "", "ready": False, "restartCount": 0,
+                                         "started": False, "state": {"terminated": terminated}}]}
+        if run.killed_for == "Evicted":
+            # node-pressure eviction as a kubelet >= 1.27 reports it
+            status.update(reason="Evicted", message="The node was low on resource: memory.")
+            status["conditions"].append({
+                "type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+                "message": "The node was low on resource: memory.", "lastTransitionTime": now()})
+        self._patch_status(pod, status)
+
+    def evict(self, pod_name: str) -> PodRun:
+        """Evict a running Pod as a kubelet under node pressure does: SIGKILL, then phase
+        Failed, reason Evicted, exit code 137 and the DisruptionTarget condition."""
+        return self._kill_for(pod_name, "Evicted")
+
+    def oom_kill(self, pod_name: str) -> PodRun:
+        """The kernel's OOM killer in the Pod's cgroup: SIGKILL, container terminated with
+        reason OOMKilled and exit code 137 (the Pod is not deleted)."""
+        return self._kill_for(pod_name, "OOMKilled")
+
+    def _kill_for(self, pod_name: str, why: str) -> PodRun:
+        run = next(r for r in list(self.runs.values()) if r.name == pod_name)
+        with self._lock:   # the loop reports the exit with this reason, not as a plain error
+            run.killed_for = why
+            try:
+                os.killpg(run.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return run
 
     def _patch_status(self, pod, status: dict) -> None:
         try:
@@ -439,13 +503,24 @@ class Kubelet:
                    timeout, "the kubelet's processes to end")
 
 
+def exit_status(returncode: int) -> int:
+    """A container's exit code as runtimes report it: 128 + N for a death by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
 def _conditions(pod, ready: bool) -> list[dict]:
     t = now()
     status = "True" if ready else "False"
-    return [{"type": "Initialized", "status": "True", "lastTransitionTime": t},
+    ours = [{"type": "Initialized", "status": "True", "lastTransitionTime": t},
             {"type": "Ready", "status": status, "lastTransitionTime": t},
             {"type": "ContainersReady", "status": status, "lastTransitionTime": t},
             {"type": "PodScheduled", "status": "True", "lastTransitionTime": t}]
+    # keep conditions others set (DisruptionTarget from the Eviction API, PodGC, preemption)
+    kept = [{"type": c.type, "status": c.status, "reason": c.reason, "message": c.message,
+             "lastTransitionTime": c.last_transition_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+             if c.last_transition_time else t}
+            for c in pod.status.conditions or [] if c.type not in {o["type"] for o in ours}]
+    return ours + kept
 
 
 def _field(pod, path: str) -> str:
@@ -488,6 +563,23 @@ class Cluster:
     def kubeconfig(self) -> Path:
         return self.plane.kubeconfig
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """The server's (major, minor), as the API reports it."""
+        return self.api.version
+
+    def service_account_files(self, account: str, sa_dir: Path) -> Path:
+        """What the kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount for a Pod
+        of ``account``: ``token`` (from the TokenRequest API, served since 1.20; >= 1.24 creates
+        no token Secret), ``ca.crt`` and ``namespace``."""
+        token = self.api.core.create_namespaced_service_account_token(
+            account, names.NAMESPACE, {"spec": {"expirationSeconds": 3600}}).status.token
+        sa_dir.mkdir(parents=True, exist_ok=True)
+        (sa_dir / "token").write_text(token)
+        (sa_dir / "ca.crt").write_bytes((self.plane.workdir / "pki" / "apiserver.crt").read_bytes())
+        (sa_dir / "namespace").write_text(names.NAMESPACE)
+        return sa_dir
+
     def start(self, image_env: dict | None = None) -> "Cluster":
         """Start everything; ``image_env`` is added to the Pods' base environment (what the
         worker image would provide, e.g. PATH to its Python)."""
@@ -514,12 +606,14 @@ class Cluster:
     def _objects(self) -> None:
         core = self.api.core
         core.create_namespace({"metadata": {"name": names.NAMESPACE}})
-        # the ServiceAccount admission plugin refuses Pods until the SA has its token secret
         core.create_namespaced_service_account(
             names.NAMESPACE, {"metadata": {"name": names.WORKER_SERVICE_ACCOUNT}})
-        wait_until(lambda: core.read_namespaced_service_account(
-            names.WORKER_SERVICE_ACCOUNT, names.NAMESPACE).secrets, 60,
-            "the worker service account's token")
+        if self.version < (1, 24):
+            # before 1.24 the ServiceAccount admission plugin refuses Pods until the SA has its
+            # auto-created token Secret (>= 1.24 creates none: Pods get projected tokens)
+            wait_until(lambda: core.read_namespaced_service_account(
+                names.WORKER_SERVICE_ACCOUNT, names.NAMESPACE).secrets, 60,
+                "the worker service account's token")
         wait_until(lambda: _exists(lambda: core.read_namespaced_service_account(
             "default", names.NAMESPACE)), 60, "the default service account")
         # the shared volume: a static PV pre-bound to the claim, as cluster/ does for FSx

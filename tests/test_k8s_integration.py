@@ -1,15 +1,19 @@
 """The Kubernetes executor against a real control plane (etcd + kube-apiserver/controller-manager/
-scheduler 1.20 on 127.0.0.1, see tests/k8s_cluster.py); a stand-in kubelet runs the Pods' worker
+scheduler on 127.0.0.1, see tests/k8s_cluster.py); a stand-in kubelet runs the Pods' worker
 commands locally. Nothing is mocked on the API side: Jobs are validated and defaulted by the
 server, Pods are created by the Job controller and placed by the real scheduler.
 
-1.20 predates Indexed Jobs, so these runs use the executor's fallback form (one Job per shard,
-index passed explicitly); the Indexed form is covered by the strict schema tests.
+One suite for both Job forms: CI's 1.20 predates Indexed Jobs, so there the executor uses its
+fallback form (one Job per shard, index passed explicitly); on >= 1.29 (``$EKSFOLD_K8S_BIN``)
+the same tests run the Indexed form. Assertions read a Pod's shard from the batch file at its
+index, which both forms share; checks of Indexed-only behaviour skip, saying why, where the
+server does not serve it.
 """
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +27,8 @@ from eksfold.config import DatabaseConfig
 from eksfold.executors.kubernetes import KubernetesExecutor
 from eksfold.k8s import jobs as kjobs
 from eksfold.k8s import names
+from eksfold.k8s.status import pod_index
+from eksfold.memory.kills import read_kills
 from eksfold.pipeline import run_pipeline
 from eksfold.progress import TextProgress
 from eksfold.results import load_summary
@@ -86,6 +92,37 @@ def wait_events(ex, n: int, timeout: float = 120) -> list:
     return events
 
 
+def pod_shard(r) -> list[str]:
+    """The targets a Pod (a kubelet run) was given: its batch file's shard at its index
+    ($JOB_COMPLETION_INDEX, set on both Job forms)."""
+    root = r.argv[r.argv.index("--root") + 1]         # the kubelet mapped /fsx to the volume
+    batch = r.argv[r.argv.index("--batch") + 1]
+    return Run.open(root).read_batch(batch)[int(r.env[kjobs.INDEX_ENV])]
+
+
+def indexed(k8s) -> bool:
+    """Whether this server runs the executor's Indexed form (else one Job per shard)."""
+    return k8s.api.supports_indexed()
+
+
+def skip_unless_indexed(k8s) -> None:
+    if not indexed(k8s):
+        pytest.skip(f"Kubernetes {'.'.join(map(str, k8s.version))} serves no Indexed Jobs with "
+                    "backoffLimitPerIndex and podFailurePolicy (>= 1.29): the executor runs its "
+                    "fallback form here, covered by the other tests")
+
+
+def running_pods(k8s, root: Path) -> list:
+    return [r for r in k8s.kubelet.history if str(root) in r.argv and r.proc.poll() is None]
+
+
+def aligned_run(k8s, tmp_path, small_db, name: str, records) -> Run:
+    """A run root on the shared volume with every target aligned (locally: fast set-up)."""
+    src, root = fasta(tmp_path / f"{name}.fasta", records), run_root(k8s, name)
+    return run_pipeline(src, str(root), preset="tiny", stages=("align",),
+                        databases=DatabaseConfig(uniref90=str(small_db)))
+
+
 def pdb_atoms(path: Path) -> tuple[list[str], np.ndarray]:
     """(atom identities, backbone N/CA/C/CB coordinates). With random weights the torsion
     outputs are zero vectors, so O and side-chain atoms differ between any two runs, local ones
@@ -138,20 +175,29 @@ def test_end_to_end_matches_local_executor(k8s, cameo_fasta, small_db, tmp_path,
     for r in ran:
         stage = r.argv[r.argv.index("--stage") + 1]
         assert r.argv[1:3] == ["-m", "eksfold.worker"] and "--batch" in r.argv
-        assert r.env[kjobs.INDEX_ENV] == r.argv[r.argv.index("--index") + 1]
+        if indexed(k8s):        # the worker reads $JOB_COMPLETION_INDEX
+            assert "--index" not in r.argv
+        else:
+            assert r.env[kjobs.INDEX_ENV] == r.argv[r.argv.index("--index") + 1]
         assert r.node.startswith("align-" if stage == "align" else "infer-")
         assert r.env["OMP_NUM_THREADS"] in ("8", "4")
-        shards[stage] += r.env[kjobs.SHARD_ENV].split(",")
+        shards[stage] += pod_shard(r)
     assert sorted(shards["align"]) == sorted(shards["infer"]) == sorted(b.target)
-    metrics = json.loads((root / "targets" / b.target[0] / "infer" / "metrics.json").read_text())
-    assert metrics["pod"].startswith("eksfold-")         # the worker saw the Pod's hostname
+    # the record names the very Pod that ran the unit (downward API), not a shared hostname
+    for stage in ("align", "infer"):
+        for t in b.target:
+            metrics = json.loads((root / "targets" / t / stage / "metrics.json").read_text())
+            (pod,) = [r.name for r in ran if r.argv[r.argv.index("--stage") + 1] == stage
+                      and t in pod_shard(r)]
+            assert metrics["pod"] == pod
     batches = sorted(p.name for p in (root / "batches").iterdir())
     assert batches and all(json.loads((root / "batches" / n).read_text()) for n in batches)
     jobs_ = KubernetesExecutor(kubeconfig=str(k8s.kubeconfig),
                                volume_root=str(k8s.volume_dir)).run_jobs(kube)
     assert {j.metadata.labels[names.STAGE_LABEL] for j in jobs_} == {"align", "infer"}
     job = jobs_[0]
-    assert job.spec.completion_mode is None                # 1.20 dropped it: fallback form used
+    # 1.20 drops completionMode: the executor fell back to one Job per shard
+    assert job.spec.completion_mode == ("Indexed" if indexed(k8s) else None)
     assert job.spec.ttl_seconds_after_finished == 600      # TTLAfterFinished gate honoured
     tpl = job.spec.template
     assert tpl.metadata.annotations[names.DO_NOT_DISRUPT_ANNOTATION] == "true"
@@ -175,7 +221,7 @@ def test_failed_unit_retried_reported_and_resubmit_reruns_only_it(k8s, small_db,
     df = load_summary(run.root).set_index("target")
     assert df.loc["beta", "infer_status"] == "failed" and "ValueError" in df.loc["beta", "error"]
     assert (df.drop("beta").infer_status == "done").all()
-    tried = [r.env[kjobs.SHARD_ENV] for r in k8s.kubelet.history[n_pods:]]
+    tried = [",".join(pod_shard(r)) for r in k8s.kubelet.history[n_pods:]]
     assert sorted(tried) == ["alpha", "beta", "beta", "gamma"]   # one retry (retries=1)
 
     ex = executor(k8s)
@@ -191,8 +237,8 @@ def test_failed_unit_retried_reported_and_resubmit_reruns_only_it(k8s, small_db,
     status = ex.resubmit(run, reporter=TextProgress(bars=False))
     assert all(v == "done" for v in status.values())
     new = k8s.kubelet.history[n_pods:]
-    assert [(r.argv[r.argv.index("--stage") + 1], r.env[kjobs.SHARD_ENV]) for r in new] == [
-        ("infer", "beta")]
+    assert [(r.argv[r.argv.index("--stage") + 1], pod_shard(r)) for r in new] == [
+        ("infer", ["beta"])]
     assert before == {t: (root / "targets" / t / "infer" / "metrics.json").stat().st_mtime_ns
                       for t in ("alpha", "gamma")}
     assert (load_summary(run.root).infer_status == "done").all()
@@ -245,6 +291,184 @@ def test_unschedulable_unit_reported_with_scheduler_reason(k8s, small_db, tmp_pa
     assert not [r for r in k8s.kubelet.history if str(root) in r.argv]
 
 
+def test_abandoned_index_is_stopped_for_real_and_resubmit_reruns_it(k8s, small_db, tmp_path,
+                                                                     worker_env):
+    """Three 1-GPU shards, two GPU nodes: the shard that gets no node within the timeout is
+    reported failed (scheduler's reason), its Pod is deleted and its shard withdrawn in the
+    batch file, so it never runs later, even when a GPU frees; no Job stays active, and
+    resubmit reruns only that unit."""
+    records = [(f"g{i}", GOOD[i * 30:i * 30 + 40]) for i in range(3)]
+    run = aligned_run(k8s, tmp_path, small_db, "abandon", records)
+    root = Path(run.root)
+    ex = executor(k8s, shard_size=1, unschedulable_timeout=2)
+    ex.launch(run, "infer", [t for t, _ in records])
+    events = wait_events(ex, 3, timeout=300)
+    final = {e.target: e for e in events if e.state not in ("running", "waiting")}
+    failed = [t for t, e in final.items() if e.state == "failed"]
+    assert len(failed) == 1, final           # two GPUs: two shards ran, the third waited
+    (lost,) = failed
+    assert final[lost].detail.startswith("unschedulable: ")
+    assert "Insufficient nvidia.com/gpu" in final[lost].detail
+    assert [e for e in events if e.target == lost and e.state == "waiting"]
+    record = run.record("infer", lost)
+    assert record.reason == "Unschedulable" and not record.done
+    (batch,) = {r.argv[r.argv.index("--batch") + 1] for r in k8s.kubelet.history
+                if str(root) in r.argv}
+    shards = run.read_batch(batch)
+    (index,) = [i for i, shard in enumerate(shards) if shard == [lost]]
+    assert set(run.abandoned_shards(batch)) == {index}
+    # a Job whose indexes are all finished or abandoned does not stay active
+    k8s_cluster.wait_until(lambda: not [j for j in ex.run_jobs(run) if (j.status.active or 0)],
+                           60, "no active Job of the run")
+    time.sleep(3)   # were the index still wanted, a freed GPU would take it by now
+    assert run.record("infer", lost).to_dict() == record.to_dict()   # not overwritten
+    for r in [r for r in k8s.kubelet.history if str(root) in r.argv and pod_shard(r) == [lost]]:
+        # only an Indexed Job's replacement Pod can start: it runs nothing and exits 0
+        r.proc.wait(30)
+        assert r.proc.returncode == 0 and "abandoned" in r.log.read_text()
+    # what any later Pod of that index runs (on the Indexed form the Job controller may make
+    # one): the worker reads the withdrawal from the batch file and runs nothing
+    late = subprocess.run([sys.executable, "-m", "eksfold.worker", "--root", str(root), "--stage",
+                           "infer", "--batch", batch, "--index", str(index)],
+                          capture_output=True, text=True, timeout=300)
+    assert late.returncode == 0 and "abandoned" in late.stderr, late.stderr[-2000:]
+    assert run.record("infer", lost).to_dict() == record.to_dict()
+    err = ex.unit_failure(run, "infer", lost)
+    assert "Insufficient nvidia.com/gpu" in err.reason
+
+    n_pods = len(k8s.kubelet.history)
+    status = executor(k8s, shard_size=1).resubmit(run, stages=("infer",),
+                                                  reporter=TextProgress(bars=False))
+    assert all(v == "done" for v in status.values()) and len(status) == 3
+    assert [pod_shard(r) for r in k8s.kubelet.history[n_pods:]] == [[lost]]
+    assert run.record("infer", lost).done
+
+
+def _launch_one_and_wait_running(k8s, tmp_path, small_db, name: str, **opts):
+    run = aligned_run(k8s, tmp_path, small_db, name, [("solo", GOOD[:40])])
+    ex = executor(k8s, **opts)
+    ex.launch(run, "infer", ["solo"])
+    events = []
+
+    def started():
+        events.extend(ex.poll())
+        return running_pods(k8s, Path(run.root))
+    (victim,) = k8s_cluster.wait_until(started, 120, "the unit's Pod to be running")
+    return run, ex, victim, events
+
+
+def test_oom_killed_pod_recorded_as_an_oom_kill_of_its_unit(k8s, small_db, tmp_path, worker_env):
+    """The kubelet reports the container OOMKilled: the executor records an ``oom`` kill for the
+    unit the Pod was running (the evidence that lets inference step its setting down)."""
+    run, ex, victim, events = _launch_one_and_wait_running(k8s, tmp_path, small_db, "oom")
+    k8s.kubelet.oom_kill(victim.name)
+    events += wait_events(ex, 1)
+    (final,) = [e for e in events if e.state not in ("running", "waiting")]
+    assert final.state == "failed" and "OOMKilled" in final.detail
+    (kill,) = read_kills(run.store, "infer", "solo")
+    assert kill["cause"] == "oom" and kill["executor"] == "kubernetes"
+    assert kill["evidence"] == f"Pod {victim.name} OOMKilled (exit code 137)"
+    pod = k8s.api.core.read_namespaced_pod(victim.name, names.NAMESPACE)
+    term = pod.status.container_statuses[0].state.terminated
+    assert (pod.status.phase, term.reason, term.exit_code) == ("Failed", "OOMKilled", 137)
+    record = run.record("infer", "solo")
+    assert record.reason == "OOMKilled" and record.exit_code == 137 and not record.done
+
+
+def test_evicted_pod_gets_a_terminal_phase_is_retried_and_recorded_as_unknown_kill(
+        k8s, small_db, tmp_path, worker_env):
+    """Node-pressure eviction as kubelets >= 1.27 report it (Failed, exit 137,
+    DisruptionTarget): not the unit's fault, so retried without counting (retries=0 here), and
+    recorded as a kill of unknown cause: it must not step the unit's setting down."""
+    run, ex, victim, events = _launch_one_and_wait_running(k8s, tmp_path, small_db, "evict")
+    k8s.kubelet.evict(victim.name)
+    kills = []
+
+    def done():
+        events.extend(ex.poll())
+        kills[:] = kills or read_kills(run.store, "infer", "solo")   # before a commit clears it
+        return [e for e in events if e.state not in ("running", "waiting")]
+    (final,) = k8s_cluster.wait_until(done, 300, "the retried unit to end", interval=0.2)
+    assert final.state == "finished" and run.record("infer", "solo").done
+    (kill,) = kills
+    assert kill["cause"] == "unknown"
+    assert kill["evidence"].startswith(f"Pod {victim.name} disrupted (TerminationByKubelet), "
+                                       "exit code 137")
+    pod = k8s.api.core.read_namespaced_pod(victim.name, names.NAMESPACE)
+    term = pod.status.container_statuses[0].state.terminated
+    assert (pod.status.phase, pod.status.reason, term.exit_code) == ("Failed", "Evicted", 137)
+    assert [(c.status, c.reason) for c in pod.status.conditions
+            if c.type == "DisruptionTarget"] == [("True", "TerminationByKubelet")]
+    ran = [r for r in k8s.kubelet.history if str(run.root) in r.argv]
+    assert len(ran) == 2 and run.record("infer", "solo").pod == ran[1].name
+
+
+def test_deleted_running_pod_recorded_as_unknown_kill(k8s, small_db, tmp_path, worker_env):
+    """A running unit's Pod deleted (a user, a drain by hand): the stand-in kubelet stops it and
+    writes its terminal phase first, as kubelets >= 1.27 do; the executor records a kill of
+    unknown cause for the unit."""
+    run, ex, victim, events = _launch_one_and_wait_running(k8s, tmp_path, small_db, "delpod")
+    k8s.api.core.delete_namespaced_pod(victim.name, names.NAMESPACE)
+    kills = []
+
+    def seen():
+        events.extend(ex.poll())
+        kills[:] = kills or read_kills(run.store, "infer", "solo")
+        return kills
+    k8s_cluster.wait_until(seen, 120, "the kill to be recorded", interval=0.2)
+    ((kill,),) = [kills]
+    assert kill["cause"] == "unknown" and victim.name in kill["evidence"]
+    assert victim.proc.poll() is not None
+    ex.cancel()
+
+
+def test_indexed_form_fields_and_counts_where_served(k8s, small_db, tmp_path, worker_env):
+    """>= 1.29 only: the server keeps the Indexed fields, retries an index that exited 1 once
+    (job-index-failure-count), replaces an evicted Pod without counting
+    (job-index-ignored-failure-count), and fails the Job on its failed index alone."""
+    skip_unless_indexed(k8s)
+    run = aligned_run(k8s, tmp_path, small_db, "indexed",
+                      [("good", GOOD[:40]), ("bad", GOOD[50:90])])
+    root = Path(run.root)
+    (root / "targets" / "bad" / "align" / "bfd_uniclust_hits.a3m").write_text(
+        f">bad\n{GOOD[50:90]}\n>hit\nMK\n")   # ragged rows: OpenFold's features fail, exit 1
+    ex = executor(k8s, shard_size=1, retries=1)
+    ex.launch(run, "infer", ["good", "bad"])
+    (job,) = ex.run_jobs(run)
+    spec = job.spec
+    assert spec.completion_mode == "Indexed" and spec.completions == 2
+    assert spec.backoff_limit_per_index == 1 and spec.max_failed_indexes == 2
+    rules = spec.pod_failure_policy.rules
+    assert (rules[0].action, rules[0].on_pod_conditions[0].type) == ("Ignore", "DisruptionTarget")
+    assert (rules[1].action, rules[1].on_exit_codes.values) == ("FailIndex", [2])
+    cmd = spec.template.spec.containers[0].command
+    shards = run.read_batch(cmd[cmd.index("--batch") + 1])
+    events = []
+
+    def good_running():
+        events.extend(ex.poll())
+        return [r for r in running_pods(k8s, root) if pod_shard(r) == ["good"]]
+    (victim,) = k8s_cluster.wait_until(good_running, 120, "the good index running")
+    k8s.kubelet.evict(victim.name)
+    events += wait_events(ex, 2, timeout=300)
+    final = {e.target: e.state for e in events if e.state not in ("running", "waiting")}
+    assert final == {"good": "finished", "bad": "failed"}
+    pods = k8s.api.core.list_namespaced_pod(
+        names.NAMESPACE, label_selector=f"job-name={job.metadata.name}").items
+
+    def annotations(shard):   # of the index's Pods, oldest first
+        return [p.metadata.annotations for p in sorted(pods, key=lambda p: (
+                p.metadata.creation_timestamp, p.metadata.name))
+                if pod_index(p) == shards.index(shard)]
+    good_pods, bad_pods = annotations(["good"]), annotations(["bad"])
+    assert len(good_pods) == 2 and len(bad_pods) == 2
+    assert good_pods[1].get("batch.kubernetes.io/job-index-ignored-failure-count") == "1"
+    assert bad_pods[1].get("batch.kubernetes.io/job-index-failure-count") == "1"
+    done = k8s.api.batch.read_namespaced_job(job.metadata.name, names.NAMESPACE)
+    assert done.status.failed_indexes == str(shards.index(["bad"]))
+    assert done.status.completed_indexes == str(shards.index(["good"]))
+
+
 def test_cancel_stops_jobs_pods_and_processes(k8s, small_db, tmp_path, worker_env):
     records = [(f"c{i}", GOOD[i * 30:i * 30 + 40]) for i in range(4)]
     src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "cancel")
@@ -270,7 +494,7 @@ def test_cancel_stops_jobs_pods_and_processes(k8s, small_db, tmp_path, worker_en
     # (-9: the kubelet's 5 s grace ran out while a busy machine unwound the forward pass)
     assert all(r.proc.returncode in (130, -15, -9) for r in victims), [r.proc.returncode for r in victims]
     assert len([r for r in k8s.kubelet.history if str(root) in r.argv]) <= 2
-    assert Run.open(str(root)).unit_status("infer", victims[0].env[kjobs.SHARD_ENV]) != "done"
+    assert Run.open(str(root)).unit_status("infer", pod_shard(victims[0])[0]) != "done"
     # cancel_run from another session: the run's label alone finds its Jobs
     ex.launch(run, "infer", ["c0"])
     assert other.cancel_run(run)
@@ -282,20 +506,20 @@ def test_config_from_kubeconfig_and_from_in_cluster_service_account(k8s, tmp_pat
 
     from eksfold.k8s.client import connect, in_cluster
     api = connect(kubeconfig=k8s.kubeconfig)        # a laptop: kubeconfig and its context
-    assert api.namespace == names.NAMESPACE and api.version == (1, 20)
-    assert not api.supports_indexed()
+    # the version the server reports is the one its binary was built as
+    assert api.namespace == names.NAMESPACE and api.version == k8s.plane.version
+    assert api.supports_indexed() == (api.version >= (1, 29))
     # a notebook Pod: the service-account token, CA and namespace files the kubelet mounts
+    sa_dir = k8s.service_account_files(names.WORKER_SERVICE_ACCOUNT, tmp_path / "serviceaccount")
     sa = api.core.read_namespaced_service_account(names.WORKER_SERVICE_ACCOUNT, names.NAMESPACE)
-    secret = api.core.read_namespaced_secret(sa.secrets[0].name, names.NAMESPACE)
-    sa_dir = tmp_path / "serviceaccount"
-    sa_dir.mkdir()
-    for key in ("token", "ca.crt", "namespace"):
-        (sa_dir / key).write_bytes(base64.b64decode(secret.data[key]))
+    if api.version < (1, 24):   # the legacy auto-created token Secret, where it still exists
+        secret = api.core.read_namespaced_secret(sa.secrets[0].name, names.NAMESPACE)
+        assert base64.b64decode(secret.data["namespace"]).decode() == names.NAMESPACE
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(k8s.plane.port))
     assert in_cluster(sa_dir)
     pod_api = connect(sa_dir=sa_dir)
-    assert pod_api.namespace == names.NAMESPACE and pod_api.version == (1, 20)
+    assert pod_api.namespace == names.NAMESPACE and pod_api.version == k8s.plane.version
     pod_api.batch.list_namespaced_job(names.NAMESPACE)   # authenticated as the service account
     pod_api.close()
     # the token is what authenticates: a tampered one is refused by the server
@@ -335,7 +559,7 @@ def test_a_thousand_targets_run_as_a_few_shards(k8s, small_db, tmp_path, worker_
     print(f"\n1000 targets: {len(pods)} Pods, {len(jobs_)} Jobs, {ex.api_calls} list calls, "
           f"driver CPU {driver_cpu:.2f}s ({1000 * driver_cpu / 1000:.2f} ms per target)")
     assert objects <= 0.01 * 1000 + 4                  # shards, not targets
-    assert sorted(t for p in pods for t in p.env[kjobs.SHARD_ENV].split(",")) == [
+    assert sorted(t for p in pods for t in pod_shard(p)) == [
         t for t, _ in records]                          # each target in exactly one shard
     assert ex.api_calls < 2 * 1000                      # two list calls per poll, not per target
     assert len({r.pod for r in (run.record("align", t) for t, _ in records)}) == len(pods)

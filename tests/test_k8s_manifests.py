@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client as kclient
 
+from eksfold.contracts import POD_NAME_ENV
 from eksfold.k8s import jobs, names
 from eksfold.stages import STAGES, get_stage
 
@@ -138,11 +139,14 @@ def test_manifest_contract(key):
                 "effect": "NoSchedule"} in spec["tolerations"]
         want = ["large"] if "-long-" in key or "very-long" in key else list(names.GPU_CLASSES)
         assert exprs[names.GPU_CLASS_LABEL] == want
-        env = {e["name"]: e["value"] for e in c["env"]}
+        env = {e["name"]: e.get("value") for e in c["env"]}
         assert ("EKSFOLD_LOW_MEMORY" in env) == ("very-long" in key)
     else:
         assert names.GPU_RESOURCE not in c["resources"]["limits"]
         assert exprs == {names.POOL_LABEL: [names.ALIGN_POOL]} and "tolerations" not in spec
+    # the unit record names the real Pod (downward API), not $HOSTNAME (shared on Indexed Jobs)
+    assert {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} \
+        in c["env"]
     queue = job["metadata"]["labels"].get(names.QUEUE_LABEL)
     pool_queue = {"cpu": names.CPU_QUEUE, "gpu": names.GPU_QUEUE}[get_stage(stage).pool]
     assert queue == (pool_queue if "-kueue-" in key else None)   # every stage, score included
@@ -158,7 +162,7 @@ def test_manifest_contract(key):
         assert s["backoffLimitPerIndex"] >= 0 and s["maxFailedIndexes"] == 3
     else:
         index = int(key.rsplit("-", 1)[1])
-        env = {e["name"]: e["value"] for e in c["env"]}
+        env = {e["name"]: e.get("value") for e in c["env"]}
         assert env[jobs.INDEX_ENV] == args["--index"] == str(index)
         assert "completionMode" not in job["spec"] and job["spec"]["completions"] == 1
         assert job["spec"]["backoffLimit"] == 0     # the executor applies the retry policy

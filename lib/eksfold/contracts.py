@@ -86,3 +86,6 @@ DEFAULT_DATABASE_NAME = "uniprot20k.fasta"      # what `make setup` builds under
 # -- Kubernetes annotation/label keys the executor writes and reads ----------------------
 TARGETS_ANNOTATION = "eksfold.io/targets"       # JSON: the Job's shards (index order)
 ROOT_ANNOTATION = "eksfold.io/root"
+# The Pod's own name, from the downward API (metadata.name): on Indexed Jobs $HOSTNAME is
+# <job>-<index>, shared by an index's retries, so unit records name their Pod from this.
+POD_NAME_ENV = "EKSFOLD_POD_NAME"

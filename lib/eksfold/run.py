@@ -154,3 +154,18 @@ class Run:
         data = self.store.read_json(f"batches/{name}.json")
         # a plain list is the older form: one target per index
         return [[t] for t in data] if isinstance(data, list) else data["shards"]
+
+    def abandon_shard(self, name: str, index: int, reason: str) -> None:
+        """Withdraw shard ``index`` of a batch (its units were reported failed, e.g. never
+        scheduled): a Pod of that index that starts later runs nothing (the worker checks)."""
+        rel = f"batches/{name}.json"
+        data = self.store.read_json(rel)
+        data = {"shards": [[t] for t in data]} if isinstance(data, list) else data
+        data.setdefault("abandoned", {})[str(index)] = reason
+        self.store.write_json(rel, data)
+
+    def abandoned_shards(self, name: str) -> dict[int, str]:
+        """The withdrawn shards of a batch: index -> why."""
+        data = self.store.read_json(f"batches/{name}.json")
+        return {} if isinstance(data, list) else {int(i): why for i, why
+                                                   in data.get("abandoned", {}).items()}

@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .contracts import ExitCode
+from .contracts import POD_NAME_ENV, ExitCode
 from .errors import ConfigError, TargetError, ToolError
 from .leases import Lease
 from .records import UnitRecord, now_utc, unit_dir
@@ -141,7 +141,7 @@ class UnitRunner:
         run.store.clean_partial(unit_dir(stage.name, target_id))
         run.store.clean_partial(f"attempts/{stage.name}", f"{target_id}.json.")
         record = UnitRecord(stage.name, target_id, started=now_utc(), host=os.uname().nodename,
-                            pod=os.environ.get("HOSTNAME"),
+                            pod=os.environ.get(POD_NAME_ENV) or os.environ.get("HOSTNAME"),
                             executor=os.environ.get("EKSFOLD_EXECUTOR", "local"))
         with run.store.scratch(f"{stage.name}-{target_id}") as scratch:
             handler = logging.FileHandler(scratch / "worker.log")

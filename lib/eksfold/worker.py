@@ -46,6 +46,10 @@ def _shard(run: Run, args) -> list[str]:
     shards = run.read_batch(args.batch)
     if not 0 <= int(index) < len(shards):
         raise ConfigError(f"index {index} outside batch {args.batch} of {len(shards)} shards")
+    abandoned = run.abandoned_shards(args.batch).get(int(index))
+    if abandoned is not None:   # the executor gave up on it: its failures stand, run nothing
+        log.warning("shard %s/%s was abandoned (%s); nothing to run", args.batch, index, abandoned)
+        return []
     return shards[int(index)]
 
 

@@ -26,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from ..contracts import ROOT_ANNOTATION, ExitCode
+from ..contracts import POD_NAME_ENV, ROOT_ANNOTATION, ExitCode
 from ..stages import get_stage, stage_names
 from . import names
 from .sizing import Resources, SizeClass, Sizing  # noqa: F401  (part of this module's API)
@@ -124,7 +124,10 @@ def _env(res: Resources, opts: JobOptions, index: int | None, shard: list | None
     if shard is not None:
         env[SHARD_ENV] = ",".join(shard)
     env.update({k: str(v) for k, v in opts.env.items()})
-    return [{"name": k, "value": v} for k, v in env.items()]
+    # the unit record names its Pod: metadata.name, not $HOSTNAME (<job>-<index> on Indexed
+    # Jobs, shared by an index's retries)
+    return [{"name": k, "value": v} for k, v in env.items()] + [
+        {"name": POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
 
 
 def pod_template(*, run: str, pod_root: str, stage: str, batch: str, resources: Resources,

@@ -31,6 +31,7 @@ from ..base import Executor, UnitEvent
 from .admin import RunAdmin
 from .batching import Batcher, Shard
 from .connection import Connection
+from .deaths import DeathWatch
 from .informer import Observing
 from .observe import ShardTracker
 from .retry import RetryPolicy
@@ -98,6 +99,8 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         self._indexed = indexed
         self.retry = RetryPolicy(self.options.retries)
         self.tracker = ShardTracker(unschedulable_timeout)
+        self.deaths = DeathWatch()
+        self._abandoned_jobs: set[str] = set()     # Jobs with an index given up on
         self.poll_interval = poll_interval
         self._seq: dict[str, int] = {}
         self._last_poll = 0.0
@@ -185,8 +188,9 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         events: list[UnitEvent] = []
         for key, shard in list(self.tracker.shards.items()):
             job = found.get(shard.job)
-            st = unit_status(job, pods.get((shard.job, shard.index), []), shard.index,
-                             shard.indexed)
+            shard_pods = pods.get((shard.job, shard.index), [])
+            self.deaths.observe(shard, shard_pods)    # kill evidence, before any retry
+            st = unit_status(job, shard_pods, shard.index, shard.indexed)
             st = self._settled(shard, job, st)
             st = self.tracker.apply_unschedulable_timeout(key, st)
             if st.state == "failed" and not shard.indexed and self._retry(shard, st):
@@ -195,8 +199,11 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
             if st.final:
                 if st.state == "failed":
                     self._record_failures(shard, st)
+                    if st.reason == "Unschedulable" and job is not None:
+                        self._abandon(shard, st, shard_pods)
                 self.tracker.remove(key)
-                self._stop_if_abandoned(shard.job, found.get(shard.job), st)
+                self.deaths.forget(key)
+                self._stop_if_done(shard.job, job, st)
         return events
 
     def _retry(self, shard: Shard, st) -> bool:
@@ -206,6 +213,7 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
             return False
         log.info("%s shard %s/%d: %s; retrying", shard.stage, shard.batch, shard.index, st.detail)
         self.tracker.remove((shard.job, shard.index))
+        self.deaths.forget((shard.job, shard.index))
         self._create(replace(shard, job="", attempt=shard.attempt + 1, final_since=None))
         return True
 
@@ -219,13 +227,40 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
                            reason=st.reason, executor="kubernetes", pod=st.pod,
                            job=shard.job).write(shard.run.store)
 
-    def _stop_if_abandoned(self, job_name: str, job, st) -> None:
-        """Delete a Job that can do nothing more for us (so it stops retrying / waiting)."""
-        if job is None or st.state == "finished":
+    def _abandon(self, shard: Shard, st, pods) -> None:
+        """Stop an index reported failed while its Job still wants to run it (no node within
+        ``unschedulable_timeout``): mark its shard abandoned in the batch file, so any Pod of
+        that index starting later runs nothing and cannot overwrite the failure records, and
+        delete its Pods (the Job controller may create a replacement: it exits 0 at once)."""
+        from kubernetes.client.rest import ApiException
+
+        log.warning("%s shard %s/%d abandoned: %s", shard.stage, shard.batch, shard.index,
+                    st.detail)
+        shard.run.abandon_shard(shard.batch, shard.index, st.detail or "abandoned")
+        self._abandoned_jobs.add(shard.job)
+        for pod in pods:
+            if pod.status.phase in ("Succeeded", "Failed"):
+                continue
+            try:
+                self.api.core.delete_namespaced_pod(pod.metadata.name, self.namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+
+    def _stop_if_done(self, job_name: str, job, st) -> None:
+        """Delete a Job that can do nothing more for us once none of its indexes is tracked:
+        one whose last index failed (so it stops retrying / waiting), or one with an abandoned
+        index (which would otherwise keep it active for ever). A Job whose indexes all
+        finished completes by itself and is kept (TTL) for diagnosis."""
+        if self.tracker.has_job(job_name):
+            return
+        abandoned = job_name in self._abandoned_jobs
+        self._abandoned_jobs.discard(job_name)
+        if job is None or (st.state == "finished" and not abandoned):
             return
         done = any(c.type in ("Complete", "Failed") and c.status == "True"
                    for c in job.status.conditions or [])
-        if not done and not self.tracker.has_job(job_name):
+        if not done:
             self._delete(job_name)
 
     def cancel(self) -> None:
