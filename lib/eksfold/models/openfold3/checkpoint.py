@@ -2,7 +2,10 @@
 
 No weights can be downloaded here, so tests and benchmarks build the network, initialise it
 from a seed with OpenFold3's own initialisers, and save its ``state_dict`` in the
-"pretrained" layout OpenFold3 loads (keys without the ``model.`` prefix). A sidecar
+"pretrained" layout OpenFold3 loads (keys without the ``model.`` prefix). OpenFold3, like
+AlphaFold, zero-initialises some final layers (pLDDT comes out exactly 50 everywhere), so every
+parameter also gets seeded noise (std :data:`PERTURBATION`): the network, not only the
+diffusion noise, then shapes the coordinates and confidences that tests compare. A sidecar
 ``<checkpoint>.json`` says UNTRAINED, how it was made and what it holds; predictions from such
 a checkpoint are random structures and are labelled so wherever they are reported.
 """
@@ -12,6 +15,8 @@ import json
 from pathlib import Path
 
 from .settings import model_update
+
+PERTURBATION = 0.02
 
 
 def label_path(checkpoint: str | Path) -> Path:
@@ -41,6 +46,7 @@ def make_random_checkpoint(path: str | Path, seed: int = 0,
 
     path = Path(path)
     wanted = {"untrained": True, "seed": seed, "configuration": configuration,
+              "perturbation": PERTURBATION,
               "openfold3": version("openfold3")}
     if path.exists() and label_path(path).exists():
         label = read_label(path)
@@ -50,6 +56,10 @@ def make_random_checkpoint(path: str | Path, seed: int = 0,
     config = entry.get_model_config_with_update(ModelUpdate(**model_update(configuration)))
     torch.manual_seed(seed)
     module = entry.runner(config, log_dir=None)
+    with torch.no_grad():
+        for param in module.model.parameters():
+            if param.is_floating_point():
+                param.add_(torch.randn_like(param) * PERTURBATION)
     state = module.model.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
