@@ -161,3 +161,9 @@ def test_chain_ids_run_past_the_alphabet():
     ids = chain_ids(64)
     assert ids[:3] == ["A", "B", "C"] and ids[26] == "a" and ids[62:] == ["AA", "AB"]
     assert len(set(ids)) == 64
+
+
+def test_missing_of3_environment_says_how_to_make_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("EKSFOLD_OF3_PYTHON", str(tmp_path / "nowhere" / "python"))
+    with pytest.raises(ImportError, match="make test-setup"):
+        of3_python()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -110,11 +111,13 @@ class WarmRunner:
         seeds = [int(s) for s in query_set.get("seeds") or self.default_seeds]
         results = []
         for name, query in query_set["queries"].items():
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, started_at = time.perf_counter(), time.process_time(), time.time()
             result = {"query": name, "out_dir": str(out_dir), "seeds": seeds,
                       "samples": self.samples, "untrained": bool(self.label.get("untrained"))}
             try:
                 one = InferenceQuerySet.model_validate({"seeds": seeds, "queries": {name: query}})
+                # Files left by an earlier attempt must not pass for this attempt's outputs.
+                shutil.rmtree(out_dir / name, ignore_errors=True)
                 self._retarget(out_dir, seeds)
                 try:
                     self.runner.run(one)
@@ -128,7 +131,7 @@ class WarmRunner:
                 result.update(ok=True, ranking=str(ranking),
                               best=outputs.rank(samples)[0])
             except outputs.OutputError as exc:
-                result.update(ok=False, error=f"{exc}{_predict_error(out_dir)}")
+                result.update(ok=False, error=f"{exc}{_predict_error(out_dir, started_at)}")
             except Exception as exc:  # a query's bad input must not end the worker
                 result.update(ok=False, error=f"{type(exc).__name__}: {exc}",
                               traceback=traceback.format_exc(limit=5))
@@ -139,10 +142,11 @@ class WarmRunner:
         return results
 
 
-def _predict_error(out_dir: Path) -> str:
-    """The last line of OpenFold3's per-query error log, where it logged a failure."""
+def _predict_error(out_dir: Path, since: float) -> str:
+    """The last line of OpenFold3's error log (shared by the queries of ``out_dir``), where it
+    logged a failure during this query."""
     log = out_dir / "logs" / "predict_err_rank0.log"
-    if not log.exists():
+    if not log.exists() or log.stat().st_mtime < since:
         return ""
     lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
     return f" (OpenFold3 logged: {lines[-1][:300]})" if lines else ""
