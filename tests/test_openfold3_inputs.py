@@ -167,3 +167,26 @@ def test_missing_of3_environment_says_how_to_make_it(tmp_path, monkeypatch):
     monkeypatch.setenv("EKSFOLD_OF3_PYTHON", str(tmp_path / "nowhere" / "python"))
     with pytest.raises(ImportError, match="make test-setup"):
         of3_python()
+
+
+def test_every_input_kind_gives_a_query_openfold3_itself_accepts(of3):
+    """Our OpenFold3 query, from each format, parsed by OpenFold3's own pydantic models."""
+    fasta = read_complex_text(f">colab\n{HBA}:{HBB}:{HBA}\n")
+    af3 = read_complex_text(json.dumps(af3_job("af3", {"protein": {"id": ["A", "B"],
+                                                                   "sequence": HBA}},
+                                               {"rna": {"id": "R", "sequence": "ACGU"}},
+                                               {"dna": {"id": "D", "sequence": "ACGT"}},
+                                               {"ligand": {"id": "L", "smiles": "CCO"}},
+                                               {"ligand": {"id": "M", "ccdCodes": ["MG"]}})))
+    data = query_set(fasta + af3, [1, 2])
+    code = ("import json, sys\n"
+            "from openfold3.projects.of3_all_atom.config.inference_query_format import "
+            "InferenceQuerySet\n"
+            "qs = InferenceQuerySet.model_validate(json.load(sys.stdin))\n"
+            "print(json.dumps({n: [(c.molecule_type.name, c.chain_ids) for c in q.chains]"
+            " for n, q in qs.queries.items()}))\n")
+    from eksfold.models.openfold3.environment import run_in_of3
+    parsed = json.loads(run_in_of3(["-c", code], json.dumps(data), python=of3).splitlines()[-1])
+    assert parsed == {"colab": [["PROTEIN", ["A", "C"]], ["PROTEIN", ["B"]]],
+                      "af3": [["PROTEIN", ["A", "B"]], ["RNA", ["R"]], ["DNA", ["D"]],
+                              ["LIGAND", ["L"]], ["LIGAND", ["M"]]]}

@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cli", action="store_true", help="also loop over run_openfold")
     parser.add_argument("--csv", help="write the per-query rows here")
+    parser.add_argument("--queries", default=",".join(QUERIES),
+                        help=f"comma-separated subset of {', '.join(QUERIES)}")
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     confine_environment(work)
@@ -111,7 +113,8 @@ def main(argv=None) -> int:
     bare, warm = main.bare, main.warm
     rows = []
     for rep in range(args.repeats):
-        for i, (name, query) in enumerate(QUERIES.items()):
+        for i, name in enumerate(args.queries.split(",")):
+            query = QUERIES[name]
             out = work / f"rep{rep}"
             runs = {"bare": lambda: bare.predict(name, query, out / "bare", seeds),
                     "warm": lambda: _check(warm.predict({"seeds": seeds, "queries": {name: query}},
