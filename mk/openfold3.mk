@@ -7,7 +7,8 @@ OF3_VENV := .venv-of3
 OF3_BIN  := $(CURDIR)/$(OF3_VENV)/bin
 TEST_SETUP_TARGETS += $(STAMPS)/openfold3
 
-$(STAMPS)/openfold3: mk/openfold3.mk tools/openfold3/requirements.txt tools/openfold3/constraints.txt
+$(STAMPS)/openfold3: mk/openfold3.mk tools/openfold3/requirements.txt \
+                    tools/openfold3/constraints.txt
 	@mkdir -p $(STAMPS)
 	[ -x $(OF3_BIN)/python ] || $(PYTHON) -m venv $(OF3_VENV)
 	$(OF3_BIN)/pip install -q -r tools/openfold3/requirements.txt -c tools/openfold3/constraints.txt

@@ -1,11 +1,11 @@
 """The warm OpenFold3 runner against OpenFold3's own CLI, on the real OpenFold3 code in
 .venv-of3 with the reduced configuration and a seeded random checkpoint (UNTRAINED).
 
-One warm runner process (`serve`, two requests on stdin) serves three queries (protein + RNA + DNA; an invalid SMILES that
-slipped past input checks; protein + Mg2+), two seeds and two diffusion samples each; then
-`run_openfold predict` runs the last query alone with the same runner YAML, checkpoint and
-seeds. The runner's structures must equal the CLI's within 1e-3 A, although its query ran
-after two others in the same process.
+One warm runner process (`serve`, two requests on stdin) serves three queries (protein + RNA
++ DNA, one seed; an invalid SMILES that slipped past input checks; protein + Mg2+, two seeds),
+two diffusion samples each; then `run_openfold predict` runs the last query alone with the same
+runner YAML, checkpoint and seeds. The runner's structures must equal the CLI's within 1e-3 A,
+although its query ran after two others in the same process.
 """
 from __future__ import annotations
 
