@@ -1,0 +1,199 @@
+"""The warm OpenFold3 runner (runs in ``.venv-of3``): weights loaded once, then many queries.
+
+OpenFold3's ``run_openfold predict`` builds the network and loads the checkpoint on every
+call. Here one :class:`InferenceExperimentRunner` is built and ``setup()`` (config, network,
+checkpoint) runs once; each query then gets a fresh Lightning trainer and data module (both are
+cached properties of OpenFold3's runner, bound to one query set and one output directory) and
+the same network. The model reseeds itself from each (query, seed) in ``predict_step``, so a
+query's result does not depend on what ran before it in the same process.
+
+A query is done only when its outputs exist and parse (:mod:`.outputs`): OpenFold3 logs a
+failed prediction and carries on, exit code 0.
+
+Command line (JSON lines on stdout; OpenFold3's own prints go to stderr)::
+
+    python -m eksfold.models.openfold3.runner --checkpoint C --settings S.json --work W \\
+        run QUERIES.json OUT            # each query of an OpenFold3 query JSON, one by one
+    python -m eksfold.models.openfold3.runner ... serve   # requests on stdin, one JSON a line
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from . import outputs
+from .checkpoint import read_label
+
+# Attributes of OpenFold3's runner cached per query set / output directory (cached_property).
+_PER_QUERY = ("output_dir", "log_dir", "trainer", "callbacks", "data_module_config",
+              "lightning_data_module")
+
+
+def confine_environment(work: str | Path) -> dict:
+    """Point OpenFold3's scratch files at ``work``: ``$TMPDIR`` (its config writes
+    ``$TMPDIR/of3-of-<user>/template_data/``) and ``$OPENFOLD_CACHE`` (it reads a default
+    ``runner.yml`` from there and looks for checkpoints there). Must run before openfold3 is
+    imported; returns the variables set."""
+    work = Path(work).resolve()
+    env = {"TMPDIR": str(work / "tmp"), "OPENFOLD_CACHE": str(work / "openfold_cache")}
+    for path in env.values():
+        Path(path).mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+    tempfile.tempdir = None  # re-read $TMPDIR
+    return env
+
+
+class WarmRunner:
+    """One OpenFold3 network in memory, serving queries."""
+
+    def __init__(self, checkpoint: str | Path, settings: dict, work: str | Path):
+        confine_environment(work)
+        started = time.perf_counter()
+        from openfold3.entry_points.experiment_runner import InferenceExperimentRunner
+        from openfold3.entry_points.import_utils import _configure_torch_backend, _enable_tf32
+        from openfold3.entry_points.validator import InferenceExperimentConfig
+
+        # What `run_openfold predict` does before building its runner (use_tf32 defaults on).
+        _configure_torch_backend()
+        _enable_tf32()
+        self.work = Path(work).resolve()
+        self.checkpoint = Path(checkpoint).resolve()
+        self.label = read_label(self.checkpoint)
+        self.settings = settings
+        settings = json.loads(json.dumps(settings))  # OpenFold3's validators mutate
+        settings.setdefault("experiment_settings", {})["output_dir"] = str(self.work / "setup")
+        config = InferenceExperimentConfig(inference_ckpt_path=self.checkpoint, **settings)
+        self.runner = InferenceExperimentRunner(config)
+        self.runner.setup()
+        self.default_seeds = list(self.runner.seeds)
+        self.samples = int(self.runner.num_diffusion_samples)
+        self.load_seconds = time.perf_counter() - started
+
+    def info(self) -> dict:
+        model = self.runner.lightning_module.model
+        return {"ready": True, "checkpoint": str(self.checkpoint), "label": self.label,
+                "untrained": bool(self.label.get("untrained")),
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "samples": self.samples, "seeds": self.default_seeds,
+                "load_seconds": round(self.load_seconds, 3)}
+
+    def _retarget(self, out_dir: Path, seeds: list[int]) -> None:
+        for name in _PER_QUERY:
+            self.runner.__dict__.pop(name, None)
+        self.runner.experiment_config.experiment_settings.output_dir = out_dir
+        self.runner.experiment_config.experiment_settings.log_dir = out_dir / "logs"
+        self.runner.seeds = seeds
+        # OpenFold3's MSA settings name one workspace and one record directory per run and
+        # refuse to create either twice: fresh settings (a fresh run name) per query, their
+        # records under the query's output as `run_openfold predict` puts them.
+        config = self.runner.experiment_config
+        msa = type(config.msa_computation_settings)(
+            **config.msa_computation_settings.model_dump())
+        msa.set_saved_output_root(out_dir / "msas")
+        config.msa_computation_settings = msa
+        # predict_step writes its per-query error log under the module's log_dir.
+        self.runner.lightning_module.log_dir = self.runner.log_dir
+
+    def predict(self, query_set: dict, out_dir: str | Path) -> list[dict]:
+        """Run every query of an OpenFold3 query set (``{"seeds"?, "queries": {...}}``) into
+        ``out_dir``, one query at a time; one result dict per query, never raising for a
+        query's failure."""
+        from openfold3.projects.of3_all_atom.config.inference_query_format import (
+            InferenceQuerySet)
+
+        out_dir = Path(out_dir).resolve()
+        seeds = [int(s) for s in query_set.get("seeds") or self.default_seeds]
+        results = []
+        for name, query in query_set["queries"].items():
+            started, cpu, started_at = time.perf_counter(), time.process_time(), time.time()
+            result = {"query": name, "out_dir": str(out_dir), "seeds": seeds,
+                      "samples": self.samples, "untrained": bool(self.label.get("untrained"))}
+            try:
+                one = InferenceQuerySet.model_validate({"seeds": seeds, "queries": {name: query}})
+                # Files left by an earlier attempt must not pass for this attempt's outputs.
+                shutil.rmtree(out_dir / name, ignore_errors=True)
+                self._retarget(out_dir, seeds)
+                try:
+                    self.runner.run(one)
+                finally:
+                    # Each data module creates an MSA workspace under $TMPDIR and refuses to
+                    # reuse one (FileExistsError on the next query): remove it per query.
+                    self.runner.cleanup_msa_workspace()
+                samples = outputs.collect(out_dir, name, seeds, self.samples)
+                ranking = outputs.write_ranking(out_dir, name, samples, {
+                    "untrained": result["untrained"], "checkpoint": str(self.checkpoint)})
+                result.update(ok=True, ranking=str(ranking),
+                              best=outputs.rank(samples)[0])
+            except outputs.OutputError as exc:
+                result.update(ok=False, error=f"{exc}{_predict_error(out_dir, started_at)}")
+            except Exception as exc:  # a query's bad input must not end the worker
+                result.update(ok=False, error=f"{type(exc).__name__}: {exc}",
+                              traceback=traceback.format_exc(limit=5))
+            # CPU seconds too: on a shared machine wall time mostly measures the neighbours.
+            result["seconds"] = round(time.perf_counter() - started, 3)
+            result["cpu_seconds"] = round(time.process_time() - cpu, 3)
+            results.append(result)
+        return results
+
+
+def _predict_error(out_dir: Path, since: float) -> str:
+    """The last line of OpenFold3's error log (shared by the queries of ``out_dir``), where it
+    logged a failure during this query."""
+    log = out_dir / "logs" / "predict_err_rank0.log"
+    if not log.exists() or log.stat().st_mtime < since:
+        return ""
+    lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
+    return f" (OpenFold3 logged: {lines[-1][:300]})" if lines else ""
+
+
+def _protocol_stdout():
+    """A private copy of stdout for our JSON lines; fd 1 then goes to stderr, so OpenFold3's
+    and Lightning's prints cannot interleave with the protocol."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return proto
+
+
+def main(argv=None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--settings", required=True, help="runner settings JSON (settings.py)")
+    parser.add_argument("--work", required=True, help="scratch directory for OpenFold3")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("queries", help="OpenFold3 query JSON")
+    run.add_argument("out")
+    sub.add_parser("serve")
+    args = parser.parse_args(argv)
+
+    proto = _protocol_stdout()
+    warm = WarmRunner(args.checkpoint, json.loads(Path(args.settings).read_text()), args.work)
+    proto.write(json.dumps(warm.info()) + "\n")
+    failed = 0
+    if args.command == "run":
+        for result in warm.predict(json.loads(Path(args.queries).read_text()), args.out):
+            failed += not result["ok"]
+            proto.write(json.dumps(result) + "\n")
+    else:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            request = json.loads(line)
+            for result in warm.predict(request["query_set"], request["out_dir"]):
+                failed += not result["ok"]
+                proto.write(json.dumps(result) + "\n")
+    proto.close()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
