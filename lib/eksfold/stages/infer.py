@@ -66,6 +66,8 @@ class InferStage(Stage):
 
         config = self.infer_config()
         self.folder = Folder(config).load()
+        from ..templates.featurize import for_run   # template inputs (#20): None without
+        self.folder.templates = for_run(self.config, self.folder.of_config)
         self._fixed_cost = dict(self.folder.timings)   # reported once, on the first unit
         self.device_type = self.folder.device.type
         self.cost_model, self.cost_model_error = None, None
