@@ -8,7 +8,10 @@ their query row is the target's sequence; with an MSA cache (``AlignConfig.cache
 alignment computed before for the same sequence, mode and database is reused.
 
 Metrics: ``tools`` (one entry per program: wall/CPU seconds, peak RSS, output file),
-``tool_wall_s``, ``cpu_s``, ``tool_peak_rss_mb``, ``msa_depth``, ``databases``, ``precomputed``.
+``tool_wall_s``, ``cpu_s``, ``tool_peak_rss_mb``, ``msa_depth``, ``databases``, ``precomputed``;
+with templates (:mod:`eksfold.templates.search`) ``template_hits``, ``template_search_wall_s``,
+``template_search_cpu_s``, ``template_tools`` and the hit file (``pdb70_hits.hhr`` or
+``hmm_output.sto``) beside the MSAs.
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ class AlignStage(Stage):
     pool = "cpu"
     summary_columns = {"align_wall_s": "wall_s", "align_cpu_s": "cpu_s",
                        "align_peak_rss_mb": "tool_peak_rss_mb", "msa_depth": "msa_depth",
-                       "msa_mode": "mode"}
+                       "msa_mode": "mode", "template_hits": "template_hits",
+                       "template_search_s": "template_search_wall_s"}   # templates (#20)
 
     fixed_cost_s = 5.0
 
@@ -212,12 +216,14 @@ def _cache(cfg, stage: AlignStage):
     return MSACache(cfg.cache)
 
 
-def align_target(target: Target, databases, config, out_dir) -> dict:
-    """One call: the align stage for one target outside a run (tests, notebooks)."""
+def align_target(target: Target, databases, config, out_dir, templates=None) -> dict:
+    """One call: the align stage for one target outside a run (tests, notebooks);
+    ``templates``: a :class:`~eksfold.config.TemplateConfig` (default: OpenFold's, auto)."""
     from types import SimpleNamespace
 
-    from ..config import RunConfig
+    from ..config import RunConfig, TemplateConfig
 
-    stage = AlignStage(SimpleNamespace(config=RunConfig(databases=databases, align=config)))
+    stage = AlignStage(SimpleNamespace(config=RunConfig(
+        databases=databases, align=config, templates=templates or TemplateConfig())))
     stage.open()
     return stage.run_unit(target, None, Path(out_dir))

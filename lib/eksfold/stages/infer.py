@@ -36,7 +36,12 @@ class InferStage(Stage):
     summary_columns = {"feature_s": "feature_s", "inference_s": "inference_s",
                        "infer_peak_rss_mb": "peak_rss_mb", "peak_cuda_mb": "peak_cuda_mb",
                        "device": "device", "preset": "preset", "weights": "weights",
-                       "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm"}
+                       "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm",
+                       # templates (#20): eksfold.templates.featurize's record
+                       "templates_used": "templates_used", "top_template": "top_template",
+                       "top_template_identity": "top_template_identity",
+                       "top_template_coverage": "top_template_coverage",
+                       "top_template_date": "top_template_date"}
 
     def resources(self, length: int) -> Resources:
         return Resources("gpu", cpu=4 if length <= 1000 else 8,

@@ -10,6 +10,8 @@ layout (:mod:`eksfold.data.databases`)::
                                              _pdbx_audit_revision_history (release date),
                                              _refine.ls_d_res_high, peptide _chem_comp types
     <dest>/pdb_mmcif/obsolete.dat            the PDB's obsolete-entry list format (no entries)
+    <dest>/pdb_mmcif/release_dates.json      OpenFold's --release_dates_path format
+                                             ({"7sao": {"release_date": "2022-08-03"}})
     <dest>/pdb_seqres/pdb_seqres.txt         ``>7sao_A mol:protein length:38  <name>`` + SEQRES
     <dest>/pdb70/pdb70_{a3m,hhm,cs219}.ff{data,index}
                                              one single-sequence A3M per chain, profiled with
@@ -23,6 +25,7 @@ complete database is not rebuilt (``.done``).
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import sys
@@ -173,6 +176,8 @@ def build(target_set: str | os.PathLike, dest: str | os.PathLike) -> Path:
         for c in chains:
             write_mmcif(c, cifs / f"{c.pdb_id}.cif")
         (tmp / "pdb_mmcif" / "obsolete.dat").write_text(OBSOLETE_HEADER)
+        (tmp / "pdb_mmcif" / "release_dates.json").write_text(json.dumps(
+            {c.pdb_id: {"release_date": c.release_date} for c in chains}, indent=1))
         (tmp / "pdb_seqres").mkdir()
         (tmp / "pdb_seqres" / "pdb_seqres.txt").write_text(
             "".join(f">{c.header()}\n{c.seqres}\n" for c in chains))
@@ -194,6 +199,11 @@ def paths(root: str | os.PathLike) -> dict[str, str]:
             "pdb_seqres": str(root / "pdb_seqres" / "pdb_seqres.txt"),
             "template_mmcif_dir": str(root / "pdb_mmcif" / "mmcif_files"),
             "obsolete_pdbs": str(root / "pdb_mmcif" / "obsolete.dat")}
+
+
+def release_dates_path(root: str | os.PathLike) -> str:
+    """OpenFold's release-dates file of a stand-in root (``TemplateConfig.release_dates``)."""
+    return str(Path(root) / "pdb_mmcif" / "release_dates.json")
 
 
 if __name__ == "__main__":   # python -m eksfold.templates.standin TARGET_SET DEST
