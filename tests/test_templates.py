@@ -244,10 +244,13 @@ def test_hits_are_cached_with_the_msas_and_reused_from_precomputed(small_db, tem
 
 
 def test_mmseqs2_mode_searches_templates_with_its_msa(template_db, tmp_path):
-    from eksfold.site import default_mmseqs_db
+    import os
 
-    if default_mmseqs_db() is None:
-        pytest.fail("MMseqs2 database missing: run `make test-setup` first")
-    m = align_target(TARGETS["7snc-a"], dbs(template_db), AlignConfig(msa_mode="mmseqs2"),
+    from conftest import PROJECT, require
+
+    prefix = os.environ.get("EKSFOLD_MMSEQS_DB") or str(PROJECT / "data/db/mmseqs/uniprot20k")
+    require(Path(prefix + ".dbtype"), "MMseqs2 database (make test-setup)")
+    m = align_target(TARGETS["7snc-a"], dbs(template_db),
+                     AlignConfig(msa_mode="mmseqs2", mmseqs_db=prefix, mmseqs_iterations=1),
                      tmp_path / "a", templates=TemplateConfig(enabled="on"))
     assert m["template_msa"] == "uniref_mmseqs.a3m" and m["template_hits"] >= 2
