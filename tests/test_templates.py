@@ -254,3 +254,12 @@ def test_mmseqs2_mode_searches_templates_with_its_msa(template_db, tmp_path):
                      AlignConfig(msa_mode="mmseqs2", mmseqs_db=prefix, mmseqs_iterations=1),
                      tmp_path / "a", templates=TemplateConfig(enabled="on"))
     assert m["template_msa"] == "uniref_mmseqs.a3m" and m["template_hits"] >= 2
+
+
+def test_summary_has_the_template_columns():
+    from eksfold.results import columns
+
+    cols = columns(("align", "infer"))
+    assert {"template_hits", "template_search_s", "templates_used", "top_template",
+            "top_template_identity", "top_template_coverage", "top_template_date"} <= set(cols)
+    assert cols[-1] == "error" and cols.index("mean_plddt") < cols.index("templates_used")

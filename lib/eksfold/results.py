@@ -35,12 +35,13 @@ REFERENCES_ENV = "EKSFOLD_REFERENCES"  # a folder of <pdb>.<chain>.pdb used for 
 
 
 def columns(stages) -> list[str]:
-    """The summary columns for a run's stages: COLUMNS, then other stages' own."""
+    """The summary columns for a run's stages: COLUMNS, then other stages' own (and align's
+    and infer's beyond COLUMNS: the template columns of issue 20)."""
     extra = []
     for name in stages:
-        if name not in ("align", "infer"):
-            stage = get_stage(name)
-            extra += [f"{name}_status", *stage.summary_columns]
+        stage = get_stage(name)
+        own = [c for c in stage.summary_columns if c not in COLUMNS]
+        extra += own if name in ("align", "infer") else [f"{name}_status", *own]
     return COLUMNS[:-1] + extra + ["error"]
 
 
