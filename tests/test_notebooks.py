@@ -19,7 +19,7 @@ import pytest
 
 from eksfold import checks, cli, report, viz
 from eksfold.metrics import ACCURACY_COLUMNS as _ACC
-from eksfold.results import COLUMNS, columns, load_summary
+from eksfold.results import columns, load_summary
 from test_report import chromium_screenshot, embedded_pngs, find_image, region_of
 
 ACCURACY_COLUMNS = list(_ACC)
