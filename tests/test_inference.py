@@ -217,6 +217,9 @@ def test_same_structure_as_openfold_with_templates(small_db, template_db, checkp
     torch.manual_seed(1)
     processed = processor.process_features(feature_dict, mode="predict")
     assert processed["template_mask"].sum() == ours["templates_used"]
+    # predict mode pads to max_templates slots with or without hits: the template stack's cost
+    # (and the settings sweep's memory model) is that of 4 templates either way
+    assert processed["template_aatype"].shape[0] == config.data.predict.max_templates == 4
     processed = {k: torch.as_tensor(v, device="cpu") for k, v in processed.items()}
     out = run_model(model, processed, "7snc-a", out_dir)
     processed = tensor_tree_map(lambda x: np.array(x[..., -1].cpu()), processed)
