@@ -234,5 +234,5 @@ def test_same_structure_as_openfold_with_templates(small_db, template_db, checkp
     assert diff <= 1e-3
     assert abs(ours["mean_plddt"] - float(out["plddt"].mean())) < 1e-3
     # the templates matter: the same model without them folds differently
-    off = infer_target(target, aln, run_config.infer, tmp_path / "off")
+    infer_target(target, aln, run_config.infer, tmp_path / "off")
     assert np.abs(pdb_coords(tmp_path / "off/unrelaxed.pdb") - ca).max() > 0.01
