@@ -263,3 +263,40 @@ def test_summary_has_the_template_columns():
     assert {"template_hits", "template_search_s", "templates_used", "top_template",
             "top_template_identity", "top_template_coverage", "top_template_date"} <= set(cols)
     assert cols[-1] == "error" and cols.index("mean_plddt") < cols.index("templates_used")
+
+
+def test_run_with_templates_end_to_end(small_db, template_db, tmp_path, worker_env):
+    """A run on the local executor (subprocess workers read the templates from the manifest):
+    hits beside the MSAs, the template used, the summary's columns; a bad hit file fails its
+    target only."""
+    from eksfold.pipeline import run_pipeline
+    from eksfold.progress.text import TextProgress
+    from eksfold.results import load_summary
+
+    src = tmp_path / "t.fasta"
+    src.write_text("".join(TARGETS[t].fasta() for t in ("7snc-a", "7sao-a")))
+    root = tmp_path / "run"
+    common = dict(preset="tiny", databases=dbs(template_db, small_db), reporter=TextProgress(bars=False),
+                  templates=TemplateConfig(max_template_date="2022-08-03"))
+    run_pipeline(str(src), str(root), stages=("align",), **common)
+    assert (root / "targets/7snc-a/align/pdb70_hits.hhr").is_file()
+    (root / "targets/7sao-a/align/pdb70_hits.hhr").write_text("No 1\n>7snc_A\nProbab=bad\n")
+    run = run_pipeline(str(src), str(root), **common)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["config"]["templates"]["max_template_date"] == "2022-08-03"
+    df = load_summary(run.root).set_index("target")
+    assert df.loc["7snc-a", "infer_status"] == "done"
+    assert df.loc["7snc-a", "templates_used"] == 1 and df.loc["7snc-a", "top_template"] == "7sao_A"
+    assert df.loc["7snc-a", "top_template_date"] == "2022-08-03" and df.loc["7snc-a", "template_hits"] >= 2
+    assert df.loc["7sao-a", "infer_status"] == "failed"
+    assert "pdb70_hits.hhr are malformed" in df.loc["7sao-a", "error"]
+
+
+def test_a_resumed_run_keeps_its_max_template_date(tmp_path):
+    from eksfold.templates.settings import pin_date
+
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"config": {"templates": {"max_template_date": "2026-01-02"}}}))
+    assert pin_date(TemplateConfig(), str(tmp_path)).max_template_date == "2026-01-02"
+    assert pin_date(TemplateConfig(max_template_date="2022-07-30"), str(tmp_path)).max_template_date == "2022-07-30"
+    assert pin_date(TemplateConfig(), str(tmp_path / "new")) == TemplateConfig()

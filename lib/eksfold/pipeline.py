@@ -16,7 +16,7 @@ from .results import write_summary
 from .run import Run
 from .target_files import read_targets
 from .targets import Target, select
-from .templates.settings import plan as template_plan
+from .templates.settings import pin_date, plan as template_plan
 from .site import run_dir, target_file
 from .weights import is_untrained
 
@@ -103,7 +103,7 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                        align=align or AlignConfig(),
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
-                       relax=relax, templates=templates or TemplateConfig())
+                       relax=relax, templates=pin_date(templates or TemplateConfig(), root))
     log.info("templates: %s", template_plan(config).reason)   # ConfigError before any work (#20)
     run = Run.create(root, targets, config, inputs=inputs, rejected=rejected)
     # refused for this machine's memory now (rewritten on every invocation: another machine

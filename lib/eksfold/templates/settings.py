@@ -117,3 +117,21 @@ def default_template_databases() -> dict[str, str]:
 
     root = _located("EKSFOLD_TEMPLATE_DB", SITE_KEY)
     return paths(root) if root is not None and (root / DONE).is_file() else {}
+
+
+def pin_date(templates, root: str):
+    """``templates`` with its max template date fixed for the run at ``root``: a run resumed on
+    a later day with the default date (today, as OpenFold's script) keeps the date its
+    manifest records, so the resume is the same run; an explicit other date is kept as given
+    (and refused by ``Run.create`` as other settings)."""
+    import dataclasses
+
+    from ..storage import open_store
+
+    if templates.max_template_date != datetime.date.today().isoformat():
+        return templates
+    try:
+        recorded = open_store(root).read_json("manifest.json")["config"]["templates"]
+        return dataclasses.replace(templates, max_template_date=recorded["max_template_date"])
+    except (FileNotFoundError, KeyError, TypeError, ValueError):
+        return templates
