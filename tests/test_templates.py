@@ -300,3 +300,12 @@ def test_a_resumed_run_keeps_its_max_template_date(tmp_path):
     assert pin_date(TemplateConfig(), str(tmp_path)).max_template_date == "2026-01-02"
     assert pin_date(TemplateConfig(max_template_date="2022-07-30"), str(tmp_path)).max_template_date == "2022-07-30"
     assert pin_date(TemplateConfig(), str(tmp_path / "new")) == TemplateConfig()
+
+
+def test_default_databases_include_the_installed_template_databases(template_db, monkeypatch):
+    from eksfold.config import default_databases
+
+    monkeypatch.setenv("EKSFOLD_TEMPLATE_DB", str(template_db))
+    assert default_databases().pdb70 == standin.paths(template_db)["pdb70"]
+    monkeypatch.setenv("EKSFOLD_TEMPLATE_DB", str(template_db / "missing"))
+    assert default_databases().pdb70 is None and default_databases().template_mmcif_dir is None
