@@ -66,3 +66,11 @@ def random_tiny_model(seed: int):
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.02)
     return model
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Path:
+    """The stand-in template databases `make setup` builds (mk/templates.mk) from the CAMEO 2022
+    reference structures; $EKSFOLD_TEMPLATE_DB points elsewhere (a worktree's own build)."""
+    root = Path(os.environ.get("EKSFOLD_TEMPLATE_DB") or PROJECT / "data" / "db" / "templates")
+    return require(root / ".done", "template databases").parent

@@ -320,7 +320,9 @@ def test_cli_references_from_a_cameo_style_fasta(pdb_http, tmp_path):
 
 # -- databases -----------------------------------------------------------------------------
 def test_manifest_modes_sizes_and_the_cluster_layout_agree():
-    assert {d.name for d in manifest("reduced")} == {"uniref90", "mgnify", "small_bfd", "pdb70", "pdb_mmcif"}
+    assert {d.name for d in manifest("reduced")} == {"uniref90", "mgnify", "small_bfd", "pdb70",
+                                                     "pdb_seqres", "pdb_mmcif"}
+    assert {"pdb70", "pdb_seqres", "pdb_mmcif"} <= {d.name for d in manifest("full")}   # templates
     assert {"bfd", "uniref30"} <= {d.name for d in manifest("full")}
     assert "uniclust30" in MODES["casp14"]
     for db in DATABASES.values():
@@ -331,7 +333,7 @@ def test_manifest_modes_sizes_and_the_cluster_layout_agree():
         manifest("huge")
     # the cluster's data-preparation script writes the same layout
     script = (PROJECT / "cluster" / "data-prep" / "prepare-data.sh").read_text()
-    for name in ("uniref90", "mgnify", "small_bfd", "pdb70", "bfd", "uniref30"):
+    for name in ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_seqres", "bfd", "uniref30"):
         assert DATABASES[name].sources[0].url.split("/")[-1] in script.replace("$GCS", "")
 
 
@@ -354,6 +356,7 @@ def make_mirror(store) -> dict:
         cif = two_chain_mmcif({"A": STRUCTURES / chain_file}, pdb).encode()
         store.write_bytes(f"pdb_mmcif/mmCIF/{pdb[1:3]}/{pdb}.cif.gz", gzip.compress(cif))
     store.write_text("pdb_mmcif/obsolete.dat", "OBSLTE    31-JUL-94 116L     216L\n")
+    store.write_text("pdb_seqres/pdb_seqres.txt", ">7rup_A mol:protein length:4  X\nMKVL\n")
     return {"uniref90": fasta}
 
 
@@ -375,6 +378,9 @@ def test_prepare_databases_from_a_mirror_then_rerun_skips(s3_env, tmp_path):
     assert Path(config.uniref90).is_file() and Path(config.mgnify).is_file()
     assert Path(config.small_bfd).is_file()   # every database of the mode has its field
     assert list(Path(config.pdb70).parent.glob("pdb70_*"))
+    # the template databases fill their fields too (issue 20)
+    assert Path(config.pdb_seqres).read_text().startswith(">7rup_A mol:protein")
+    assert Path(config.template_mmcif_dir).is_dir() and Path(config.obsolete_pdbs).is_file()
     again = prepare_databases("reduced", dest, mirror=mirror.uri(), progress=False)
     assert all(r.skipped for r in again)
 

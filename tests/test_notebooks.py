@@ -19,7 +19,7 @@ import pytest
 
 from eksfold import checks, cli, report, viz
 from eksfold.metrics import ACCURACY_COLUMNS as _ACC
-from eksfold.results import COLUMNS, load_summary
+from eksfold.results import columns, load_summary
 from test_report import chromium_screenshot, embedded_pngs, find_image, region_of
 
 ACCURACY_COLUMNS = list(_ACC)
@@ -255,7 +255,7 @@ def test_inference_notebook_runs_the_monitor_and_shows_the_structure(inferred, r
 
 def test_run_summary_has_accuracy_columns(inferred, run_params):
     df = load_summary(run_params["run_root"])
-    assert list(df.columns) == COLUMNS + ACCURACY_COLUMNS
+    assert list(df.columns) == columns(("align", "infer")) + ACCURACY_COLUMNS
     assert (df.infer_status == "done").all() and df.untrained.all()
     assert df[ACCURACY_COLUMNS].notna().all().all()
     # untrained weights: far from the experimental structures

@@ -7,6 +7,8 @@
 # data-prep/job.yaml. Layout, as eksfold expects it (docs/DESIGN.md):
 #   ROOT/db/uniref90/uniref90.fasta            ROOT/db/mgnify/mgy_clusters_2022_05.fa
 #   ROOT/db/pdb70/pdb70_*                      ROOT/db/pdb_mmcif/{mmcif_files/,obsolete.dat}
+#   ROOT/db/pdb_seqres/pdb_seqres.txt          (templates: pdb70 for hhsearch, pdb_seqres for
+#                                               hmmsearch, pdb_mmcif for the structures)
 #   ROOT/db/small_bfd/bfd-first_non_consensus_sequences.fasta            (reduced)
 #   ROOT/db/bfd/bfd_metaclust_*  ROOT/db/uniref30/UniRef30_2021_03_*     (full)
 #   ROOT/weights/openfold/*.pt   (s3://openfold/openfold_params/, public bucket, unsigned)
@@ -40,11 +42,10 @@ fetch() {
   aria2c --continue=true --max-connection-per-server=8 --split=8 --summary-interval=300 \
     --dir="$dir" --out="$file" "$url"
   log "$item: unpacking $file"
-  case "$file" in
-    *.tar.gz) tar --use-compress-program=pigz -xf "$dir/$file" -C "$dir" ;;
+  case "$file" in   # pigz -d removes the .gz; a plain file (pdb_seqres.txt) stays as it is
+    *.tar.gz) tar --use-compress-program=pigz -xf "$dir/$file" -C "$dir" && rm -f "$dir/$file" ;;
     *.gz) pigz -d -f "$dir/$file" ;;
   esac
-  rm -f "$dir/$file"
   touch "$dir/.done"
   log "$item: done ($(du -sh "$dir" | cut -f1))"
 }
@@ -115,6 +116,7 @@ fi
 fetch uniref90 https://ftp.ebi.ac.uk/pub/databases/uniprot/uniref/uniref90/uniref90.fasta.gz
 fetch mgnify "$GCS/v2.3/mgy_clusters_2022_05.fa.gz"
 fetch pdb70 https://wwwuser.gwdg.de/~compbiol/data/hhsuite/databases/hhsuite_dbs/old-releases/pdb70_from_mmcif_200401.tar.gz
+fetch pdb_seqres https://files.wwpdb.org/pub/pdb/derived_data/pdb_seqres.txt
 pdb_mmcif
 if [ "$preset" = reduced ]; then
   fetch small_bfd "$GCS/reduced_dbs/bfd-first_non_consensus_sequences.fasta.gz"

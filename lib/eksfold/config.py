@@ -6,6 +6,7 @@ them back from the manifest, so a unit's command line names only the run root, s
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from dataclasses import dataclass, field
 
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
@@ -21,7 +22,8 @@ class DatabaseConfig:
     a target's alignment folder: uniref90 -> uniref90_hits.sto, mgnify -> mgnify_hits.sto,
     small_bfd -> small_bfd_hits.sto (jackhmmer, FASTA databases); bfd (+ uniclust30) ->
     bfd_uniclust_hits.a3m (hhblits, HH-suite database prefixes); pdb70 -> pdb70_hits.hhr
-    (hhsearch; template hits are recorded, templates need mmCIF files).
+    (hhsearch); pdb_seqres -> hmm_output.sto (hmmsearch). Templates (eksfold.templates) also
+    need the mmCIF folder and, optionally, the PDB's obsolete-entry list.
     """
 
     uniref90: str | None = None
@@ -30,9 +32,27 @@ class DatabaseConfig:
     bfd: str | None = None
     uniclust30: str | None = None
     pdb70: str | None = None
+    # templates (eksfold.templates): the hmmsearch database, the structures, obsolete.dat
+    pdb_seqres: str | None = None
+    template_mmcif_dir: str | None = None
+    obsolete_pdbs: str | None = None
 
     def configured(self) -> dict[str, str]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v}
+
+
+@dataclass
+class TemplateConfig:
+    """Template search and featurisation (:mod:`eksfold.templates`), OpenFold's options."""
+
+    enabled: str = "auto"       # auto: on for presets trained with templates when template
+    #                             databases are configured | on | off
+    search: str = "hhsearch"    # hhsearch (PDB70: AF2 monomer presets) | hmmsearch (pdb_seqres)
+    # OpenFold's run_pretrained_openfold.py defaults --max_template_date to today; the date is
+    # fixed when the run is created and kept in its manifest, so reruns use the same one
+    max_template_date: str = field(default_factory=lambda: datetime.date.today().isoformat())
+    release_dates: str | None = None    # OpenFold's --release_dates_path (JSON), optional
+    kalign: str = "kalign"              # realigns a hit whose sequence differs from its mmCIF
 
 
 @dataclass
@@ -106,6 +126,7 @@ class RunConfig:
     infer: InferConfig = field(default_factory=InferConfig)
     relax: RelaxConfig = field(default_factory=RelaxConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    templates: TemplateConfig = field(default_factory=TemplateConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -117,7 +138,8 @@ class RunConfig:
                        align=AlignConfig(**data.get("align", {})),
                        infer=InferConfig(**data.get("infer", {})),
                        relax=RelaxConfig(**data.get("relax", {})),
-                       score=ScoreConfig(**data.get("score", {})))
+                       score=ScoreConfig(**data.get("score", {})),
+                       templates=TemplateConfig(**data.get("templates", {})))
         except TypeError as exc:
             raise ConfigError(f"invalid run configuration: {exc}") from exc
 
@@ -127,5 +149,8 @@ def default_databases() -> DatabaseConfig:
     or an empty configuration when there is none (the align stage then says how to get one)."""
     from .site import default_database
 
+    from .templates.settings import default_template_databases
+
     db = default_database()
-    return DatabaseConfig(uniref90=str(db)) if db else DatabaseConfig()
+    dbs = DatabaseConfig(uniref90=str(db)) if db else DatabaseConfig()
+    return dataclasses.replace(dbs, **default_template_databases())   # templates hook (#20)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
-                     ScoreConfig, default_databases)
+                     ScoreConfig, TemplateConfig, default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
 from .errors import TargetError
 from .executors import execute, get_executor
@@ -16,6 +16,7 @@ from .results import write_summary
 from .run import Run
 from .target_files import read_targets
 from .targets import Target, select
+from .templates.settings import pin_date, plan as template_plan
 from .site import run_dir, target_file
 from .weights import is_untrained
 
@@ -90,7 +91,7 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                  weights: str = DEFAULT_WEIGHTS, databases: DatabaseConfig | None = None,
                  align: AlignConfig | None = None, relax: bool | RelaxConfig | None = None,
                  device: str = "auto", seed: int = 0, settings: str = "auto",
-                 executor: str = "local", executor_options: dict | None = None,
+                 templates: TemplateConfig | None = None, executor: str = "local", executor_options: dict | None = None,
                  stages=None, ids=None, limit: int | None = None, shortest: bool = False,
                  max_length: int | None = None, reporter=None) -> Run:
     """Fold the targets of ``source`` into the run root ``root`` and write its summary table.
@@ -114,7 +115,9 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                        align=align or AlignConfig(),
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
-                       relax=relax, score=_score_config(inputs.get("fasta")))
+                       relax=relax, score=_score_config(inputs.get("fasta")),
+                       templates=pin_date(templates or TemplateConfig(), root))
+    log.info("templates: %s", template_plan(config).reason)   # ConfigError before any work (#20)
     run = Run.create(root, targets, config, inputs=inputs, rejected=rejected)
     # refused for this machine's memory now (rewritten on every invocation: another machine
     # or a larger limit may fit them); their units are not run

@@ -37,13 +37,18 @@ REFERENCES_ENV = "EKSFOLD_REFERENCES"  # a folder of <pdb>.<chain>.pdb used for 
 
 
 def columns(stages) -> list[str]:
-    """The summary columns for a run's stages: COLUMNS, then other stages' own."""
+    """The summary columns for a run's stages: COLUMNS, then other stages' own (align's and
+    infer's beyond COLUMNS too: the template columns); a stage with ``summary_at_end`` after
+    "error"."""
     extra, last = [], []
     for name in stages:
-        if name not in ("align", "infer"):
-            stage = get_stage(name)
-            own = [f"{name}_status"] * stage.status_column + [*stage.summary_columns]
-            (last if stage.summary_at_end else extra).extend(own)
+        stage = get_stage(name)
+        own = [c for c in stage.summary_columns if c not in COLUMNS]
+        if name in ("align", "infer"):
+            extra += own
+            continue
+        own = [f"{name}_status"] * stage.status_column + own
+        (last if stage.summary_at_end else extra).extend(own)
     return COLUMNS[:-1] + extra + ["error"] + last
 
 

@@ -12,6 +12,7 @@ default database    ``EKSFOLD_DATABASE``     ``database`` (the 20,000-sequence F
 target sets         ``EKSFOLD_DATA``         ``data`` (folder with cameo92/, cameo2022/)
 runs of notebooks   ``EKSFOLD_RUNS``         ``runs`` (default ``~/eksfold-runs``)
 3Dmol.js            ``EKSFOLD_3DMOL_JS``     ``threedmol_js`` (npm package, make setup)
+template databases  ``EKSFOLD_TEMPLATE_DB``  ``template_db`` (stand-in, mk/templates.mk)
 =================== ======================== ==========================================
 
 >>> target_file("cameo2022")          # doctest: +SKIP

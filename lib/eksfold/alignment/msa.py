@@ -12,6 +12,7 @@ from ..errors import TargetError
 from ..targets import Target
 
 MSA_SUFFIXES = (".sto", ".a3m")
+NOT_MSAS = ("hmm_output.sto",)   # template hits (eksfold.templates.search), not an MSA
 
 
 def read_msa_sequences(path: str | Path) -> dict[str, str]:
@@ -40,7 +41,7 @@ def msa_depth(alignment_dir: str | Path) -> int:
     """Distinct aligned sequences over all MSAs of a folder (as OpenFold deduplicates them)."""
     distinct = set()
     for path in Path(alignment_dir).iterdir():
-        if path.suffix in MSA_SUFFIXES:
+        if path.suffix in MSA_SUFFIXES and path.name not in NOT_MSAS:
             for seq in read_msa_sequences(path).values():
                 # A3M lower case = insertions; OpenFold drops them when comparing rows.
                 distinct.add("".join(c for c in seq if not c.islower() and c != "."))
@@ -53,7 +54,7 @@ def check_alignments(target: Target, alignment_dir: str | Path) -> None:
     OpenFold itself accepts such files silently and predicts from mismatched features.
     """
     for path in sorted(Path(alignment_dir).iterdir()):
-        if path.suffix not in MSA_SUFFIXES:
+        if path.suffix not in MSA_SUFFIXES or path.name in NOT_MSAS:
             continue
         rows = read_msa_sequences(path)
         query = next(iter(rows.values()), "")

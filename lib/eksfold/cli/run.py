@@ -1,6 +1,8 @@
 """``eksfold run | status | summary | verify``: fold targets and look at a run."""
 from __future__ import annotations
 
+import dataclasses
+
 from ..config import AlignConfig
 from ..contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS, ExitCode
 from ..weights import is_untrained
@@ -78,9 +80,39 @@ def _add_run(sub) -> None:
     p.add_argument("--precomputed", nargs="?", const="", metavar="SOURCE",
                    help="reuse OpenFold's precomputed alignments of the target's PDB chain when "
                         "they match (default source s3://openfold/pdb)")
+    _add_template_options(p)   # templates (#20)
     p.add_argument("--align-workers", type=int, default=1, help="concurrent alignment units (local)")
     p.add_argument("--infer-workers", type=int, default=1, help="warm inference workers (local)")
     p.set_defaults(func=cmd_run)
+
+
+def _add_template_options(p) -> None:
+    from ..config import TemplateConfig
+
+    g = p.add_argument_group("templates (OpenFold's template search and featurisation)")
+    on = g.add_mutually_exclusive_group()
+    on.add_argument("--templates", dest="templates", action="store_const", const="on",
+                    default="auto", help="use templates (default: on for presets trained with "
+                                         "them when template databases are configured)")
+    on.add_argument("--no-templates", dest="templates", action="store_const", const="off")
+    g.add_argument("--template-search", default="hhsearch", choices=["hhsearch", "hmmsearch"],
+                   help="hhsearch against PDB70 (AF2 monomer) or hmmsearch against pdb_seqres")
+    g.add_argument("--max-template-date", help="YYYY-MM-DD: newest template release date "
+                                               "(default: today, as OpenFold)")
+    g.add_argument("--pdb70", help="PDB70 HH-suite database prefix (hhsearch)")
+    g.add_argument("--pdb-seqres", help="pdb_seqres.txt (hmmsearch)")
+    g.add_argument("--template-mmcif-dir", help="folder of <pdb_id>.cif template structures")
+    g.add_argument("--obsolete-pdbs", help="the PDB's obsolete.dat (obsolete-entry mapping)")
+    g.add_argument("--release-dates", help="OpenFold's release-dates JSON (optional)")
+    g.add_argument("--kalign", default=TemplateConfig.kalign, help="kalign binary (realignment)")
+
+
+def _template_config(args):
+    from ..config import TemplateConfig
+
+    extra = {"max_template_date": args.max_template_date} if args.max_template_date else {}
+    return TemplateConfig(enabled=args.templates, search=args.template_search,
+                          release_dates=args.release_dates, kalign=args.kalign, **extra)
 
 
 def cmd_run(args) -> int:
@@ -92,11 +124,14 @@ def cmd_run(args) -> int:
                          uniclust30=args.uniclust30)
     if not dbs.configured():
         dbs = default_databases()
+    template_dbs = {k: getattr(args, k) for k in ("pdb70", "pdb_seqres", "template_mmcif_dir",
+                                                  "obsolete_pdbs") if getattr(args, k)}
+    dbs = dataclasses.replace(dbs, **template_dbs)
     options = ({"align_workers": args.align_workers, "infer_workers": args.infer_workers}
                if args.executor == "local" else {})
     run = run_pipeline(args.fasta, args.root, preset=args.preset, weights=args.weights,
                        relax=args.relax, settings=args.settings,
-                       databases=dbs, align=AlignConfig(
+                       templates=_template_config(args), databases=dbs, align=AlignConfig(
                            cpus=args.align_cpus, use_precomputed=args.precomputed is not None,
                            precomputed_source=args.precomputed or None, msa_mode=args.msa,
                            mmseqs_db=args.mmseqs_db, mmseqs_layout=args.mmseqs_layout,

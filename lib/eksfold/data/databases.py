@@ -6,8 +6,8 @@ sizes are approximate, from AlphaFold's README ("Genetic databases", v2.3 and CA
 ========== ======================================================= ==========
 mode       databases                                               download
 ========== ======================================================= ==========
-reduced    uniref90, mgnify, small_bfd, pdb70, pdb_mmcif           ~173 GB
-full       uniref90, mgnify, bfd, uniref30, pdb70, pdb_mmcif       ~488 GB
+reduced    uniref90, mgnify, small_bfd, pdb70, pdb_seqres, pdb_mmcif ~173 GB
+full       uniref90, mgnify, bfd, uniref30, pdb70, pdb_seqres, ... ~488 GB
 casp14     uniref90, mgnify_2018_12, bfd, uniclust30, pdb70, ...   ~435 GB
 ========== ======================================================= ==========
 
@@ -17,7 +17,9 @@ Layout under the destination (``/fsx/db`` on the cluster; the same as ``cluster/
     small_bfd/bfd-first_non_consensus_sequences.fasta
     bfd/bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt_{a3m,hhm,cs219}.ff{data,index}
     uniref30/UniRef30_2021_03_*          pdb70/pdb70_*
-    pdb_mmcif/mmcif_files/*.cif          pdb_mmcif/obsolete.dat
+    pdb_seqres/pdb_seqres.txt            (template search: pdb70 by hhsearch, pdb_seqres by
+    pdb_mmcif/mmcif_files/*.cif           hmmsearch; templates read pdb_mmcif)
+    pdb_mmcif/obsolete.dat
     <db>/.done                           written last; a rerun skips that database
 
 ``mirror`` replaces the public sources by your own copy (``s3://bucket/prefix`` or a URL):
@@ -58,7 +60,7 @@ class Database:
     size_gb: float              # unpacked, approximate
     sources: tuple[Source, ...] = field(default_factory=tuple)
     note: str = ""
-    role: str | None = None     # the eksfold.config.DatabaseConfig field it fills (None: templates)
+    role: str | None = None     # the eksfold.config.DatabaseConfig field it fills
 
     @property
     def download_gb(self) -> float:
@@ -90,11 +92,15 @@ DATABASES: dict[str, Database] = {db.name: db for db in (
     Database("pdb70", "hhsearch", "pdb70/pdb70", 56, (Source(
         "https://wwwuser.gwdg.de/~compbiol/data/hhsuite/databases/hhsuite_dbs/old-releases/"
         "pdb70_from_mmcif_200401.tar.gz", "untar", 19.5),), role="pdb70"),
+    Database("pdb_seqres", "hmmsearch", "pdb_seqres/pdb_seqres.txt", 0.3, (Source(
+        "https://files.wwpdb.org/pub/pdb/derived_data/pdb_seqres.txt", "none", 0.3),),
+        "SEQRES of every PDB chain; hmmsearch template route (AlphaFold 2.3, OpenFold multimer)",
+        role="pdb_seqres"),
     Database("pdb_mmcif", "templates", "pdb_mmcif/mmcif_files", 238, (
         Source("rsync://rsync.rcsb.org:33444/ftp_data/structures/divided/mmCIF/", "mmcif", 43),
         Source("https://files.wwpdb.org/pub/pdb/data/status/obsolete.dat", "none", 0.0)),
         "about 200,000 files; also in the public bucket s3://pdbsnapshots/<date>/pub/pdb/data/"
-        "structures/divided/mmCIF/ (use it as pdb_mmcif's mirror)"),
+        "structures/divided/mmCIF/ (use it as pdb_mmcif's mirror)", role="template_mmcif_dir"),
 )}
 
 # ColabFold's MMseqs2 databases (what colabfold_search reads); the data-preparation Job turns
@@ -110,8 +116,8 @@ DATABASES.update({db.name: db for db in (
 )})
 
 MODES: dict[str, tuple[str, ...]] = {
-    "reduced": ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_mmcif"),
-    "full": ("uniref90", "mgnify", "bfd", "uniref30", "pdb70", "pdb_mmcif"),
+    "reduced": ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_seqres", "pdb_mmcif"),
+    "full": ("uniref90", "mgnify", "bfd", "uniref30", "pdb70", "pdb_seqres", "pdb_mmcif"),
     "casp14": ("uniref90", "mgnify_2018_12", "bfd", "uniclust30", "pdb70", "pdb_mmcif"),
     "colabfold": ("colabfold_uniref30", "colabfold_envdb", "pdb_mmcif"),
 }
@@ -131,11 +137,12 @@ def database_paths(mode: str, root: str | os.PathLike) -> dict[str, Path]:
 
 def database_config(mode: str, root: str | os.PathLike):
     """An :class:`eksfold.config.DatabaseConfig` for ``mode`` under ``root``: each database
-    fills the field its ``role`` names (pdb_mmcif feeds templates, which the align stage does
-    not build)."""
+    fills the field its ``role`` names; pdb_mmcif also brings its obsolete.dat (templates)."""
     from ..config import DatabaseConfig
-    return DatabaseConfig(**{db.role: str(Path(root) / db.path) for db in manifest(mode)
-                             if db.role})
+    fields = {db.role: str(Path(root) / db.path) for db in manifest(mode) if db.role}
+    if "template_mmcif_dir" in fields:
+        fields["obsolete_pdbs"] = str(Path(root) / "pdb_mmcif" / "obsolete.dat")
+    return DatabaseConfig(**fields)
 
 
 def describe(mode: str = "reduced") -> str:

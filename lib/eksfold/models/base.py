@@ -105,6 +105,9 @@ class ModelBackend:
         """Build the network for ``config`` (an InferConfig: weights, device, seed, warm-up)."""
         raise NotImplementedError
 
+    def attach_templates(self, folder: Folder, run_config) -> None:
+        """Give a loaded ``folder`` the run's template inputs (a family without templates: no-op)."""
+
     # -- settings ladder and costs ----------------------------------------------------------
     def ladder(self, device_type: str = "cpu", names=None) -> list[SettingInfo]:
         """Inference settings usable on ``device_type``, fastest first."""

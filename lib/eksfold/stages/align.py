@@ -8,7 +8,10 @@ their query row is the target's sequence; with an MSA cache (``AlignConfig.cache
 alignment computed before for the same sequence, mode and database is reused.
 
 Metrics: ``tools`` (one entry per program: wall/CPU seconds, peak RSS, output file),
-``tool_wall_s``, ``cpu_s``, ``tool_peak_rss_mb``, ``msa_depth``, ``databases``, ``precomputed``.
+``tool_wall_s``, ``cpu_s``, ``tool_peak_rss_mb``, ``msa_depth``, ``databases``, ``precomputed``;
+with templates (:mod:`eksfold.templates.search`) ``template_hits``, ``template_search_wall_s``,
+``template_search_cpu_s``, ``template_tools`` and the hit file (``pdb70_hits.hhr`` or
+``hmm_output.sto``) beside the MSAs.
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ class AlignStage(Stage):
     pool = "cpu"
     summary_columns = {"align_wall_s": "wall_s", "align_cpu_s": "cpu_s",
                        "align_peak_rss_mb": "tool_peak_rss_mb", "msa_depth": "msa_depth",
-                       "msa_mode": "mode"}
+                       "msa_mode": "mode", "template_hits": "template_hits",
+                       "template_search_s": "template_search_wall_s"}   # templates (#20)
 
     fixed_cost_s = 5.0
 
@@ -70,6 +74,10 @@ class AlignStage(Stage):
         self.versions = {tool.name: tool_version([tool.binary, "-h"]) for tool in self.tools}
         if self.mmseqs:
             self.versions["mmseqs"] = tool_version(["mmseqs", "version"])
+        from ..templates.search import for_run   # template search (#20): None without templates
+        self.templates = for_run(self.config)
+        if self.templates:
+            self.versions.update(self.templates.versions())
         self.cache = _cache(cfg, self) if cfg.cache else None
         if not self.tools and not self.mmseqs and not cfg.use_precomputed:
             raise ConfigError("no sequence database configured for the alignment stage: pass "
@@ -98,18 +106,24 @@ class AlignStage(Stage):
         if self.config.align.use_precomputed:
             reused = self._precomputed(target, out)
             if reused is not None:
-                return reused
+                return self._templates(target, out, reused)
         mode = self.config.align.msa_mode
         if self.cache:
             started = time.perf_counter()
             if self.cache.get(target.sequence, mode, self.db_identity, out):
-                return {"mode": mode, "cache_hit": True, "msa_depth": msa_depth(out),
-                        "tool_wall_s": round(time.perf_counter() - started, 3), "cpu_s": 0.0,
-                        "tool_peak_rss_mb": 0.0, "tools": [], "versions": self.versions}
+                return self._templates(target, out, {
+                    "mode": mode, "cache_hit": True, "msa_depth": msa_depth(out),
+                    "tool_wall_s": round(time.perf_counter() - started, 3), "cpu_s": 0.0,
+                    "tool_peak_rss_mb": 0.0, "tools": [], "versions": self.versions})
         metrics = self._mmseqs(target, out) if self.mmseqs else self._jackhmmer(target, out)
+        metrics = self._templates(target, out, metrics)   # before caching: hits go with MSAs
         if self.cache:
             self.cache.put(target.sequence, mode, self.db_identity, out)
         return {**metrics, "mode": mode, "cache_hit": False}
+
+    def _templates(self, target: Target, out: Path, metrics: dict) -> dict:
+        """Template search after the MSAs (eksfold.templates.search); nothing without one."""
+        return {**metrics, **self.templates.run(target, out)} if self.templates else metrics
 
     def _mmseqs(self, target: Target, out: Path) -> dict:
         if target.id in self._batch:          # searched with its shard
@@ -182,23 +196,34 @@ def _mmseqs_search(cfg):
                          max_seqs=cfg.mmseqs_max_seqs, cpus=cfg.cpus)
 
 
+# DatabaseConfig fields that hold template databases, not sequence databases for the MSAs
+TEMPLATE_FIELDS = ("pdb70", "pdb_seqres", "template_mmcif_dir", "obsolete_pdbs")
+
+
 def _cache(cfg, stage: AlignStage):
     """The MSA cache and the identity of the databases its entries are keyed by."""
     from ..alignment.cache import MSACache, database_identity
+    from ..templates.search import identity_files
 
-    paths = ([stage.mmseqs.database] if stage.mmseqs
-             else list(stage.config.databases.configured().values()))
-    stage.db_identity = database_identity(*paths, **(stage.mmseqs.settings() if stage.mmseqs
-                                                     else {}))
+    dbs = {k: v for k, v in stage.config.databases.configured().items()
+           if k not in TEMPLATE_FIELDS}
+    paths = [stage.mmseqs.database] if stage.mmseqs else list(dbs.values())
+    extra = stage.mmseqs.settings() if stage.mmseqs else {}
+    if stage.templates:   # the template hits are cached with the MSAs (#20)
+        paths += identity_files(stage.templates.route, stage.config.databases)
+        extra["templates"] = stage.templates.route
+    stage.db_identity = database_identity(*paths, **extra)
     return MSACache(cfg.cache)
 
 
-def align_target(target: Target, databases, config, out_dir) -> dict:
-    """One call: the align stage for one target outside a run (tests, notebooks)."""
+def align_target(target: Target, databases, config, out_dir, templates=None) -> dict:
+    """One call: the align stage for one target outside a run (tests, notebooks);
+    ``templates``: a :class:`~eksfold.config.TemplateConfig` (default: OpenFold's, auto)."""
     from types import SimpleNamespace
 
-    from ..config import RunConfig
+    from ..config import RunConfig, TemplateConfig
 
-    stage = AlignStage(SimpleNamespace(config=RunConfig(databases=databases, align=config)))
+    stage = AlignStage(SimpleNamespace(config=RunConfig(
+        databases=databases, align=config, templates=templates or TemplateConfig())))
     stage.open()
     return stage.run_unit(target, None, Path(out_dir))

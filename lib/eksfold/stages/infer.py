@@ -38,7 +38,12 @@ class InferStage(Stage):
     summary_columns = {"feature_s": "feature_s", "inference_s": "inference_s",
                        "infer_peak_rss_mb": "peak_rss_mb", "peak_cuda_mb": "peak_cuda_mb",
                        "device": "device", "preset": "preset", "weights": "weights",
-                       "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm"}
+                       "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm",
+                       # templates (#20): eksfold.templates.featurize's record
+                       "templates_used": "templates_used", "top_template": "top_template",
+                       "top_template_identity": "top_template_identity",
+                       "top_template_coverage": "top_template_coverage",
+                       "top_template_date": "top_template_date"}
 
     def backend(self):
         """The run's model back end (the default preset's when there is no run: the planner)."""
@@ -72,6 +77,8 @@ class InferStage(Stage):
         config = self.infer_config()
         self.model_backend = get_backend(config.preset)
         self.folder = self.model_backend.load(config)
+        # template inputs (#20): the back end attaches them when its preset uses templates
+        self.model_backend.attach_templates(self.folder, self.config)
         self._fixed_cost = dict(self.folder.timings)   # reported once, on the first unit
         self.device_type = self.folder.device_type
         self.cost_model, self.cost_model_error = None, None

@@ -86,6 +86,11 @@ class OpenFold2(ModelBackend):
 
         return Folder(config).load()
 
+    def attach_templates(self, folder, run_config) -> None:
+        from ...templates.featurize import for_run   # None when the run uses no templates
+
+        folder.templates = for_run(run_config, folder.of_config)
+
     def features(self, target, alignment_dir, seed: int = 0):
         """(raw, processed) OpenFold features of ``target`` from its alignment folder."""
         from .folder import make_features

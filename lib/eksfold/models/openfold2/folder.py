@@ -72,18 +72,31 @@ def build_model(preset: Preset, config: InferConfig, device):
     return model.to(device), of_config, info
 
 
-def make_features(target: Target, alignment_dir: str | Path, of_config, seed: int = 0):
-    """OpenFold features for ``target`` from an alignment folder: (raw dict, processed dict)."""
+def make_features(target: Target, alignment_dir: str | Path, of_config, seed: int = 0,
+                  templates=None):
+    """OpenFold features for ``target`` from an alignment folder: (raw dict, processed dict).
+
+    ``templates`` (:class:`eksfold.templates.featurize.TemplateInputs`) adds the template
+    features of the folder's hits; without it the templates are empty, as OpenFold's with no
+    hits."""
+    import shutil
+
     import torch
     from openfold.data import data_pipeline, feature_pipeline
 
+    from ...templates.featurize import openfold_view
+
     fasta = Path(alignment_dir).parent / f".{target.id}.query.fasta"
     fasta.write_text(f">{target.id}\n{target.sequence}\n")
+    view = Path(alignment_dir).parent / f".{target.id}.msas"
     try:
         raw = data_pipeline.DataPipeline(template_featurizer=None).process_fasta(
-            fasta_path=str(fasta), alignment_dir=str(alignment_dir))
+            fasta_path=str(fasta), alignment_dir=str(openfold_view(alignment_dir, view)))
     finally:
         fasta.unlink(missing_ok=True)
+        shutil.rmtree(view, ignore_errors=True)
+    if templates is not None:   # template hook (#20): OpenFold's featuriser on the hits
+        raw.update(templates.features(target, alignment_dir))
     np.random.seed(seed)
     torch.manual_seed(seed + 1)
     processed = feature_pipeline.FeaturePipeline(of_config.data).process_features(raw, mode="predict")
@@ -158,6 +171,7 @@ class Folder:
         self.preset = get_preset(config.preset)
         self.timings: dict[str, float] = {}
         self.model = None
+        self.templates = None   # eksfold.templates.featurize.TemplateInputs, set by the stage
 
     def load(self) -> "Folder":
         import torch
@@ -199,7 +213,8 @@ class Folder:
         out_dir.mkdir(parents=True, exist_ok=True)
         device, timings = self.device, {}
         with _timed(torch.device("cpu"), timings, "feature_s"):
-            raw, processed = make_features(target, alignment_dir, self.of_config, self.config.seed)
+            raw, processed = make_features(target, alignment_dir, self.of_config, self.config.seed,
+                                           self.templates)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         with _timed(device, timings, "inference_s"):
@@ -219,6 +234,7 @@ class Folder:
             "preset": self.preset.name,
             "openfold_preset": self.preset.openfold_name,
             "msa_rows": int(raw["msa"].shape[0]),
+            **(self.templates.record if self.templates else {}),
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(),
@@ -230,7 +246,9 @@ class Folder:
 
 
 def infer_target(target: Target, alignment_dir: str | Path, config: InferConfig,
-                 out_dir: str | Path) -> dict:
-    """One call: build the model for ``config`` and fold one target (benchmarks, notebooks)."""
+                 out_dir: str | Path, templates=None) -> dict:
+    """One call: build the model for ``config`` and fold one target (benchmarks, notebooks);
+    ``templates``: a :class:`~eksfold.templates.featurize.TemplateInputs` (None: no templates)."""
     folder = Folder(config).load()
+    folder.templates = templates
     return {**folder.timings, **folder.fold(target, alignment_dir, out_dir)}
