@@ -79,6 +79,8 @@ def _add_run(sub) -> None:
                         "they match (default source s3://openfold/pdb)")
     p.add_argument("--align-workers", type=int, default=1, help="concurrent alignment units (local)")
     p.add_argument("--infer-workers", type=int, default=1, help="warm inference workers (local)")
+    p.add_argument("--infer-memory-mb", type=float,
+                   help="memory limit of each inference worker, as its own cgroup (local, root)")
     p.set_defaults(func=cmd_run)
 
 
@@ -91,7 +93,8 @@ def cmd_run(args) -> int:
                          uniclust30=args.uniclust30)
     if not dbs.configured():
         dbs = default_databases()
-    options = ({"align_workers": args.align_workers, "infer_workers": args.infer_workers}
+    options = ({"align_workers": args.align_workers, "infer_workers": args.infer_workers,
+                "infer_memory_mb": args.infer_memory_mb}
                if args.executor == "local" else {})
     run = run_pipeline(args.fasta, args.root, preset=args.preset, weights=args.weights,
                        relax=args.relax, settings=args.settings,

