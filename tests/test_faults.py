@@ -111,3 +111,58 @@ def test_stale_attempt_markers_no_longer_fail_a_unit_for_good(tmp_path, small_db
     assert [a.get("killed") for a in rec.attempts] == ["unknown"] * 3 + [None]
     assert not (root / "attempts" / "infer" / "s34.json").exists()
     assert verify_run(str(root)).ok
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 48 MiB tmpfs of its own: a run root on it can really fill up."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs (these tests run as root): {done.stderr}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of ``disk`` (a file that can be deleted to free them again)."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as fh:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while fh.write(b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    return filler
+
+
+def no_partial_files(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob("*.tmp")]
+
+
+def test_a_full_run_root_is_a_clear_retryable_error_and_the_same_command_resumes(
+        tmp_path, small_db, worker_env, small_disk):
+    src = write_fasta(tmp_path / "in.fasta", {"d1": GOOD[:30], "d2": GOOD[40:72]})
+    root = small_disk / "run"
+    align_only(src, root, small_db, "default")
+    committed = {p: p.read_bytes() for p in (root / "targets").rglob("*") if p.is_file()}
+    filler = fill(small_disk)
+    args = run_args(src, root, small_db, "--settings", "default")
+    full = eksfold(*args)
+    said = full.stdout + full.stderr
+    assert full.returncode == ExitCode.FAILED, said[-3000:]
+    assert "no space left on the device" in said and "run the same command again" in said
+    run = Run.open(str(root))
+    assert [run.unit_status("infer", t) for t in ("d1", "d2")] == ["missing", "missing"]
+    assert all(p.read_bytes() == data for p, data in committed.items())   # nothing touched
+    assert verify_run(str(root)).ok and not no_partial_files(root)
+    filler.unlink()                                   # space freed: the same command resumes
+    again = eksfold(*args)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert all(run.unit_status("infer", t) == "done" for t in ("d1", "d2"))
+    assert verify_run(str(root)).ok and not no_partial_files(root)

@@ -54,8 +54,9 @@ class UnitError(EksfoldError):
 class StorageError(EksfoldError):
     """A run root or object store cannot be used; ``hint`` says what to do."""
 
-    def __init__(self, uri: str, problem: str, hint: str = ""):
-        self.uri, self.problem, self.hint = uri, problem, hint
+    def __init__(self, uri: str, problem: str, hint: str = "", retryable: bool = False):
+        # retryable: the same command may succeed later as it is (e.g. once space is freed)
+        self.uri, self.problem, self.hint, self.retryable = uri, problem, hint, retryable
         super().__init__(f"{uri}: {problem}" + (f" ({hint})" if hint else ""))
 
 
