@@ -166,3 +166,65 @@ def test_a_full_run_root_is_a_clear_retryable_error_and_the_same_command_resumes
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     assert all(run.unit_status("infer", t) == "done" for t in ("d1", "d2"))
     assert verify_run(str(root)).ok and not no_partial_files(root)
+
+
+def test_out_of_settings_is_a_retryable_resource_refusal_and_a_rerun_starts_afresh(
+        tmp_path, small_db, worker_env):
+    """Killed for memory with the most frugal setting (the executor's OOM record of an `lma`
+    attempt, as the local or Kubernetes executor writes it): exit 1 with predicted vs available
+    memory, never exit 2; the next run starts the ladder afresh and folds it."""
+    from eksfold.memory.kills import record_kill
+    from eksfold.storage import open_store
+
+    src = write_fasta(tmp_path / "in.fasta", {"r1": GOOD[:32]})
+    root = tmp_path / "run"
+    align_only(src, root, small_db, "default")
+    store = open_store(str(root))
+    store.write_json("attempts/infer/r1.json", [{"setting": "lma", "finished": False}])
+    record_kill(store, "infer", "r1", "oom", "Memory cgroup out of memory: Killed process 1",
+                "kubernetes")
+    args = run_args(src, root, small_db, "--settings", "default")
+    refused = eksfold(*args)
+    assert refused.returncode == ExitCode.FAILED, refused.stderr[-2000:]
+    rec = Run.open(str(root)).record("infer", "r1")
+    assert not rec.done and rec.exit_code == ExitCode.FAILED and rec.reason == RESOURCE_REFUSAL
+    assert "most frugal setting ('lma')" in rec.error
+    assert "predicted" in rec.error and "available" in rec.error and " MB" in rec.error
+    assert rec.attempts[0]["killed"] == "oom" and rec.attempts[0]["setting"] == "lma"
+    assert read_kills(store, "infer", "r1") == [] and not store.exists("attempts/infer/r1.json")
+    again = eksfold(*args)                             # a user's rerun: the ladder afresh
+    assert again.returncode == 0, again.stderr[-2000:]
+    rec = Run.open(str(root)).record("infer", "r1")
+    assert rec.done and rec.metrics["setting"] == "default" and rec.attempts[0]["error"] is None
+
+
+def test_a_worker_killed_for_memory_is_replaced_and_its_unit_retried_lower_in_the_same_run(
+        tmp_path, small_db, worker_env):
+    """Issue 25: the inference worker runs in a memory cgroup whose limit lies between what
+    the committed tiny-preset sweep predicts for `default` and for `chunk` at this length: the
+    kernel kills the worker folding with `default`; the executor sees the cgroup's OOM record,
+    starts a fresh worker, which folds with `chunk`. One run, exit 0, both attempts recorded."""
+    from eksfold.memory.chooser import usable_model
+
+    model, problem = usable_model("cpu", "tiny")
+    assert model is not None, problem
+    length = 110
+    low, high = model.predict(length, "chunk"), model.predict(length, "default")
+    assert high - low > 60, (low, high)     # the sweep separates them at this length
+    limit = (low + high) / 2
+    src = write_fasta(tmp_path / "in.fasta", {"m1": (GOOD * 2)[:length]})
+    root = tmp_path / "run"
+    done = eksfold(*run_args(src, root, small_db, "--settings", "default",
+                             "--infer-memory-mb", f"{limit:.0f}"), timeout=1500)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-3000:]
+    assert "killed (out of memory)" in said and "retrying in a fresh worker" in said
+    rec = Run.open(str(root)).record("infer", "m1")
+    assert rec.done and rec.metrics["setting"] == "chunk"
+    first, last = rec.attempts[0], rec.attempts[-1]
+    assert first["setting"] == "default" and first["killed"] == "oom"
+    assert "killed for memory" in first["error"] and "OOM" in first["error"] or "out of memory" in first["error"]
+    assert last["setting"] == "chunk" and last["error"] is None
+    assert len(list((root / "logs" / "infer").glob("worker-*.out"))) == 2   # a fresh worker
+    assert read_kills(Run.open(str(root)).store, "infer", "m1") == []      # committed: cleared
+    assert verify_run(str(root)).ok
