@@ -228,3 +228,59 @@ def test_a_worker_killed_for_memory_is_replaced_and_its_unit_retried_lower_in_th
     assert len(list((root / "logs" / "infer").glob("worker-*.out"))) == 2   # a fresh worker
     assert read_kills(Run.open(str(root)).store, "infer", "m1") == []      # committed: cleared
     assert verify_run(str(root)).ok
+
+
+def checkpoint(path: Path) -> Path:
+    import torch
+
+    from conftest import random_tiny_model
+    torch.save(random_tiny_model(5).state_dict(), path)
+    return path
+
+
+def test_a_truncated_or_corrupt_weights_file_is_named_before_any_fold(tmp_path, small_db,
+                                                                      worker_env):
+    good = checkpoint(tmp_path / "tiny.pt")
+    data = good.read_bytes()
+    src = write_fasta(tmp_path / "in.fasta", {"w1": GOOD[:30]})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[:len(data) // 2])
+    done = eksfold("run", src, "--root", tmp_path / "run1", "--preset", "tiny",
+                   "--weights", truncated, "--uniref90", small_db)
+    assert done.returncode == ExitCode.BAD_INPUT, done.stderr[-2000:]
+    assert f"weights file {truncated} is corrupt or truncated" in done.stderr
+    assert not (tmp_path / "run1").exists()             # refused before any unit, any fold
+    # corrupted after the run began (a byte flipped inside a tensor): the worker names the file
+    run = align_only(src, tmp_path / "run2", small_db)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF
+    good.write_bytes(bytes(flipped))
+    manifest = json.loads((tmp_path / "run2" / "manifest.json").read_text())
+    manifest["config"]["infer"]["weights"] = str(good)
+    (tmp_path / "run2" / "manifest.json").write_text(json.dumps(manifest))
+    res = subprocess.run([sys.executable, "-m", "eksfold.worker", "--root", run.root, "--stage",
+                          "infer", "--target", "w1"], capture_output=True, text=True)
+    assert res.returncode == ExitCode.BAD_INPUT, res.stderr[-2000:]
+    rec = Run.open(run.root).record("infer", "w1")
+    assert not rec.done and f"weights file {good} is corrupt or truncated" in rec.error
+    assert "fails its checksum" in rec.error and "inference_s" not in rec.metrics
+
+
+def test_a_truncated_sequence_database_is_a_clear_per_unit_error(tmp_path, small_db, worker_env):
+    whole = small_db.read_bytes()
+    db = tmp_path / "db.fasta"
+    db.write_bytes(whole[:len(whole) // 3])              # cut in the middle of a record
+    src = write_fasta(tmp_path / "in.fasta", {"a1": GOOD[:30], "a2": GOOD[50:80]})
+    args = run_args(src, tmp_path / "run", db)
+    cut = eksfold(*args)
+    assert cut.returncode == ExitCode.FAILED, cut.stderr[-2000:]
+    run = Run.open(str(tmp_path / "run"))
+    for tid in ("a1", "a2"):
+        rec = run.record("align", tid)
+        assert not rec.done and rec.exit_code == ExitCode.FAILED
+        assert f"{db}: the uniref90 sequence database looks truncated" in rec.error
+        assert "ends in the middle of a line" in rec.error
+    db.write_bytes(whole)                                 # downloaded again: a rerun completes
+    again = eksfold(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert verify_run(run.root).ok

@@ -17,7 +17,7 @@ from .run import Run
 from .target_files import read_targets
 from .targets import Target, select
 from .site import run_dir, target_file
-from .weights import is_untrained
+from .weights import check_weights_file, is_untrained, parse_weights, resolve_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,9 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
                        relax=relax)
+    if parse_weights(weights).kind == "file" and (stages is None or "infer" in stages):
+        # a truncated or corrupt checkpoint: one clear error before any unit, not one per fold
+        check_weights_file(resolve_weights_path(weights))
     run = Run.create(root, targets, config, inputs=inputs, rejected=rejected)
     # refused for this machine's memory now (rewritten on every invocation: another machine
     # or a larger limit may fit them); their units are not run

@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from .contracts import RESOURCE_REFUSAL, ExitCode
-from .errors import ConfigError, ResourceError, TargetError, ToolError
+from .errors import ConfigError, ResourceError, StorageError, TargetError, ToolError
 from .leases import Lease
 from .memory.kills import clear_kills
 from .records import UnitRecord, now_utc, unit_dir
@@ -195,7 +195,7 @@ class UnitRunner:
             record.attempts = getattr(exc, "attempts", record.attempts)
             record.fail(str(exc), ExitCode.BAD_INPUT)
             log.error("%s %s: %s", stage.name, target.id, exc)
-        except ToolError as exc:
+        except (ToolError, StorageError) as exc:   # retryable: a tool, a database, the root
             record.fail(str(exc), ExitCode.FAILED)
             log.error("%s %s: %s", stage.name, target.id, exc)
         except Exception as exc:  # noqa: BLE001 - any crash becomes a recorded, readable failure
