@@ -200,18 +200,21 @@ def test_out_of_settings_is_a_retryable_resource_refusal_and_a_rerun_starts_afre
 
 def test_a_worker_killed_for_memory_is_replaced_and_its_unit_retried_lower_in_the_same_run(
         tmp_path, small_db, worker_env):
-    """Issue 25: the inference worker runs in a memory cgroup whose limit lies between what
-    the committed tiny-preset sweep predicts for `default` and for `chunk` at this length: the
-    kernel kills the worker folding with `default`; the executor sees the cgroup's OOM record,
-    starts a fresh worker, which folds with `chunk`. One run, exit 0, both attempts recorded."""
+    """Issue 25: the inference worker runs in a 520 MB memory cgroup; the kernel kills it
+    folding 160 residues with `default`; the executor sees the cgroup's OOM record, starts a
+    fresh worker, which folds with `chunk`. One run, exit 0, both attempts recorded.
+
+    The limit, measured on the 2-core CI machine (tiny preset, random weights, L=160): peak
+    RSS 727 MB with `default`, 530 MB with `chunk`; the worker's cgroup is charged ~110 MB
+    less (shared libraries already in the page cache), so ~620 vs ~420 MB: 520 MB lies ~100
+    MB from both. (At 110 residues the two differ by only 34 MB: too close to test.)"""
     from eksfold.memory.chooser import usable_model
 
     model, problem = usable_model("cpu", "tiny")
     assert model is not None, problem
-    length = 110
-    low, high = model.predict(length, "chunk"), model.predict(length, "default")
-    assert high - low > 60, (low, high)     # the sweep separates them at this length
-    limit = (low + high) / 2
+    length, limit = 160, 520
+    # the committed sweep agrees that the two settings are far apart at this length
+    assert model.predict(length, "default") - model.predict(length, "chunk") > 150
     src = write_fasta(tmp_path / "in.fasta", {"m1": (GOOD * 2)[:length]})
     root = tmp_path / "run"
     done = eksfold(*run_args(src, root, small_db, "--settings", "default",
@@ -223,7 +226,7 @@ def test_a_worker_killed_for_memory_is_replaced_and_its_unit_retried_lower_in_th
     assert rec.done and rec.metrics["setting"] == "chunk"
     first, last = rec.attempts[0], rec.attempts[-1]
     assert first["setting"] == "default" and first["killed"] == "oom"
-    assert "killed for memory" in first["error"] and "OOM" in first["error"] or "out of memory" in first["error"]
+    assert first["error"].startswith("killed for memory: worker pid")
     assert last["setting"] == "chunk" and last["error"] is None
     assert len(list((root / "logs" / "infer").glob("worker-*.out"))) == 2   # a fresh worker
     assert read_kills(Run.open(str(root)).store, "infer", "m1") == []      # committed: cleared
@@ -284,3 +287,97 @@ def test_a_truncated_sequence_database_is_a_clear_per_unit_error(tmp_path, small
     again = eksfold(*args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert verify_run(run.root).ok
+
+
+def unit_starts(root: Path, stage: str, tid: str) -> int:
+    """How many times any worker of any driver started the unit (its console logs)."""
+    return sum(p.read_text(errors="replace").count(f"{stage} {tid} (")
+               for p in (root / "logs" / stage).glob("worker-*.out"))
+
+
+def test_two_runs_on_the_same_root_at_once_do_every_unit_once_and_both_exit_cleanly(
+        tmp_path, small_db, worker_env):
+    ids = {f"c{i}": GOOD[i * 20:i * 20 + 30] for i in range(3)}
+    src = write_fasta(tmp_path / "in.fasta", ids)
+    root = tmp_path / "run"
+    args = [sys.executable, "-m", "eksfold.cli", *map(str, run_args(src, root, small_db,
+                                                                     "--settings", "default"))]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=1200)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[-2000:] for o in outs]
+    run = Run.open(str(root))
+    for tid in ids:
+        for stage in ("align", "infer"):
+            assert run.unit_status(stage, tid) == "done"
+            assert unit_starts(root, stage, tid) == 1, (stage, tid)
+    assert verify_run(str(root)).ok and not list((root / "leases").rglob("*.json"))
+
+
+@pytest.fixture
+def own_s3(tmp_path, monkeypatch):
+    """A private S3 server (SeaweedFS) that this test may stop and restart at will."""
+    from local_s3 import LocalS3Server
+    from s3_server import _point_at
+
+    server = LocalS3Server(tmp_path / "s3", public_buckets=(), private_buckets=("runs",)).start()
+    _point_at(monkeypatch, server, "admin")
+    monkeypatch.setenv("EKSFOLD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EKSFOLD_SCRATCH", str(tmp_path / "scratch"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_for_object(server, key: str, proc, timeout: float = 600) -> None:
+    import time
+    client = server.client()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before the outage"
+        if client.list_objects_v2(Bucket="runs", Prefix=key).get("KeyCount"):
+            return
+        time.sleep(0.3)
+    pytest.fail(f"{key} never appeared")
+
+
+@pytest.mark.s3
+def test_an_s3_outage_is_waited_out_then_a_clear_error_and_a_rerun_completes(
+        own_s3, tmp_path, small_db, worker_env, monkeypatch):
+    import time
+    src = write_fasta(tmp_path / "in.fasta", {"o1": GOOD[:30], "o2": GOOD[60:92]})
+
+    def start(root):
+        return subprocess.Popen([sys.executable, "-m", "eksfold.cli",
+                                 *map(str, run_args(src, root, small_db, "--settings", "default"))],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    # an outage of 8 s in the middle of a run: waited out, the run completes
+    monkeypatch.setenv("EKSFOLD_S3_OUTAGE_S", "120")
+    proc = start("s3://runs/short")
+    wait_for_object(own_s3, "short/targets/o1/align/metrics.json", proc)
+    own_s3.stop()
+    time.sleep(8)
+    own_s3.restart()
+    out = proc.communicate(timeout=900)[0]
+    assert proc.returncode == 0, out[-3000:]
+    run = Run.open("s3://runs/short")
+    assert all(run.unit_status(s, t) == "done" for s in ("align", "infer") for t in ("o1", "o2"))
+    assert verify_run("s3://runs/short").ok
+    # an outage longer than the run waits: a clear, retryable error; a rerun completes
+    monkeypatch.setenv("EKSFOLD_S3_OUTAGE_S", "8")
+    proc = start("s3://runs/long")
+    wait_for_object(own_s3, "long/targets/o1/align/metrics.json", proc)
+    own_s3.stop()
+    out = proc.communicate(timeout=900)[0]
+    assert proc.returncode == ExitCode.FAILED, out[-3000:]
+    assert "cannot reach S3 endpoint" in out and "of retries" in out, out[-3000:]
+    assert "run the same command again" in out
+    own_s3.restart()
+    again = start("s3://runs/long")
+    out = again.communicate(timeout=900)[0]
+    assert again.returncode == 0, out[-3000:]
+    run = Run.open("s3://runs/long")
+    assert all(run.unit_status(s, t) == "done" for s in ("align", "infer") for t in ("o1", "o2"))
+    assert verify_run("s3://runs/long").ok

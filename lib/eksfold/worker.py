@@ -80,7 +80,8 @@ def serve(runner: UnitRunner, inbox, outbox) -> int:
             except StorageError as exc:   # the root is unusable now (full, unreachable):
                 code, runner.last_error = ExitCode.FAILED, str(exc)   # this unit only
                 log.error("%s: %s", tid, exc)
-            say(event="finished", target=tid, exit_code=int(code), error=runner.last_error)
+            say(event="finished", target=tid, exit_code=int(code), error=runner.last_error,
+                deferred=runner.deferred)
     return ExitCode.OK
 
 

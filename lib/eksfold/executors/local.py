@@ -207,6 +207,12 @@ class LocalExecutor(Executor):
                     worker.current = None
                     if msg["target"] in worker.assigned:
                         worker.assigned.remove(msg["target"])
+                    if msg.get("deferred"):   # another live process (a second driver) holds
+                        # it: not a failure; offered again, the worker waits on its lease
+                        self.waiting.append((worker.run, worker.stage, msg["target"]))
+                        events.append(UnitEvent(worker.stage, msg["target"], Event.WAITING,
+                                                msg.get("error")))
+                        continue
                     why = f"exit code {code}" + (f": {msg['error']}" if msg.get("error") else "")
                     events.append(UnitEvent(worker.stage, msg["target"],
                                             Event.FINISHED if code == ExitCode.OK else Event.FAILED,
