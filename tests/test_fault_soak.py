@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from eksfold.contracts import ExitCode
+from eksfold.errors import ConfigError
 from eksfold.run import Run
 from eksfold.verify import verify_run
 from test_faults import GOOD, fill, own_s3, small_disk, write_fasta  # noqa: F401  (fixtures)
@@ -78,7 +79,7 @@ class Soak:
         """What must hold after any cycle; True when every unit is done."""
         try:
             run = Run.open(self.root)
-        except (FileNotFoundError, ValueError):
+        except ConfigError:
             return False                    # killed before the run root was created
         result = verify_run(self.root)
         assert not [p for p in result.problems if "not recorded" not in p.problem], result.problems
