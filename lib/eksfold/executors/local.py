@@ -235,8 +235,10 @@ class LocalExecutor(Executor):
             record_kill(worker.run.store, stage, tid, cause[0], cause[1], self.name)
             why = f"killed ({'out of memory' if cause[0] == OOM else 'cause unknown'}): {cause[1]}"
         key = (worker.root, stage, tid)
+        # inference steps down a setting on each retry; other stages have no ladder: once
+        limit = OOM_RETRIES if stage == "infer" else 1
         if cause is not None and cause[0] == OOM and tid is not None \
-                and self.oom_retries.get(key, 0) < OOM_RETRIES:
+                and self.oom_retries.get(key, 0) < limit:
             self.oom_retries[key] = self.oom_retries.get(key, 0) + 1
             # the killed unit first, then those it had not started, ahead of everything else
             self.waiting[:0] = [(worker.run, stage, t) for t in
