@@ -42,6 +42,7 @@ class Soak:
     def __init__(self, name: str, make_root, src: Path, db: Path, rng: random.Random):
         self.name, self.make_root, self.src, self.db, self.rng = name, make_root, src, db, rng
         self.generation, self.completed = 0, 0
+        self.last_killed: str | None = None            # the unit whose worker was killed last
         self.root = make_root(0)
         self.done: dict[tuple[str, str], tuple] = {}   # committed units: (started, outputs)
 
@@ -121,7 +122,6 @@ def test_a_randomised_fault_soak_fails_no_unit_for_good(tmp_path, small_db, work
     remote = Soak("s3", lambda g: f"s3://runs/soak{g}", src, small_db, rng)
     counts: Counter = Counter()
     deadline = time.monotonic() + TIME_BOUND_S
-    last_killed: str | None = None
     for cycle in range(CYCLES):
         assert time.monotonic() < deadline, f"time bound reached after {cycle} cycles: {counts}"
         soak = local if cycle % 2 == 0 else remote
@@ -140,8 +140,8 @@ def test_a_randomised_fault_soak_fails_no_unit_for_good(tmp_path, small_db, work
                 if held and held[1] in processes_under(soak.root):
                     os.kill(held[1], signal.SIGKILL)
                     counts["worker kills"] += 1
-                    counts["same unit again"] += held[0] == last_killed
-                    last_killed = held[0]
+                    counts["same unit again"] += held[0] == soak.last_killed
+                    soak.last_killed = held[0]
                     break
                 time.sleep(0.2)
             time.sleep(rng.uniform(0, 2))
