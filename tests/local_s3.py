@@ -91,10 +91,8 @@ class LocalS3Server:
                    f"-admin.port={admin}", "-admin.ui=false", "-webdav=false",
                    "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.volumeSizeLimitMB=64",
                    "-s3.autoCreateBucket=false"]  # as on AWS: a PUT never creates a bucket
-            log = open(self.workdir / "weed.log", "ab")
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-            log.close()
+            self._cmd = cmd
+            self._launch()
             self.endpoint = f"http://127.0.0.1:{s3}"
             if self._wait(timeout):
                 for bucket in self.public_buckets + self.private_buckets:
@@ -103,6 +101,20 @@ class LocalS3Server:
             self.stop()
         tail = (self.workdir / "weed.log").read_text(errors="replace")[-2000:]
         raise StorageError(self.endpoint, "local S3 server (weed mini) did not start", tail)
+
+    def _launch(self) -> None:
+        log = open(self.workdir / "weed.log", "ab")
+        self.proc = subprocess.Popen(self._cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+
+    def restart(self, timeout: float = 60) -> "LocalS3Server":
+        """Start again after :meth:`stop` on the same ports and data: an outage that ends."""
+        self._launch()
+        if not self._wait(timeout):
+            tail = (self.workdir / "weed.log").read_text(errors="replace")[-2000:]
+            raise StorageError(self.endpoint, "local S3 server did not come back", tail)
+        return self
 
     def _wait(self, timeout: float) -> bool:
         client = self.client(max_attempts=1)

@@ -137,6 +137,8 @@ def _point_at(monkeypatch, server, who: str) -> None:
     for name, value in server.env(who).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("EKSFOLD_S3_MAX_ATTEMPTS", "3")
+    # errors at once: a test of outages sets its own window (tests/test_faults.py)
+    monkeypatch.setenv("EKSFOLD_S3_OUTAGE_S", "0")
     monkeypatch.setenv("EKSFOLD_PROGRESS", "0")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eksfold.errors import ConfigError, TargetError
+from eksfold.errors import ConfigError, ResourceError, TargetError
 from eksfold.memory import (CostModel, choose, crossovers, fold_with_oom_fallback, gpu_class_for,
                             is_out_of_memory, memory_budget, refuse_unfit)
 from eksfold.models.openfold2.settings import apply, next_lower
@@ -202,9 +202,11 @@ def test_fallback_reraises_other_errors_and_stops_after_one_retry():
         np.empty(1 << 42, dtype=np.uint8)
 
     calls.clear()
-    with pytest.raises(TargetError, match="out of memory with settings default, chunk") as err:
+    # out of settings is a resource refusal (retryable where more memory is free), not bad input
+    with pytest.raises(ResourceError, match="out of memory with settings default, chunk") as err:
         fold_with_oom_fallback(always_oom, "default", target="T1")
     assert calls == ["default", "chunk"] and len(err.value.attempts) == 2
+    assert not isinstance(err.value, TargetError)
 
 
 def test_settings_switch_a_built_model_without_rebuild(tmp_path):
@@ -278,12 +280,52 @@ def test_oom_retry_with_next_lower_setting_in_the_same_process(worker_env, tmp_p
     assert second == {**second, "setting": "chunk", "error": None}
 
 
-def test_setting_after_an_oom_kill():
+def test_only_a_kill_known_to_be_for_memory_steps_the_setting_down():
     from eksfold.memory.retry import setting_after_kill
 
     assert setting_after_kill("default", []) == "default"
     done = [{"setting": "default", "finished": True}]
     assert setting_after_kill("default", done) == "default"
-    killed = [{"setting": "chunk", "finished": False}]
-    assert setting_after_kill("default", killed) == "lma"
-    assert setting_after_kill("default", [{"setting": "lma", "finished": False}]) is None
+    # unfinished with no OOM evidence (a user's kill, the driver died): the same setting
+    unknown = [{"setting": s, "finished": False, "killed": "unknown"}
+               for s in ("default", "chunk", "lma")]
+    assert setting_after_kill("default", unknown) == "default"
+    assert setting_after_kill("default", [{"setting": "chunk", "finished": False}]) == "default"
+    oom = {"setting": "chunk", "finished": False, "killed": "oom"}
+    assert setting_after_kill("default", [oom]) == "lma"
+    assert setting_after_kill("default", [oom, unknown[2]]) == "lma"   # a later kill: still lma
+    assert setting_after_kill("lma", [{**oom, "setting": "default"}]) == "lma"   # never back up
+    assert setting_after_kill("default", [{**oom, "setting": "lma"}]) is None  # nothing left
+    assert setting_after_kill("default", [{**oom, "setting": None}]) == "default"  # not folding
+
+
+def test_attempt_markers_resolve_against_the_executors_kill_records(tmp_path):
+    """A stale root of the old rule (three unfinished markers: default -> chunk -> lma, no
+    kill record) recovers: no evidence of memory, so the run's own setting again."""
+    from eksfold.memory.kills import read_kills, record_kill
+    from eksfold.memory.retry import setting_after_kill
+    from eksfold.stages.infer import Attempts
+    from eksfold.storage import open_store
+
+    store = open_store(str(tmp_path))
+    stale = [{"setting": s, "finished": False} for s in ("default", "chunk", "lma")]
+    store.write_json("attempts/infer/t.json", stale)
+    markers = Attempts(store, "t")
+    history = markers.resolve()
+    assert [m["killed"] for m in history] == ["unknown"] * 3
+    assert setting_after_kill("default", history) == "default"
+    assert [a["error"] for a in Attempts.as_record(history)] == ["killed (cause unknown): no kill record"] * 3
+    # now one attempt killed for memory with evidence from the executor, then a user's kill
+    markers.clear()
+    markers.begin("default")
+    record_kill(store, "infer", "t", "oom", "cgroup counted 1 OOM kill", "local")
+    history = markers.resolve()
+    assert history[-1]["killed"] == "oom" and setting_after_kill("default", history) == "chunk"
+    markers.begin("chunk")
+    record_kill(store, "infer", "t", "unknown", "SIGKILL, no OOM record", "local")
+    history = markers.resolve()
+    assert [m["killed"] for m in history] == ["oom", "unknown"]
+    assert setting_after_kill("default", history) == "chunk"
+    assert markers.resolve() == history          # resolving again changes nothing
+    markers.clear()
+    assert read_kills(store, "infer", "t") == [] and markers.load() == []

@@ -34,6 +34,11 @@ class ExitCode(IntEnum):
     TERMINATED = 143      # SIGTERM (Pod eviction, executor cancel)
 
 
+# UnitRecord.reason of a unit that did not fit the memory it had (killed for memory with the
+# most frugal setting, or out of memory in every setting tried): exit 1, retryable elsewhere
+RESOURCE_REFUSAL = "InsufficientMemory"
+
+
 class Status(StrEnum):
     """A unit's state as the run store records it (the authority)."""
 

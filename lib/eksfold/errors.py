@@ -18,6 +18,19 @@ class TargetError(EksfoldError):
         super().__init__(f"target {target!r}: {problem}")
 
 
+class ResourceError(EksfoldError):
+    """A unit does not fit the resources here (memory): not bad input, so it is retryable on a
+    bigger node or with more memory free; carries what was predicted and what was available."""
+
+    def __init__(self, target: str, problem: str, predicted_mb: float | None = None,
+                 available_mb: float | None = None):
+        self.target, self.problem = target, problem
+        self.predicted_mb, self.available_mb = predicted_mb, available_mb
+        fmt = (lambda mb: "unknown" if mb is None else f"{mb:,.0f} MB")
+        super().__init__(f"target {target!r}: {problem} (predicted {fmt(predicted_mb)}, "
+                         f"available {fmt(available_mb)}; retry on a node with more memory)")
+
+
 class ToolError(EksfoldError):
     """An external program (jackhmmer, hhblits, ...) exited non-zero."""
 
@@ -41,8 +54,9 @@ class UnitError(EksfoldError):
 class StorageError(EksfoldError):
     """A run root or object store cannot be used; ``hint`` says what to do."""
 
-    def __init__(self, uri: str, problem: str, hint: str = ""):
-        self.uri, self.problem, self.hint = uri, problem, hint
+    def __init__(self, uri: str, problem: str, hint: str = "", retryable: bool = False):
+        # retryable: the same command may succeed later as it is (e.g. once space is freed)
+        self.uri, self.problem, self.hint, self.retryable = uri, problem, hint, retryable
         super().__init__(f"{uri}: {problem}" + (f" ({hint})" if hint else ""))
 
 

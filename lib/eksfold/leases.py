@@ -15,11 +15,16 @@ so of two workers stealing the same stale lease exactly one wins.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
 import time
 import uuid
+
+from .errors import StorageError
+
+log = logging.getLogger(__name__)
 
 TTL_S = 30.0           # a holder that stops renewing loses the lease after this long
 
@@ -86,10 +91,13 @@ class Lease:
 
     def _renew(self) -> None:
         while not self._stop.wait(self.ttl / 3):
-            current = self.store.read_with_version(self.rel)
-            if current is None or json.loads(current[0]).get("holder") != self.me["holder"]:
-                return                                # lost it (expired and taken): stop
-            self.store.replace_if(self.rel, self._body(), current[1])
+            try:
+                current = self.store.read_with_version(self.rel)
+                if current is None or json.loads(current[0]).get("holder") != self.me["holder"]:
+                    return                            # lost it (expired and taken): stop
+                self.store.replace_if(self.rel, self._body(), current[1])
+            except StorageError as exc:   # a store outage: keep trying while the unit runs
+                log.warning("lease %s not renewed: %s", self.rel, exc)
 
     def release(self) -> None:
         self._stop.set()

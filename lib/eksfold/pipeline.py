@@ -18,7 +18,7 @@ from .target_files import read_targets
 from .targets import Target, select
 from .templates.settings import pin_date, plan as template_plan
 from .site import run_dir, target_file
-from .weights import is_untrained
+from .weights import check_weights_file, is_untrained, parse_weights, resolve_weights_path
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,9 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                        relax=relax, score=_score_config(inputs.get("fasta")),
                        templates=pin_date(templates or TemplateConfig(), root))
     log.info("templates: %s", template_plan(config).reason)   # ConfigError before any work (#20)
+    if parse_weights(weights).kind == "file" and (stages is None or "infer" in stages):
+        # a truncated or corrupt checkpoint: one clear error before any unit, not one per fold
+        check_weights_file(resolve_weights_path(weights))
     run = Run.create(root, targets, config, inputs=inputs, rejected=rejected)
     # refused for this machine's memory now (rewritten on every invocation: another machine
     # or a larger limit may fit them); their units are not run

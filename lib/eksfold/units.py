@@ -17,9 +17,10 @@ import time
 import traceback
 from pathlib import Path
 
-from .contracts import POD_NAME_ENV, ExitCode
-from .errors import ConfigError, TargetError, ToolError
+from .contracts import POD_NAME_ENV, RESOURCE_REFUSAL, ExitCode
+from .errors import ConfigError, ResourceError, StorageError, TargetError, ToolError
 from .leases import Lease
+from .memory.kills import clear_kills
 from .records import UnitRecord, now_utc, unit_dir
 from .run import Run, log_path
 from .stages import get_stage
@@ -140,6 +141,7 @@ class UnitRunner:
         # what a killed earlier attempt left half-written (never taken for a result)
         run.store.clean_partial(unit_dir(stage.name, target_id))
         run.store.clean_partial(f"attempts/{stage.name}", f"{target_id}.json.")
+        run.store.clean_partial(f"attempts/{stage.name}", f"{target_id}.kills.json.")
         record = UnitRecord(stage.name, target_id, started=now_utc(), host=os.uname().nodename,
                             pod=os.environ.get(POD_NAME_ENV) or os.environ.get("HOSTNAME"),
                             executor=os.environ.get("EKSFOLD_EXECUTOR", "local"))
@@ -162,6 +164,8 @@ class UnitRunner:
                 handler.close()
                 run.store.put_file(scratch / "worker.log", log_path(stage.name, target_id))
                 record.write(run.store)   # the commit marker, last
+        if record.done:   # kills of earlier attempts matter no more (they are in the record)
+            clear_kills(run.store, stage.name, target_id)
         log.info("%s %s: %s in %.1fs", stage.name, target_id, record.status, record.wall_s)
         return record.exit_code
 
@@ -183,11 +187,15 @@ class UnitRunner:
             record.attempts = metrics.pop("attempts", [])
             store.upload_dir(out, unit_dir(stage.name, target.id))
             record.succeed(metrics, digests(out))
+        except ResourceError as exc:   # does not fit here: retryable elsewhere, not bad input
+            record.attempts = getattr(exc, "attempts", record.attempts)
+            record.fail(str(exc), ExitCode.FAILED, reason=RESOURCE_REFUSAL)
+            log.error("%s %s: %s", stage.name, target.id, exc)
         except (TargetError, ConfigError) as exc:
             record.attempts = getattr(exc, "attempts", record.attempts)
             record.fail(str(exc), ExitCode.BAD_INPUT)
             log.error("%s %s: %s", stage.name, target.id, exc)
-        except ToolError as exc:
+        except (ToolError, StorageError) as exc:   # retryable: a tool, a database, the root
             record.fail(str(exc), ExitCode.FAILED)
             log.error("%s %s: %s", stage.name, target.id, exc)
         except Exception as exc:  # noqa: BLE001 - any crash becomes a recorded, readable failure

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +87,38 @@ def file_sha256(path: str | os.PathLike) -> str:
                 digest.update(block)
         _DIGESTS[key] = digest.hexdigest()
     return _DIGESTS[key]
+
+
+def check_weights_file(path: str | os.PathLike) -> None:
+    """Refuse a weights file that is empty, truncated or corrupt, naming it, before any fold.
+
+    ``.pt`` checkpoints (torch's zip format) and ``.npz`` parameters are zip archives: every
+    member's CRC is checked (reads the file once, ~1 s for 370 MB). A ``<file>.sha256`` sidecar
+    (written by the downloads) is compared too. Legacy (pre-zip) torch pickles are left to the
+    loader, whose failure :func:`eksfold.inference.load_weights` reports the same way.
+    """
+    path = Path(path)
+    hint = "download it again (`eksfold data weights`) or point --weights at a good copy"
+    problem = None
+    if path.stat().st_size == 0:
+        problem = "it is empty"
+    elif zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad:
+                problem = f"member {bad} fails its checksum"
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            problem = f"unreadable archive ({exc})"
+    elif path.suffix in (".pt", ".npz", ".pth", ".ckpt"):
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if path.suffix == ".npz" or head != b"\x80\x02":   # neither zip nor a legacy pickle
+            problem = "not a zip archive (truncated?) nor a legacy torch pickle"
+    sidecar = path.with_name(path.name + ".sha256")
+    if problem is None and sidecar.is_file():
+        want = sidecar.read_text().split()[0] if sidecar.read_text().split() else ""
+        if want and file_sha256(path) != want:
+            problem = f"its SHA-256 differs from {sidecar.name}"
+    if problem:
+        raise ConfigError(f"weights file {path} is corrupt or truncated: {problem}; {hint}")

@@ -26,7 +26,7 @@ import signal
 import sys
 
 from .contracts import ExitCode
-from .errors import ConfigError, TargetError
+from .errors import ConfigError, StorageError, TargetError
 from .run import Run
 from .stages import stage_names
 from .units import UnitRunner
@@ -79,8 +79,13 @@ def serve(runner: UnitRunner, inbox, outbox) -> int:
             runner.prepare(batch)
         for tid in batch:
             say(event="started", target=tid)
-            code = runner.run(tid)
-            say(event="finished", target=tid, exit_code=int(code), error=runner.last_error)
+            try:
+                code = runner.run(tid)
+            except StorageError as exc:   # the root is unusable now (full, unreachable):
+                code, runner.last_error = ExitCode.FAILED, str(exc)   # this unit only
+                log.error("%s: %s", tid, exc)
+            say(event="finished", target=tid, exit_code=int(code), error=runner.last_error,
+                deferred=runner.deferred)
     return ExitCode.OK
 
 

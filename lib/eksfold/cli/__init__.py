@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except EksfoldError as exc:
         print(f"eksfold: error: {exc}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
+        # a fault that passes (a full disk, an outage) is retryable; the rest is usage/config
+        return ExitCode.FAILED if getattr(exc, "retryable", False) else ExitCode.BAD_INPUT
     except KeyboardInterrupt:
         print("eksfold: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

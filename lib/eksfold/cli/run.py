@@ -83,6 +83,8 @@ def _add_run(sub) -> None:
     _add_template_options(p)   # templates (#20)
     p.add_argument("--align-workers", type=int, default=1, help="concurrent alignment units (local)")
     p.add_argument("--infer-workers", type=int, default=1, help="warm inference workers (local)")
+    p.add_argument("--infer-memory-mb", type=float,
+                   help="memory limit of each inference worker, as its own cgroup (local, root)")
     p.set_defaults(func=cmd_run)
 
 
@@ -127,7 +129,8 @@ def cmd_run(args) -> int:
     template_dbs = {k: getattr(args, k) for k in ("pdb70", "pdb_seqres", "template_mmcif_dir",
                                                   "obsolete_pdbs") if getattr(args, k)}
     dbs = dataclasses.replace(dbs, **template_dbs)
-    options = ({"align_workers": args.align_workers, "infer_workers": args.infer_workers}
+    options = ({"align_workers": args.align_workers, "infer_workers": args.infer_workers,
+                "infer_memory_mb": args.infer_memory_mb}
                if args.executor == "local" else {})
     run = run_pipeline(args.fasta, args.root, preset=args.preset, weights=args.weights,
                        relax=args.relax, settings=args.settings,

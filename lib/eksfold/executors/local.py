@@ -9,6 +9,15 @@ targets in one assignment, which the worker searches at once. Alignment of later
 overlaps inference of earlier ones because each stage has its own workers. Workers die with
 the driver (``PR_SET_PDEATHSIG``) and are stopped as a process group on Ctrl-C, so none is
 left behind.
+
+Each worker runs in a memory cgroup of its own where cgroups are writable (root; an optional
+limit per stage, ``infer_memory_mb``), so a worker that dies is told apart: killed for memory
+(the cgroup's or the kernel log's OOM record of it, :mod:`eksfold.memory.oomkill`) or killed
+for another reason. Either is recorded with :func:`eksfold.memory.kills.record_kill`. A unit
+whose worker was killed for memory is given at once to a fresh worker, which starts it one
+setting lower (up to the most frugal; then the unit is refused for memory, retryable); the
+units the dead worker had not started yet go back to the queue. Any other kill fails the unit
+for this run only (it is retried on the next run, with the same setting).
 """
 from __future__ import annotations
 
@@ -26,19 +35,34 @@ from pathlib import Path
 
 from ..alignment.tools import die_with_parent
 from ..contracts import Event, ExitCode
+from ..memory.kills import OOM, record_kill
+from ..memory.oomkill import KernelLog, WorkerCgroup, death_cause
 from ..run import Run
 from .base import Executor, UnitEvent
+
+
+# how many times one unit is handed to a fresh worker after an OOM kill, within one run: each
+# try starts one setting lower, so the ladder's length bounds it; more would be a loop
+OOM_RETRIES = 4
 
 
 @dataclass
 class _Worker:
     proc: subprocess.Popen
     stage: str
-    root: str
+    run: Run
     log: Path
     wake: threading.Event
+    cgroup: WorkerCgroup | None = None
+    kmsg: KernelLog | None = None
+    oom_kills_before: int = 0
     events: "queue.Queue[dict | None]" = field(default_factory=queue.Queue)
     assigned: list[str] = field(default_factory=list)   # sent, not finished yet
+    current: str | None = None                          # started, not finished
+
+    @property
+    def root(self) -> str:
+        return self.run.root
 
     def start_reader(self) -> None:
         def read():
@@ -75,11 +99,14 @@ class LocalExecutor(Executor):
 
     def __init__(self, align_workers: int = 1, infer_workers: int = 1, relax_workers: int = 1,
                  threads: int | None = None, python: str = sys.executable,
-                 grace_seconds: float = 10.0):
+                 grace_seconds: float = 10.0, infer_memory_mb: float | None = None):
         self.slots = {"align": max(1, align_workers), "infer": max(1, infer_workers),
                       "relax": max(1, relax_workers)}
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.slots["infer"])
         self.python, self.grace = python, grace_seconds
+        # a memory limit (the worker's own cgroup) per stage; None: a cgroup without limit
+        self.memory_mb = {"infer": infer_memory_mb}
+        self.oom_retries: dict[tuple[str, str, str], int] = {}   # (root, stage, target)
         self.workers: list[_Worker] = []
         self.waiting: list[tuple[Run, str, str]] = []    # (run, stage, target) not yet assigned
         self._logdir: str | None = None
@@ -118,13 +145,22 @@ class LocalExecutor(Executor):
                        EKSFOLD_THREADS=str(self.threads))
         log = self._log_file(run, stage)
         cmd = [self.python, "-m", "eksfold.worker", "--root", run.root, "--stage", stage, "--serve"]
+        cgroup = WorkerCgroup.create(self.memory_mb.get(stage))
+        kmsg = KernelLog()
+
+        def preexec():
+            die_with_parent()
+            if cgroup is not None:
+                cgroup.join_self()
+
         with open(log, "ab") as err:
             # own session: Ctrl-C in the terminal reaches the driver only, which stops each
             # worker's whole process group; PDEATHSIG stops them if the driver is killed
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=err, env=env, text=True, bufsize=1,
-                                    start_new_session=True, preexec_fn=die_with_parent)
-        worker = _Worker(proc, stage, run.root, log, self._wake)
+                                    start_new_session=True, preexec_fn=preexec)
+        worker = _Worker(proc, stage, run, log, self._wake, cgroup, kmsg,
+                         cgroup.oom_kills() if cgroup is not None else 0)
         worker.start_reader()
         self.workers.append(worker)
         return worker
@@ -160,25 +196,63 @@ class LocalExecutor(Executor):
                     msg = worker.events.get_nowait()
                 except queue.Empty:
                     break
-                if msg is None:            # the process ended: its unfinished units failed
-                    code = worker.proc.wait()
-                    self.workers.remove(worker)
-                    why = f"worker exited with code {code}: " + worker.log_tail()
-                    events += [UnitEvent(worker.stage, tid, Event.FAILED, why)
-                               for tid in worker.assigned]
+                if msg is None:            # the process ended
+                    events += self._ended(worker)
                     break
                 if msg["event"] == "started":
+                    worker.current = msg["target"]
                     events.append(UnitEvent(worker.stage, msg["target"], Event.RUNNING))
                 elif msg["event"] == "finished":
                     code = msg["exit_code"]
+                    worker.current = None
                     if msg["target"] in worker.assigned:
                         worker.assigned.remove(msg["target"])
+                    if msg.get("deferred"):   # another live process (a second driver) holds
+                        # it: not a failure; offered again, the worker waits on its lease
+                        self.waiting.append((worker.run, worker.stage, msg["target"]))
+                        events.append(UnitEvent(worker.stage, msg["target"], Event.WAITING,
+                                                msg.get("error")))
+                        continue
                     why = f"exit code {code}" + (f": {msg['error']}" if msg.get("error") else "")
                     events.append(UnitEvent(worker.stage, msg["target"],
                                             Event.FINISHED if code == ExitCode.OK else Event.FAILED,
                                             None if code == ExitCode.OK else why))
         self._dispatch()
         return events
+
+    def _ended(self, worker: _Worker) -> list[UnitEvent]:
+        """A worker process ended: record how its running unit's process died; a unit killed
+        for memory goes to a fresh worker at once (it starts one setting lower), the units it
+        had not started go back to the queue; otherwise its unfinished units failed."""
+        code = worker.proc.wait()
+        self.workers.remove(worker)
+        cause = death_cause(worker.proc.pid, code, worker.cgroup, worker.oom_kills_before,
+                            worker.kmsg)
+        self._release(worker)
+        why = f"worker exited with code {code}: " + worker.log_tail()
+        tid, stage = worker.current, worker.stage
+        if cause is not None and tid is not None:
+            record_kill(worker.run.store, stage, tid, cause[0], cause[1], self.name)
+            why = f"killed ({'out of memory' if cause[0] == OOM else 'cause unknown'}): {cause[1]}"
+        key = (worker.root, stage, tid)
+        # inference steps down a setting on each retry; other stages have no ladder: once
+        limit = OOM_RETRIES if stage == "infer" else 1
+        if cause is not None and cause[0] == OOM and tid is not None \
+                and self.oom_retries.get(key, 0) < limit:
+            self.oom_retries[key] = self.oom_retries.get(key, 0) + 1
+            # the killed unit first, then those it had not started, ahead of everything else
+            self.waiting[:0] = [(worker.run, stage, t) for t in
+                                [tid] + [t for t in worker.assigned if t != tid]]
+            return [UnitEvent(stage, tid, Event.WAITING,
+                              f"{why}; retrying in a fresh worker, one setting lower")]
+        return [UnitEvent(stage, t, Event.FAILED, why) for t in worker.assigned]
+
+    @staticmethod
+    def _release(worker: _Worker) -> None:
+        if worker.kmsg is not None:
+            worker.kmsg.close()
+        if worker.cgroup is not None:
+            worker.cgroup.remove()
 
     def _stop(self, sig: int) -> None:
         for worker in self.workers:
@@ -195,6 +269,7 @@ class LocalExecutor(Executor):
             except subprocess.TimeoutExpired:
                 self._stop(signal.SIGKILL)
                 worker.proc.wait()
+            self._release(worker)
         self.workers.clear()
 
     def cancel(self) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gc
 import time
 
-from ..errors import TargetError
+from ..errors import ResourceError
 from ..models import get_backend
+from .kills import OOM
 
 
 def next_lower(setting: str, device_type: str = "cpu", settings=None, backend=None) -> str | None:
@@ -80,9 +81,10 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
 
     Raises
     ------
-    TargetError
-        Every attempt ran out of memory (or there was no lower setting); carries
-        ``.attempts``. Other exceptions propagate unchanged.
+    ResourceError
+        Every attempt ran out of memory (or there was no lower setting): a resource refusal,
+        retryable where more memory is free, never bad input; carries ``.attempts``. Other
+        exceptions propagate unchanged.
     """
     attempts, setting = [], start
     while True:
@@ -104,8 +106,8 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
         lower = next_lower(setting, device_type, settings, backend)
         if lower is None or len(attempts) > retries:
             tried = ", ".join(a["setting"] for a in attempts)
-            err = TargetError(target or "?", f"out of memory with settings {tried}"
-                              + ("" if lower else " (no lower-memory setting left)"))
+            err = ResourceError(target or "?", f"out of memory with settings {tried}"
+                                + ("" if lower else " (no lower-memory setting left)"))
             err.attempts = attempts
             raise err
         if log:
@@ -115,13 +117,24 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
 
 def setting_after_kill(start: str, attempts: list[dict], device_type: str = "cpu",
                        settings=None, backend=None) -> str | None:
-    """The setting a restarted unit should use after its Pod was killed (OOMKilled).
+    """The setting a unit should fold with now, given its earlier attempts that were killed.
 
-    A process killed by the kernel records nothing, so the worker appends
-    ``{"setting": s, "error": None, "finished": False}`` to the unit's attempts before each
-    fold and marks it finished after. An unfinished last attempt means the process died in
-    it: go one rung lower than that setting (None when there is none left; the unit fails).
+    ``attempts`` are the unit's attempt markers (``{"setting", "finished", "killed"}``, see
+    :class:`eksfold.stages.infer.Attempts`), each killed one resolved against the executor's
+    kill records (:mod:`eksfold.memory.kills`). Only a kill known to be for memory
+    (``killed == "oom"``) steps down: the next setting below the one that was killed (or
+    ``start`` when that is lower already). An unfinished attempt of unknown cause (a user's
+    kill, a spot reclaim, the driver dying with its workers) changes nothing: the same setting
+    is tried again. None: killed for memory with the most frugal setting (no rung left).
     """
-    if not attempts or attempts[-1].get("finished", True):
-        return start
-    return next_lower(attempts[-1]["setting"], device_type, settings, backend)
+    backend = backend or get_backend()
+    order = [s.name for s in backend.ladder(device_type, settings)]
+    rank = order.index(start) if start in order else 0
+    for attempt in attempts:
+        if attempt.get("killed") != OOM or attempt.get("setting") not in order:
+            continue
+        lower = next_lower(attempt["setting"], device_type, settings, backend)
+        if lower is None:
+            return None
+        rank = max(rank, order.index(lower))
+    return order[rank] if start in order or rank else start

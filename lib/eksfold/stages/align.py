@@ -23,7 +23,7 @@ from ..alignment.hhsuite import HHblits
 from ..alignment.hmmer import Jackhmmer
 from ..alignment.msa import check_alignments, msa_depth
 from ..alignment.tools import tool_version
-from ..errors import ConfigError, TargetError
+from ..errors import ConfigError, StorageError, TargetError
 from ..targets import Target
 from .base import Resources, Stage
 
@@ -79,10 +79,30 @@ class AlignStage(Stage):
         if self.templates:
             self.versions.update(self.templates.versions())
         self.cache = _cache(cfg, self) if cfg.cache else None
+        self._check_databases()
         if not self.tools and not self.mmseqs and not cfg.use_precomputed:
             raise ConfigError("no sequence database configured for the alignment stage: pass "
                               "--uniref90 FASTA, set $EKSFOLD_DATABASE, or run `make setup` "
                               "to build the default one")
+
+    def _check_databases(self) -> None:
+        """A truncated database fails each unit with a clear, retryable error (exit 1): the
+        tools would search the part that is left, silently (:mod:`eksfold.alignment.dbcheck`)."""
+        from ..alignment.dbcheck import check_database
+
+        run = getattr(self, "run", None)
+        try:
+            recorded = run.manifest.get("databases", {}) if run is not None else {}
+        except (FileNotFoundError, ValueError, AttributeError):
+            recorded = {}
+        paths = ({"mmseqs": self.mmseqs.database} if self.mmseqs
+                 else self.config.databases.configured())
+        for name, path in paths.items():
+            problem = check_database(path, recorded.get(name))
+            if problem:
+                raise StorageError(path, f"the {name} sequence database looks truncated: "
+                                         f"{problem}", "download or rebuild it (`make setup`), "
+                                   "then run the same command again", retryable=True)
 
     @classmethod
     def batch_units(cls, config) -> int:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from pathlib import Path
 
-from ..errors import TargetError
+from ..errors import ResourceError, TargetError
+from ..memory.kills import OOM
 from ..models import get_backend
 from ..targets import Target
 from .base import Resources, Stage
@@ -109,11 +111,13 @@ class InferStage(Stage):
         chosen = self.choose_setting(target)
         markers = Attempts(self.run.store, target.id)
         as_built = self.model_backend.as_built_setting
+        history = markers.resolve()   # earlier attempts of this unit that were killed, and how
         start = (as_built if chosen["setting"] == as_built
-                 else setting_after_kill(chosen["setting"], markers.load(), self.device_type,
+                 else setting_after_kill(chosen["setting"], history, self.device_type,
                                          backend=self.model_backend))
-        if start is None:
-            raise TargetError(target.id, "killed (out of memory?) with the most frugal setting")
+        if start is None:   # killed for memory even with the most frugal setting
+            markers.clear()   # a later rerun (a bigger node, more memory free) starts afresh
+            raise self._refusal(target, history, markers.as_record(history))
 
         def fold(name: str) -> dict:
             if name != as_built:
@@ -124,14 +128,22 @@ class InferStage(Stage):
             finally:
                 markers.end()
 
-        if start == as_built:   # no ladder to fall back on: the family's own settings, once
-            metrics, attempts = fold(start), [{"setting": start, "error": None}]
-        else:
-            metrics, attempts = fold_with_oom_fallback(fold, start, self.device_type, retries=1,
-                                                       target=target.id, log=log.warning,
-                                                       backend=self.model_backend)
-        # the record keeps every try (UnitRecord.attempts): out-of-memory retries are visible
-        metrics.update(chosen, setting=attempts[-1]["setting"], attempts=attempts)
+        earlier = markers.as_record(history)
+        try:
+            if start == as_built:   # no ladder to fall back on: the family's own settings, once
+                metrics, attempts = fold(start), [{"setting": start, "error": None}]
+            else:
+                metrics, attempts = fold_with_oom_fallback(fold, start, self.device_type,
+                                                           retries=1, target=target.id,
+                                                           log=log.warning,
+                                                           backend=self.model_backend)
+        except ResourceError as exc:
+            markers.clear()
+            exc.predicted_mb, exc.available_mb = self._memory_figures(target, exc.attempts[-1]["setting"])
+            exc.attempts = earlier + exc.attempts
+            raise
+        # the record keeps every try (UnitRecord.attempts): kills and out-of-memory retries
+        metrics.update(chosen, setting=attempts[-1]["setting"], attempts=earlier + attempts)
         markers.clear()
         # mmCIF beside the PDB, pLDDT in B_iso, as the AlphaFold Database distributes models
         # (a family that writes its own mmCIF keeps it)
@@ -142,6 +154,23 @@ class InferStage(Stage):
         self._fixed_cost = {}
         return metrics
 
+    def _memory_figures(self, target: Target, setting: str) -> tuple[float | None, float | None]:
+        """(predicted MB for ``setting``, available MB now): what a refusal reports."""
+        from ..memory.chooser import memory_budget
+
+        predicted = None
+        if getattr(self, "cost_model", None) is not None and setting in self.cost_model.settings:
+            predicted = self.cost_model.predict(target.length, setting)
+        return predicted, memory_budget(str(self.folder.device)).mb
+
+    def _refusal(self, target: Target, history: list, attempts: list) -> ResourceError:
+        last = next(a["setting"] for a in reversed(history) if a.get("killed") == OOM)
+        predicted, available = self._memory_figures(target, last)
+        err = ResourceError(target.id, f"killed for memory even with the most frugal setting "
+                                       f"({last!r})", predicted, available)
+        err.attempts = attempts
+        return err
+
     def close(self) -> None:
         self.folder = None
 
@@ -149,21 +178,65 @@ class InferStage(Stage):
 class Attempts:
     """Which setting a unit is folding with, kept in the run root while it runs.
 
-    A process the kernel kills for memory (a Pod OOMKilled) records nothing itself; the next
-    attempt of the unit finds the unfinished marker and starts one setting lower.
+    A process the kernel kills for memory (a Pod OOMKilled) records nothing itself: the next
+    attempt of the unit finds the unfinished marker and resolves it (:meth:`resolve`) against
+    what the executor saw (:mod:`eksfold.memory.kills`): ``"oom"`` only with the executor's
+    evidence, else ``"unknown"``. Markers written before kills were recorded (no ``killed``
+    field, no kill record) resolve to ``"unknown"``: a stale root recovers on rerun.
     """
 
     def __init__(self, store, target_id: str):
-        self.store, self.rel = store, f"attempts/infer/{target_id}.json"
+        self.store, self.target = store, target_id
+        self.rel = f"attempts/infer/{target_id}.json"
 
     def load(self) -> list:
         try:
-            return self.store.read_json(self.rel)
+            found = self.store.read_json(self.rel)
         except (FileNotFoundError, ValueError):
             return []
+        return found if isinstance(found, list) else []
+
+    def resolve(self) -> list:
+        """Every marker, each unfinished one given ``killed`` (its cause) and ``kills`` (the
+        executor's records of it); new kill records go to the latest unfinished attempt, or
+        to a marker of their own (``setting`` None: killed before any fold began)."""
+        from ..memory.kills import OOM, UNKNOWN, read_kills
+
+        markers, kills = self.load(), read_kills(self.store, "infer", self.target)
+        seen = sum(len(m.get("kills", [])) for m in markers)
+        new = kills[seen:]
+        open_ = [m for m in markers if not m.get("finished", True) and "killed" not in m]
+        for m in open_:
+            m["killed"], m["kills"] = UNKNOWN, []
+        if new:
+            if open_:
+                holder = open_[-1]
+            else:
+                holder = {"setting": None, "finished": False}
+                markers.append(holder)
+            holder["kills"] = new
+            holder["killed"] = OOM if any(k.get("cause") == OOM for k in new) else UNKNOWN
+        if open_ or new:
+            self.store.write_json(self.rel, markers)
+        return markers
+
+    @staticmethod
+    def as_record(markers: list) -> list:
+        """The killed attempts as UnitRecord ``attempts`` entries."""
+        out = []
+        for m in markers:
+            if "killed" not in m:
+                continue
+            evidence = "; ".join(k.get("evidence", "") for k in m.get("kills", []))
+            why = ("killed for memory" if m["killed"] == "oom" else "killed (cause unknown)")
+            out.append({"setting": m.get("setting"), "error": why + (f": {evidence}" if evidence
+                                                                     else ": no kill record"),
+                        "killed": m["killed"]})
+        return out
 
     def begin(self, setting: str) -> None:
-        self.store.write_json(self.rel, self.load() + [{"setting": setting, "finished": False}])
+        self.store.write_json(self.rel, self.load() + [{"setting": setting, "finished": False,
+                                                        "began": time.time()}])
 
     def end(self) -> None:
         done = self.load()
@@ -172,4 +245,10 @@ class Attempts:
             self.store.write_json(self.rel, done)
 
     def clear(self) -> None:
-        self.store.delete(self.rel)
+        from ..memory.kills import clear_kills
+
+        try:
+            self.store.delete(self.rel)
+        except FileNotFoundError:
+            pass
+        clear_kills(self.store, "infer", self.target)

@@ -1,6 +1,7 @@
 """Run roots on the local filesystem (or a shared POSIX mount such as FSx for Lustre)."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -8,8 +9,25 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import StorageError
 from .atomic import atomic_copy, atomic_write
 from .base import Store, _check_rel
+
+HINT_FULL = ("free space on the run root's file system, then run the same command again: "
+             "committed units are kept and only the rest run")
+
+
+@contextmanager
+def _space(path: Path):
+    """A full disk (or quota) becomes one clear, retryable error naming the run root's file;
+    the atomic write has already removed its temporary, so nothing committed is touched."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise StorageError(str(path), "no space left on the device", HINT_FULL,
+                           retryable=True) from exc
 
 
 class LocalStore(Store):
@@ -32,10 +50,12 @@ class LocalStore(Store):
         return self._path(rel).read_bytes()
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        atomic_write(self._path(rel), data)
+        with _space(self._path(rel)):
+            atomic_write(self._path(rel), data)
 
     def put_file(self, local: str | os.PathLike, rel: str) -> None:
-        atomic_copy(local, self._path(rel))
+        with _space(self._path(rel)):
+            atomic_copy(local, self._path(rel))
 
     @contextmanager
     def staged(self, rel: str):
@@ -43,17 +63,18 @@ class LocalStore(Store):
 
     def create_exclusive(self, rel: str, data: bytes) -> bool:
         dest = self._path(rel)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.link(tmp, dest)    # atomic and exclusive: the whole content, or EEXIST
-            return True
-        except FileExistsError:
-            return False
-        finally:
-            os.unlink(tmp)
+        with _space(dest):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.link(tmp, dest)    # atomic and exclusive: the whole content, or EEXIST
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(tmp)
 
     def read_with_version(self, rel: str) -> tuple[bytes, str] | None:
         path = self._path(rel)
@@ -80,7 +101,8 @@ class LocalStore(Store):
             current = self.read_with_version(rel)
             if current is None or current[1] != version:
                 return False
-            atomic_write(dest, data)
+            with _space(dest):
+                atomic_write(dest, data)
             return True
         finally:
             lock.unlink(missing_ok=True)

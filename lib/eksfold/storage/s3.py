@@ -13,21 +13,64 @@ credentials) plus a few variables of ours:
     anonymous (unsigned) requests, for public buckets such as ``s3://openfold``.
 ``EKSFOLD_S3_MAX_ATTEMPTS`` / ``EKSFOLD_S3_RETRY_MODE``
     botocore retries with backoff (default 5 attempts, mode ``standard``).
+``EKSFOLD_S3_OUTAGE_S``
+    how long an unreachable or failing service (network errors, 5xx) is waited out, with
+    backoff, before a clear, retryable error (default 300 s): an outage shorter than that
+    costs time, not units.
 
 >>> store = S3Store("s3://my-bucket/runs/demo")          # doctest: +SKIP
 >>> store.write_json("manifest.json", {"a": 1})          # doctest: +SKIP
 """
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import os
+import time
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import StorageError
 
 from .atomic import atomic_path
 from .base import Store, _check_rel
 from .s3_client import (MiB, error_code, make_client, parse_s3_uri,  # noqa: F401  (public API)
                         transfer_config, translate, want_unsigned)
+
+
+log = logging.getLogger(__name__)
+
+
+def outage_s() -> float:
+    return float(os.environ.get("EKSFOLD_S3_OUTAGE_S", "300"))
+
+
+def _through_outages(method):
+    """Retry ``method`` through a passing outage (retryable StorageError) for up to
+    :func:`outage_s`, backing off to 10 s between tries; then say how long it was down."""
+    @functools.wraps(method)
+    def patient(self, *args, **kwargs):
+        start, wait, warned = time.monotonic(), 0.5, False
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except StorageError as exc:
+                waited = time.monotonic() - start
+                if not exc.retryable or waited + wait > outage_s():
+                    if exc.retryable and waited > 0:
+                        raise StorageError(exc.uri, f"{exc.problem}, still after {waited:.0f} s "
+                                           "of retries", exc.hint + "; then run the same "
+                                           "command again (finished units are kept)",
+                                           retryable=True) from None
+                    raise
+                if not warned:
+                    log.warning("%s: %s; retrying for up to %.0f s", exc.uri, exc.problem,
+                                outage_s())
+                    warned = True
+                time.sleep(wait)
+                wait = min(wait * 2, 10.0)
+    return patient
 
 
 class S3Store(Store):
@@ -64,6 +107,7 @@ class S3Store(Store):
         return translate(exc, self.uri(rel) if rel else self.root, self.client)
 
     # -- primitives ---------------------------------------------------------------------
+    @_through_outages
     def exists(self, rel: str) -> bool:
         """True for an object, or for a 'directory' with objects under it (as LocalStore)."""
         try:
@@ -77,12 +121,14 @@ class S3Store(Store):
         # HEAD cannot tell a missing key from a missing bucket: a listing can (and finds dirs).
         return bool(self._keys(self.key(rel) + "/", limit=1, uri=self.uri(rel)))
 
+    @_through_outages
     def read_bytes(self, rel: str) -> bytes:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.key(rel))["Body"].read()
         except (ClientError, BotoCoreError) as exc:
             raise self._err(exc, rel) from None
 
+    @_through_outages
     def write_bytes(self, rel: str, data: bytes) -> None:
         if len(data) < self.transfer.multipart_threshold:
             self._call(rel, self.client.put_object, Bucket=self.bucket, Key=self.key(rel), Body=data)
@@ -90,17 +136,20 @@ class S3Store(Store):
             self._call(rel, self.client.upload_fileobj, io.BytesIO(data), self.bucket,
                        self.key(rel), Config=self.transfer)
 
+    @_through_outages
     def put_file(self, local: str | os.PathLike, rel: str, callback=None) -> None:
         """Upload a file (multipart above the threshold); ``callback(nbytes)`` reports progress."""
         self._call(rel, self.client.upload_file, str(local), self.bucket, self.key(rel),
                    Config=self.transfer, Callback=callback)
 
+    @_through_outages
     def get_file(self, rel: str, local: str | os.PathLike, callback=None) -> None:
         """Download to ``local`` through a temporary file renamed into place."""
         with atomic_path(local) as tmp:
             self._call(rel, self.client.download_file, self.bucket, self.key(rel), str(tmp),
                        Config=self.transfer, Callback=callback)
 
+    @_through_outages
     def list(self, prefix: str = "") -> list[str]:
         base = self.key(prefix.rstrip("/")) if prefix.strip("/") else self.prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
@@ -109,6 +158,7 @@ class S3Store(Store):
             keys = [k for k in self._keys(base, limit=1) if k == base]
         return sorted(k[strip:] for k in keys if not k.endswith("/"))
 
+    @_through_outages
     def delete(self, rel: str) -> None:
         """Delete an object, or every object under ``rel/`` (as LocalStore removes a dir)."""
         key = self.key(rel) if rel.strip("/") else self.prefix
@@ -119,9 +169,11 @@ class S3Store(Store):
                        Delete={"Objects": batch, "Quiet": True})
 
     # -- conditional writes (leases): S3's If-None-Match / If-Match on PutObject ---------
+    @_through_outages
     def create_exclusive(self, rel: str, data: bytes) -> bool:
         return self._conditional_put(rel, data, IfNoneMatch="*")
 
+    @_through_outages
     def read_with_version(self, rel: str) -> tuple[bytes, str] | None:
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=self.key(rel))
@@ -133,6 +185,7 @@ class S3Store(Store):
         except BotoCoreError as exc:
             raise self._err(exc, rel) from None
 
+    @_through_outages
     def replace_if(self, rel: str, data: bytes, version: str) -> bool:
         return self._conditional_put(rel, data, IfMatch=version)
 
@@ -149,6 +202,7 @@ class S3Store(Store):
             raise self._err(exc, rel) from None
 
     # -- helpers ------------------------------------------------------------------------
+    @_through_outages
     def head(self, rel: str) -> dict:
         """Object metadata (``ContentLength``, ``ETag``, ...); FileNotFoundError if missing."""
         return self._call(rel, self.client.head_object, Bucket=self.bucket, Key=self.key(rel))

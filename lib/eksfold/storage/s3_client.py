@@ -95,13 +95,18 @@ def translate(exc: Exception, uri: str, client=None) -> Exception:
                     "SignatureDoesNotMatch", "AllAccessDisabled", "ExpiredToken",
                     "InvalidToken") or status == 403:
             return StorageError(uri, f"access denied ({code})", HINT_DENIED)
-        return StorageError(uri, f"S3 error {code or status}: {message}".rstrip(": "))
+        # the service's own trouble (5xx, throttling) passes: retryable
+        passing = (status or 0) >= 500 or code in ("SlowDown", "ServiceUnavailable",
+                                                   "InternalError", "RequestTimeout")
+        return StorageError(uri, f"S3 error {code or status}: {message}".rstrip(": "),
+                            retryable=passing)
     if isinstance(exc, NoCredentialsError):
         return StorageError(uri, "no AWS credentials found", HINT_NO_CREDENTIALS)
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ConnectionClosedError,
                         ReadTimeoutError)):
         where = getattr(client, "meta", None) and client.meta.endpoint_url
-        return StorageError(uri, f"cannot reach S3 endpoint {where or ''}".rstrip(), HINT_NETWORK)
+        return StorageError(uri, f"cannot reach S3 endpoint {where or ''}".rstrip(), HINT_NETWORK,
+                            retryable=True)
     if isinstance(exc, BotoCoreError):
         return StorageError(uri, f"S3 request failed: {exc}")
     return exc

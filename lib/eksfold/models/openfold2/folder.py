@@ -18,7 +18,7 @@ import numpy as np
 from ...config import InferConfig
 from ...errors import ConfigError
 from ...targets import Target
-from ...weights import file_sha256, parse_weights, resolve_weights_path
+from ...weights import check_weights_file, file_sha256, parse_weights, resolve_weights_path
 from .compat import prepare, versions
 from .presets import Preset, build_openfold_config, get_preset
 
@@ -44,13 +44,18 @@ def load_weights(model, path: str | Path, preset: Preset) -> None:
     from openfold.utils.import_weights import import_jax_weights_
 
     path = Path(path)
-    if path.suffix == ".npz":
-        import_jax_weights_(model, str(path), version=preset.openfold_name)
-        return
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if "ema" in state:  # training checkpoints keep the EMA weights used for inference here
-        state = state["ema"]["params"]
-    model.load_state_dict(state)
+    check_weights_file(path)
+    try:
+        if path.suffix == ".npz":
+            import_jax_weights_(model, str(path), version=preset.openfold_name)
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if "ema" in state:  # training checkpoints keep the EMA weights used for inference here
+            state = state["ema"]["params"]
+        model.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001 - any failure to read it: name the file, once
+        raise ConfigError(f"weights file {path} cannot be loaded for preset {preset.name!r} "
+                          f"({type(exc).__name__}: {str(exc)[:300]})") from exc
 
 
 def build_model(preset: Preset, config: InferConfig, device):
