@@ -95,7 +95,7 @@ def check_weights_file(path: str | os.PathLike) -> None:
     ``.pt`` checkpoints (torch's zip format) and ``.npz`` parameters are zip archives: every
     member's CRC is checked (reads the file once, ~1 s for 370 MB). A ``<file>.sha256`` sidecar
     (written by the downloads) is compared too. Legacy (pre-zip) torch pickles are left to the
-    loader, whose failure :func:`eksfold.inference.load_weights` reports the same way.
+    loader, whose failure :func:`eksfold.models.openfold2.folder.load_weights` reports the same way.
     """
     path = Path(path)
     hint = "download it again (`eksfold data weights`) or point --weights at a good copy"
