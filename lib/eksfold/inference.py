@@ -8,7 +8,6 @@ the timed forward pass excludes an optional warm-up and is CUDA-synchronised on 
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from .config import InferConfig
 from .errors import ConfigError
+from .memory.usage import unit_peak
 from .openfold_compat import prepare, versions
 from .presets import Preset, build_openfold_config, get_preset
 from .targets import Target
@@ -203,6 +203,8 @@ class Folder:
         if "predicted_aligned_error" in result:
             np.save(out_dir / "pae.npy", result["predicted_aligned_error"].astype(np.float32))
             metrics["ptm"] = round(float(result["predicted_tm_score"]), 4)
+        # the unit's own peak in a warm worker (eksfold.memory.usage), lifetime otherwise
+        peak_rss, peak_scope = unit_peak()
         return {
             **timings, **metrics, **self.weights_info,
             "length": target.length,
@@ -212,7 +214,7 @@ class Folder:
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss, "peak_rss_scope": peak_scope,
             "peak_cuda_mb": round(peak_cuda, 1) if peak_cuda is not None else None,
             "warmup": self.warm,
             "versions": versions(),
