@@ -157,3 +157,58 @@ def test_the_margin_widens_past_the_sweep_and_the_choice_says_how_far():
     assert c.setting == "chunk" and c.fits
     _, errors = refuse_unfit([Target("huge", "A" * 1200)], model.predict(1200, "chunk") * 1.5, model)
     assert "huge" in str(errors[0]) and "90% safety margin" in str(errors[0])
+
+
+def test_admission_starts_a_unit_beside_others_only_when_its_peak_fits():
+    from eksfold.memory.admission import admit_choice, fits_beside
+
+    model = CostModel.fit(table())
+    big = 500 + 150 + 0.05 * 300 ** 2           # default at 300 residues: 5,150 MB
+    alone = admit_choice(300, model, 1000, [])
+    assert alone is not None and not alone.fits   # alone it starts (the chooser refuses up front)
+    beside = admit_choice(300, model, 12000, [3000])
+    assert beside.setting == "default" and beside.predicted_mb == pytest.approx(big)
+    assert fits_beside(beside.predicted_mb, [3000], 12000)
+    frugal = admit_choice(300, model, 6000, [3000])       # only `chunk` fits what is left
+    assert frugal.setting == "chunk" and fits_beside(frugal.predicted_mb, [3000], 6000)
+    assert admit_choice(300, model, 5000, [3000]) is None  # nothing fits beside: held
+    assert not fits_beside(1500, [3000], 5000)
+
+
+def test_the_planner_holds_inference_units_as_the_executor_does():
+    from eksfold.planner.costs import stage_costs
+    from eksfold.planner.cluster import local_cluster
+    from eksfold.planner.localsim import simulate_local
+
+    model = CostModel.fit(table())
+    targets = {f"t{i}": 300 for i in range(4)}
+    spec, costs = local_cluster(infer_workers=2), stage_costs()
+
+    def overlaps(plan):
+        infer = sorted((u.start, u.end) for u in plan.units if u.stage == "infer")
+        return sum(b[0] < a[1] for a, b in zip(infer, infer[1:]))
+
+    free = simulate_local(targets, spec, costs, memory=(100_000, model))
+    tight = simulate_local(targets, spec, costs, memory=(6500, model))   # one 5 GB unit at a time
+    assert overlaps(free) > 0 and overlaps(tight) == 0
+    assert tight.makespan_s > free.makespan_s
+
+
+def test_the_local_executor_grants_a_budget_beside_a_running_unit(tmp_path, small_db, worker_env):
+    from eksfold.config import DatabaseConfig
+    from eksfold.pipeline import run_pipeline
+    from eksfold.progress import TextProgress
+
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(f">a\n{GOOD[:50]}\n>b\n{GOOD[5:60]}\n")
+    run = run_pipeline(fasta, str(tmp_path / "run"), preset="tiny",
+                       databases=DatabaseConfig(uniref90=str(small_db)),
+                       executor_options={"infer_workers": 2}, reporter=TextProgress(bars=False))
+    recs = [run.record("infer", t) for t in ("a", "b")]
+    assert all(r.done for r in recs)
+    sources = sorted(r.metrics["choice"]["budget_source"] for r in recs)
+    # both ready together (one MMseqs2 batch), two workers: the second started beside the
+    # first, with the budget the executor granted it
+    assert recs[0].metrics["model_reused"] is False and recs[1].metrics["model_reused"] is False
+    assert "admission" in sources, sources
+    assert not list((tmp_path / "run").glob("admission/infer/*.json"))   # grants removed

@@ -84,6 +84,7 @@ class LocalExecutor(Executor):
         self.waiting: list[tuple[Run, str, str]] = []    # (run, stage, target) not yet assigned
         self._logdir: str | None = None
         self._serial = 0
+        self._admission: dict = {}   # run root -> memory.admission.Admission (or None)
         # set by any worker's reader thread: the driver's next poll does not wait out its
         # interval, so a finished unit's successor is assigned within milliseconds
         self._wake = threading.Event()
@@ -141,12 +142,30 @@ class LocalExecutor(Executor):
                 idle = next((w for w in mine if not w.assigned), None)
                 if idle is None and len(mine) < self.slots.get(stage, 1):
                     idle = self._spawn(run, stage)
-                if idle is None:
-                    break
+                if idle is None or not self._admit(run, stage, items[0][2], idle):
+                    break   # no worker free, or no memory beside what runs (held, not failed)
                 idle.assign([tid for _, _, tid in items[:size]])
                 items = items[size:]
             still += items
         self.waiting = still
+
+    # memory as a scheduling input (eksfold.memory.admission): an inference unit starts only
+    # when its predicted peak fits beside those running
+    def _admit(self, run: Run, stage: str, target_id: str, worker: _Worker) -> bool:
+        from ..memory.admission import Admission
+
+        if stage != "infer":
+            return True
+        if run.root not in self._admission:
+            self._admission[run.root] = (Admission.for_run(run, stage), run.store)
+        admission, store = self._admission[run.root]
+        return admission is None or admission.admit(store, target_id,
+                                                    run.target(target_id).length, worker.proc.pid)
+
+    def _unadmit(self, worker: _Worker, target_id: str) -> None:
+        admission, store = self._admission.get(worker.root, (None, None))
+        if admission is not None and worker.stage == "infer":
+            admission.done(store, target_id)
 
     def wait(self, timeout: float) -> None:
         self._wake.wait(timeout)
@@ -166,6 +185,8 @@ class LocalExecutor(Executor):
                     why = f"worker exited with code {code}: " + worker.log_tail()
                     events += [UnitEvent(worker.stage, tid, Event.FAILED, why)
                                for tid in worker.assigned]
+                    for tid in worker.assigned:
+                        self._unadmit(worker, tid)
                     break
                 if msg["event"] == "started":
                     events.append(UnitEvent(worker.stage, msg["target"], Event.RUNNING))
@@ -173,6 +194,7 @@ class LocalExecutor(Executor):
                     code = msg["exit_code"]
                     if msg["target"] in worker.assigned:
                         worker.assigned.remove(msg["target"])
+                    self._unadmit(worker, msg["target"])
                     why = f"exit code {code}" + (f": {msg['error']}" if msg.get("error") else "")
                     events.append(UnitEvent(worker.stage, msg["target"],
                                             Event.FINISHED if code == ExitCode.OK else Event.FAILED,

@@ -189,11 +189,16 @@ def choose(length: int, budget_mb: float, model, margin: float = 0.15,
 
 
 def choose_in_worker(length: int, budget: Budget, baseline_mb: float | None, model,
-                     margin: float = 0.15, settings=None) -> dict:
+                     margin: float = 0.15, settings=None, granted_mb: float | None = None) -> dict:
     """:func:`choose` for a warm worker: the budget read now, less what the worker holds above
-    ``baseline_mb`` (its resident memory after loading); the record says all three figures."""
-    choice = choose(length, budget.for_prediction(baseline_mb), model, margin, settings)
-    return {**choice.as_dict(), "budget_source": budget.source,
+    ``baseline_mb`` (its resident memory after loading); the record says all three figures.
+    ``granted_mb``: the executor's grant beside other running units
+    (:mod:`eksfold.memory.admission`), when smaller."""
+    mb, source = budget.for_prediction(baseline_mb), budget.source
+    if granted_mb is not None and granted_mb < mb:
+        mb, source = granted_mb, "admission"
+    choice = choose(length, mb, model, margin, settings)
+    return {**choice.as_dict(), "budget_source": source,
             "limit_mb": round(budget.mb, 1), "resident_mb": round(budget.resident_mb, 1),
             "baseline_mb": None if baseline_mb is None else round(baseline_mb, 1),
             "free_mb": round(budget.free_mb, 1)}

@@ -85,6 +85,7 @@ class InferStage(Stage):
 
     def choose_setting(self, target: Target) -> dict:
         """The setting to start with: the run's own, or the fastest predicted to fit."""
+        from ..memory.admission import read_grant
         from ..memory.chooser import choose_in_worker, memory_budget
 
         name = self.config.infer.settings
@@ -96,8 +97,10 @@ class InferStage(Stage):
             return {"setting": "default", "chosen_by": f"no cost model ({self.cost_model_error})"}
         # read now, not at start: other processes, and this worker's own holdings, change it
         budget = memory_budget(str(self.folder.device))
-        choice = choose_in_worker(target.length, budget, self.baseline_mb, self.cost_model)
-        return {"setting": choice["setting"], "chosen_by": f"auto ({budget.source})",
+        granted = read_grant(self.run.store, self.name, target.id)   # beside other units
+        choice = choose_in_worker(target.length, budget, self.baseline_mb, self.cost_model,
+                                  granted_mb=granted)
+        return {"setting": choice["setting"], "chosen_by": f"auto ({choice['budget_source']})",
                 "choice": choice}
 
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
