@@ -8,8 +8,8 @@ side is ``eksfold bench settings``' one-point subprocess (``ru_maxrss`` of a pro
 folded only that point), same sequence, preset and setting.
 
     eksfold bench warm --preset tiny --lengths 64,128,256,384 --setting default
-    eksfold bench warm --preset tiny --cameo 10 --max-length 400 --setting chunk --fresh \
-        --csv lib/eksfold/profiles/cpu-2core/warm-vs-fresh-tiny.csv
+    eksfold bench warm --preset tiny --cameo 10 --max-length 160 --setting default --fresh \
+        --parallel 3 --csv lib/eksfold/profiles/cpu-2core/warm-vs-fresh-tiny.csv
 
 Columns: ``warm_peak_mb`` (the unit's own peak RSS in the warm worker), ``fresh_peak_mb``,
 ``ratio`` (warm / fresh), ``rss_start_mb`` (the worker's RSS when the unit started),
@@ -89,29 +89,48 @@ def warm_series(points, setting: str, preset: str = "tiny", weights: str = "rand
 
 
 def compare(points, setting: str, preset: str = "tiny", weights: str = "random",
-            threads: int | None = None, fresh: bool = True, release: bool = True, log=print):
-    """The warm series, then (``fresh``) each point alone in a fresh process; a DataFrame."""
+            threads: int | None = None, fresh: bool = True, release: bool = True,
+            parallel: int = 0, log=print):
+    """The warm series and (``fresh``) each point alone in a fresh process; a DataFrame.
+
+    ``parallel`` > 0 runs that many fresh points at a time beside the warm series (memory
+    figures are per process, so they do not depend on it; times do)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import pandas as pd
 
     from .settings import run_point
 
-    rows = warm_series(points, setting, preset, weights, threads, release, log)
-    for row, (tid, seq) in zip(rows, points):
-        row.update(setting=setting, preset=preset)
+    def one(point):
+        tid, seq = point
+        res = run_point(len(seq), setting, preset, "cpu", weights, threads, sequence=seq)
+        log(f"fresh {tid:>10s} L={len(seq):4d} peak {res.get('peak_rss_mb')} MB "
+            f"{res.get('error') or ''}")
+        return res
+
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel))
+    with pool:
+        futures = [pool.submit(one, p) for p in points] if fresh and parallel else None
+        rows = warm_series(points, setting, preset, weights, threads, release, log)
+        if fresh and futures is None:
+            futures = [pool.submit(one, p) for p in points]
+        fresh_rows = [f.result() for f in futures] if fresh else [{}] * len(points)
+    by_id = {r["target"]: r for r in rows}
+    out = []
+    for (tid, seq), res in zip(points, fresh_rows):
+        row = {**by_id.get(tid, {"target": tid, "length": len(seq), "error": "not run"}),
+               "setting": setting, "preset": preset}
         if row.get("rss_end_mb") is not None:
             row["retained_mb"] = round(row["rss_end_mb"] - row["baseline_mb"], 1)
             row["kept_without_release_mb"] = round(row["rss_before_release_mb"] - row["baseline_mb"], 1)
-        if not fresh or row.get("error"):
-            continue
-        one = run_point(len(seq), setting, preset, "cpu", weights, threads, sequence=seq)
-        row["fresh_peak_mb"], row["fresh_inference_s"] = one.get("peak_rss_mb"), one.get("inference_s")
-        if one.get("error"):
-            row["error"] = f"fresh: {one['error']}"
-        elif row.get("warm_peak_mb"):
-            row["ratio"] = round(row["warm_peak_mb"] / row["fresh_peak_mb"], 3)
-        log(f"fresh {tid:>10s} L={len(seq):4d} peak {row['fresh_peak_mb']} MB "
-            f"(warm/fresh {row.get('ratio')})")
-    return pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+        if fresh:
+            row["fresh_peak_mb"], row["fresh_inference_s"] = res.get("peak_rss_mb"), res.get("inference_s")
+            if res.get("error"):
+                row["error"] = f"fresh: {res['error']}"
+            elif row.get("warm_peak_mb") and row.get("fresh_peak_mb"):
+                row["ratio"] = round(row["warm_peak_mb"] / row["fresh_peak_mb"], 3)
+        out.append(row)
+    return pd.DataFrame(out).reindex(columns=list(COLUMNS))
 
 
 def cameo_points(fasta: str, count: int, max_length: int | None) -> list[tuple[str, str]]:
@@ -137,6 +156,8 @@ def add_parser(bsub) -> None:
     s.add_argument("--targets", default="data/cameo92/targets.fasta")
     s.add_argument("--max-length", type=int)
     s.add_argument("--fresh", action="store_true", help="also fold each point in a fresh process")
+    s.add_argument("--parallel", type=int, default=0,
+                   help="fresh points run N at a time beside the warm series (default: after it)")
     s.add_argument("--no-release", action="store_true",
                    help="keep freed memory (no malloc_trim/gc after each unit)")
     s.add_argument("--csv", help="write the table here")
@@ -150,7 +171,7 @@ def _cmd_warm(args) -> int:
         points = [(f"synthetic-{L}", synthetic_sequence(L)) for L in parse_lengths(args.lengths or "64,128")]
     start = time.perf_counter()
     df = compare(points, args.setting, args.preset, args.weights, args.threads, args.fresh,
-                 not args.no_release)
+                 not args.no_release, args.parallel)
     print(f"warm-worker memory: preset={args.preset} setting={args.setting} "
           f"weights={args.weights}" + (" (UNTRAINED: memory/runtime only)"
                                        if args.weights.startswith("random") else "")
