@@ -17,7 +17,7 @@ import pytest
 from eksfold.memory.chooser import BEYOND_MARGIN, Budget, choose, choose_in_worker, refuse_unfit
 from eksfold.memory.costmodel import CostModel
 from eksfold.memory.limits import limited_child
-from eksfold.memory.usage import UnitMemory, own_peak, release, rss_mb
+from eksfold.memory.usage import UnitMemory, own_peak, release
 from eksfold.records import UnitRecord
 from eksfold.targets import Target
 
