@@ -118,11 +118,18 @@ def plot_relax_cost(df, time_col: str = "relax_s", by=None) -> Figure:
 
 
 def plot_memory_vs_length(df, by=("preset", "device")) -> Figure:
-    """Peak memory vs length: GPU memory on CUDA rows, process RSS elsewhere."""
+    """Peak memory vs length: GPU memory on CUDA rows, the unit's own peak RSS elsewhere.
+
+    RSS peaks recorded as a process's lifetime figure (``infer_peak_rss_scope`` "process":
+    ``ru_maxrss`` of a warm worker, cumulative over its units) are left out; a table without
+    that column (a benchmark's: one fresh process per point) is taken as it is."""
+    from .memory.usage import own_peak
+
     data = df.copy()
     column = lambda name: data[name] if name in data else np.nan  # noqa: E731
     cuda = data["device"].astype(str).str.startswith("cuda") if "device" in data else False
-    data["peak_mb"] = np.where(cuda, column("peak_cuda_mb"), column("infer_peak_rss_mb"))
+    data["peak_mb"] = np.where(cuda, column("peak_cuda_mb"),
+                               np.where(own_peak(data), column("infer_peak_rss_mb"), np.nan))
     return plot_scaling(data, "peak_mb", by=by, ylabel="peak memory (MB; GPU on cuda, RSS on cpu)",
                         title="Peak memory vs sequence length")
 

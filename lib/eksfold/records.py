@@ -52,7 +52,10 @@ class UnitRecord:
     reason: str | None = None            # an executor's word: Unschedulable, OOMKilled, ...
     wall_s: float | None = None
     cpu_s: float | None = None
-    peak_rss_mb: float | None = None     # of the worker process so far (a warm worker: cumulative)
+    peak_rss_mb: float | None = None     # this unit's own peak RSS (see peak_rss_scope)
+    peak_rss_scope: str | None = None    # "unit"/"unit-sampled"; "process": lifetime figure
+    rss_start_mb: float | None = None    # the worker's resident memory when the unit started
+    rss_end_mb: float | None = None      # ... after it, once freed memory was given back
     started: str | None = None
     finished: str | None = None
     host: str | None = None
@@ -95,6 +98,9 @@ class UnitRecord:
                     "metrics": {k: v for k, v in data.items() if k not in _V1_FIELDS},
                     "started": data.get("attempt_started"), "schema": SCHEMA_VERSION}
             data.pop("attempt_started", None)
+        if data.get("peak_rss_mb") is not None and not data.get("peak_rss_scope"):
+            # written before per-unit measurement: ru_maxrss, cumulative in a warm worker
+            data = {**data, "peak_rss_scope": "process"}
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

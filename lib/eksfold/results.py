@@ -30,7 +30,8 @@ TARGET_COLUMNS = ["target", "length", "pdb_id", "chain"]
 COLUMNS = [
     *TARGET_COLUMNS,
     "align_status", "align_wall_s", "align_cpu_s", "align_peak_rss_mb", "msa_depth", "msa_mode",
-    "infer_status", "feature_s", "inference_s", "infer_peak_rss_mb", "peak_cuda_mb",
+    "infer_status", "feature_s", "inference_s", "infer_peak_rss_mb", "infer_peak_rss_scope",
+    "infer_rss_start_mb", "infer_rss_end_mb", "peak_cuda_mb",
     "device", "preset", "weights", "untrained", "mean_plddt", "ptm", "error",
 ]
 REFERENCES_ENV = "EKSFOLD_REFERENCES"  # a folder of <pdb>.<chain>.pdb used for every run

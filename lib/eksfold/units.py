@@ -21,6 +21,7 @@ from .contracts import POD_NAME_ENV, RESOURCE_REFUSAL, ExitCode
 from .errors import ConfigError, ResourceError, StorageError, TargetError, ToolError
 from .leases import Lease
 from .memory.kills import clear_kills
+from .memory.usage import UnitMemory
 from .records import UnitRecord, now_utc, unit_dir
 from .run import Run, log_path
 from .stages import get_stage
@@ -29,11 +30,10 @@ log = logging.getLogger("eksfold.worker")
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _rusage() -> tuple[float, float]:
-    """(CPU seconds, peak RSS MB) of this process and its finished children together."""
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children together."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
-            max(me.ru_maxrss, kids.ru_maxrss) / 1024)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def process_age_s() -> float | None:
@@ -149,16 +149,18 @@ class UnitRunner:
             handler = logging.FileHandler(scratch / "worker.log")
             handler.setFormatter(_FORMAT)
             logging.getLogger().addHandler(handler)
-            started, (cpu0, _) = time.perf_counter(), _rusage()
+            started, cpu0 = time.perf_counter(), _cpu_s()
+            # this unit's own peak, not the warm worker's lifetime one (ru_maxrss)
+            memory = UnitMemory().start()
             try:
                 self._run_into(record, target, scratch / "out")
             except KeyboardInterrupt:
                 record.fail("interrupted before completion", ExitCode.INTERRUPTED)
                 raise
             finally:
-                cpu1, peak = _rusage()
                 record.wall_s = round(time.perf_counter() - started, 3)
-                record.cpu_s, record.peak_rss_mb = round(cpu1 - cpu0, 3), round(peak, 1)
+                record.cpu_s = round(_cpu_s() - cpu0, 3)
+                self._record_memory(record, memory.finish())
                 record.finished = now_utc()
                 logging.getLogger().removeHandler(handler)
                 handler.close()
@@ -168,6 +170,15 @@ class UnitRunner:
             clear_kills(run.store, stage.name, target_id)
         log.info("%s %s: %s in %.1fs", stage.name, target_id, record.status, record.wall_s)
         return record.exit_code
+
+    @staticmethod
+    def _record_memory(record: UnitRecord, figures: dict) -> None:
+        """The unit's peak and the worker's resident memory before/after it (freed memory
+        given back first: what stays is what the worker keeps, :mod:`eksfold.memory.usage`)."""
+        record.peak_rss_mb, record.peak_rss_scope = figures["peak_rss_mb"], figures["peak_rss_scope"]
+        record.rss_start_mb, record.rss_end_mb = figures["rss_start_mb"], figures["rss_end_mb"]
+        if record.done:
+            record.metrics["rss_before_release_mb"] = figures.get("rss_before_release_mb")
 
     def _run_into(self, record: UnitRecord, target, out: Path) -> None:
         stage, store = self.stage, self.run_.store

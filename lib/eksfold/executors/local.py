@@ -111,6 +111,7 @@ class LocalExecutor(Executor):
         self.waiting: list[tuple[Run, str, str]] = []    # (run, stage, target) not yet assigned
         self._logdir: str | None = None
         self._serial = 0
+        self._admission: dict = {}   # run root -> memory.admission.Admission (or None)
         # set by any worker's reader thread: the driver's next poll does not wait out its
         # interval, so a finished unit's successor is assigned within milliseconds
         self._wake = threading.Event()
@@ -177,12 +178,30 @@ class LocalExecutor(Executor):
                 idle = next((w for w in mine if not w.assigned), None)
                 if idle is None and len(mine) < self.slots.get(stage, 1):
                     idle = self._spawn(run, stage)
-                if idle is None:
-                    break
+                if idle is None or not self._admit(run, stage, items[0][2], idle):
+                    break   # no worker free, or no memory beside what runs (held, not failed)
                 idle.assign([tid for _, _, tid in items[:size]])
                 items = items[size:]
             still += items
         self.waiting = still
+
+    # memory as a scheduling input (eksfold.memory.admission): an inference unit starts only
+    # when its predicted peak fits beside those running
+    def _admit(self, run: Run, stage: str, target_id: str, worker: _Worker) -> bool:
+        from ..memory.admission import Admission
+
+        if stage != "infer":
+            return True
+        if run.root not in self._admission:
+            self._admission[run.root] = (Admission.for_run(run, stage), run.store)
+        admission, store = self._admission[run.root]
+        return admission is None or admission.admit(store, target_id,
+                                                    run.target(target_id).length, worker.proc.pid)
+
+    def _unadmit(self, worker: _Worker, target_id: str) -> None:
+        admission, store = self._admission.get(worker.root, (None, None))
+        if admission is not None and worker.stage == "infer":
+            admission.done(store, target_id)
 
     def wait(self, timeout: float) -> None:
         self._wake.wait(timeout)
@@ -196,7 +215,6 @@ class LocalExecutor(Executor):
                     msg = worker.events.get_nowait()
                 except queue.Empty:
                     break
-                if msg is None:            # the process ended
                     events += self._ended(worker)
                     break
                 if msg["event"] == "started":
@@ -207,6 +225,7 @@ class LocalExecutor(Executor):
                     worker.current = None
                     if msg["target"] in worker.assigned:
                         worker.assigned.remove(msg["target"])
+                    self._unadmit(worker, msg["target"])
                     if msg.get("deferred"):   # another live process (a second driver) holds
                         # it: not a failure; offered again, the worker waits on its lease
                         self.waiting.append((worker.run, worker.stage, msg["target"]))
@@ -229,6 +248,8 @@ class LocalExecutor(Executor):
         cause = death_cause(worker.proc.pid, code, worker.cgroup, worker.oom_kills_before,
                             worker.kmsg)
         self._release(worker)
+        for t in worker.assigned:   # its memory is free again (memory.admission)
+            self._unadmit(worker, t)
         why = f"worker exited with code {code}: " + worker.log_tail()
         tid, stage = worker.current, worker.stage
         if cause is not None and tid is not None:

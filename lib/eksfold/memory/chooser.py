@@ -4,6 +4,17 @@ The chooser never measures anything: it reads a :class:`~eksfold.memory.costmode
 and a budget in MB. ``choose`` keeps the settings whose predicted peak, plus ``margin``, fits
 and takes the fastest of them by predicted time; ties within ``TIE`` go to the earlier (less
 chunked) rung of the ladder, so timing noise cannot pick a slower-by-design setting.
+
+Past the longest length the sweep measured, a prediction is an extrapolation: the margin grows
+by ``BEYOND_MARGIN`` per sweep length beyond it (a tiny-preset fit to 256 residues predicted
+9.7 GB at 883 where 15.1 GB was measured), and each choice records how far out it was.
+
+A warm worker is not a fresh process: the sweep's peaks are whole fresh-process peaks
+(baseline + growth), while a worker that has folded before holds more than its baseline
+(caches, memory the allocator kept). :func:`memory_budget` is therefore read before every
+unit, and the memory the worker holds above its baseline is taken off what the prediction may
+use (:meth:`Budget.for_prediction`, :func:`choose_in_worker`): the predicted *growth* must
+fit what is free for this worker now.
 """
 from __future__ import annotations
 
@@ -15,14 +26,31 @@ from pathlib import Path
 from ..errors import TargetError
 
 TIE = 0.10
+BEYOND_MARGIN = 0.25   # extra margin per sweep length past the longest measured one
 # GPU memory of the Kubernetes GPU size classes (eksfold.io/gpu-class), MB
 GPU_CLASSES = {"standard": 24 * 1024, "large": 80 * 1024}
 
 
 @dataclass(frozen=True)
 class Budget:
+    """The peak this process may reach now (its own resident memory counted in), and what set it."""
+
     mb: float
     source: str   # what limited it: "cgroup", "rlimit", "MemAvailable", "cuda:0 free", "given"
+    resident_mb: float = 0.0   # this process's resident memory when read (0: not a worker's)
+
+    @property
+    def free_mb(self) -> float:
+        """What this process can still grow by: its limit minus its resident memory."""
+        return self.mb - self.resident_mb
+
+    def for_prediction(self, baseline_mb: float | None) -> float:
+        """The budget a fresh-process prediction (baseline + growth) is held against in a
+        worker whose resident memory was ``baseline_mb`` after loading: what it holds above
+        that baseline is not free for the next fold's growth."""
+        if baseline_mb is None:
+            return self.mb
+        return self.mb - max(0.0, self.resident_mb - baseline_mb)
 
 
 @dataclass(frozen=True)
@@ -36,6 +64,8 @@ class Choice:
     budget_mb: float
     margin: float
     fits: bool
+    sweep_max_length: int | None = None   # longest length the setting's sweep measured
+    beyond_sweep: float = 0.0             # length / sweep_max_length - 1 when past it, else 0
 
     def as_dict(self) -> dict:
         return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -111,35 +141,67 @@ def memory_budget(device: str = "cpu") -> Budget:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
             found.append(Budget(int(line.split()[1]) / 1024 + own, "MemAvailable"))
-    return min(found, key=lambda b: b.mb)
+    best = min(found, key=lambda b: b.mb)
+    return Budget(best.mb, best.source, own)
+
+
+def beyond_sweep(model, length: int, setting: str) -> tuple[int | None, float]:
+    """(longest measured length of ``setting``'s memory sweep, how far ``length`` is past it
+    as a fraction of it; 0 inside the measured range)."""
+    measured = model.measured_lengths(setting)
+    if not measured:
+        return None, 0.0
+    top = int(max(measured))
+    return top, max(0.0, length / top - 1)
 
 
 def choose(length: int, budget_mb: float, model, margin: float = 0.15,
            settings=None) -> Choice:
-    """The fastest setting predicted to fit ``budget_mb`` with ``margin`` at ``length``.
+    """The fastest setting predicted to fit ``budget_mb`` with its margin at ``length``.
 
-    When none fits, the most frugal setting comes back with ``fits=False`` (see
-    :func:`refuse_unfit`). ``settings`` limits the candidates (default: all fitted ones).
+    The margin is ``margin`` inside the sweep's measured lengths and grows by
+    ``BEYOND_MARGIN`` per sweep length beyond the longest one. When none fits, the most
+    frugal setting comes back with ``fits=False`` (see :func:`refuse_unfit`). ``settings``
+    limits the candidates (default: all fitted ones).
     """
     names = [s for s in model.settings if settings is None or s in settings]
     if not names:
         raise ValueError("no candidate settings in the cost model")
-    fitting = []
-    for name in names:
-        mem = model.predict(length, name)
-        if mem * (1 + margin) <= budget_mb:
-            fitting.append((name, mem, _time_or_none(model, length, name)))
+
+    def candidate(name):
+        top, beyond = beyond_sweep(model, length, name)
+        mem, m = model.predict(length, name), margin + BEYOND_MARGIN * beyond
+        return Choice(name, length, mem, _time_or_none(model, length, name), budget_mb, m,
+                      mem * (1 + m) <= budget_mb, top, round(beyond, 3))
+
+    cands = [candidate(n) for n in names]
+    fitting = [c for c in cands if c.fits]
     if not fitting:
-        name = names[-1]
-        return Choice(name, length, model.predict(length, name),
-                      _time_or_none(model, length, name), budget_mb, margin, False)
+        return cands[-1]
     best = fitting[0]
-    if all(_time_trusted(model, c[0]) for c in fitting):
+    if all(_time_trusted(model, c.setting) for c in fitting):
         for cand in fitting[1:]:
-            if cand[2] is not None and best[2] is not None and cand[2] < best[2] * (1 - TIE):
+            if (cand.predicted_s is not None and best.predicted_s is not None
+                    and cand.predicted_s < best.predicted_s * (1 - TIE)):
                 best = cand
     # else: the ladder's order (fastest first by design) decides: measured times too noisy
-    return Choice(best[0], length, best[1], best[2], budget_mb, margin, True)
+    return best
+
+
+def choose_in_worker(length: int, budget: Budget, baseline_mb: float | None, model,
+                     margin: float = 0.15, settings=None, granted_mb: float | None = None) -> dict:
+    """:func:`choose` for a warm worker: the budget read now, less what the worker holds above
+    ``baseline_mb`` (its resident memory after loading); the record says all three figures.
+    ``granted_mb``: the executor's grant beside other running units
+    (:mod:`eksfold.memory.admission`), when smaller."""
+    mb, source = budget.for_prediction(baseline_mb), budget.source
+    if granted_mb is not None and granted_mb < mb:
+        mb, source = granted_mb, "admission"
+    choice = choose(length, mb, model, margin, settings)
+    return {**choice.as_dict(), "budget_source": source,
+            "limit_mb": round(budget.mb, 1), "resident_mb": round(budget.resident_mb, 1),
+            "baseline_mb": None if baseline_mb is None else round(baseline_mb, 1),
+            "free_mb": round(budget.free_mb, 1)}
 
 
 TIME_TRUST = 0.25   # a setting's time model steers the choice only within this LOO error
@@ -193,7 +255,7 @@ def refuse_unfit(targets, budget_mb: float, model, margin: float = 0.15):
             errors.append(TargetError(t.id, (
                 f"{t.length} residues: predicted {c.predicted_mb:,.0f} MB with the most frugal "
                 f"setting {c.setting!r}, {budget_mb:,.0f} MB available "
-                f"(with a {margin:.0%} safety margin)")))
+                f"(with a {c.margin:.0%} safety margin)")))
     return fit, errors
 
 

@@ -75,6 +75,7 @@ class Fit:
     powers: tuple
     coef: np.ndarray
     loo: list = field(default_factory=list)   # (length, measured, predicted, rel_error)
+    lengths: tuple = ()                        # the measured lengths it was fitted to
 
     def predict(self, length) -> float:
         return float(_design([length], self.powers) @ self.coef)
@@ -107,7 +108,8 @@ def fit_curve(setting, metric, lengths, y) -> Fit:
             best = (score, form, loo)
     _, form, loo = best
     powers, coef = _fit_form(form, lengths, y)
-    return Fit(setting, metric, form, tuple(powers), coef, loo)
+    return Fit(setting, metric, form, tuple(powers), coef, loo,
+               tuple(int(v) for v in np.unique(lengths)))
 
 
 class CostModel:
@@ -162,6 +164,11 @@ class CostModel:
     def predict(self, length: int, setting: str, metric: str | None = None) -> float:
         """Predicted peak memory in MB (or ``metric``) at ``length`` with ``setting``."""
         return self._fit(setting, metric or self.memory_metric).predict(length)
+
+    def measured_lengths(self, setting: str) -> tuple:
+        """The lengths the memory model of ``setting`` was fitted to (empty if none)."""
+        fit = self.fits.get((setting, self.memory_metric))
+        return fit.lengths if fit is not None else ()
 
     def predict_time(self, length: int, setting: str) -> float:
         return self._fit(setting, TIME).predict(length)

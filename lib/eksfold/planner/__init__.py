@@ -70,7 +70,8 @@ def _cluster(cluster) -> ClusterSpec:
 def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jackhmmer",
          spot: bool = False, deadline=None, budget: float | None = None, relax: bool = False,
          batch_window: float | None = None, costs: Costs | None = None, local: bool = False,
-         workers: dict | None = None, limit: int | None = None) -> Plan:
+         workers: dict | None = None, limit: int | None = None,
+         memory: tuple | None = None) -> Plan:
     """Predict the schedule, makespan and cost of running ``targets``.
 
     Parameters
@@ -87,6 +88,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         ``search.WINDOWS``)
     costs : per-target and fixed costs (default: the reference profile; local: the stages')
     local : plan the local executor on this machine (``workers``: per stage)
+    memory : local only: (capacity MB, CPU cost model): inference units wait until their
+        predicted peak fits beside the running ones, as the local executor does
 
     Raises
     ------
@@ -101,7 +104,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         spec = cluster if isinstance(cluster, ClusterSpec) else local_cluster(
             **{f"{stage}_workers": n for stage, n in (workers or {}).items()})
         costs = costs or stage_costs(msa_mode)
-        result = simulate_local(lengths, spec, costs, stages=stages)
+        result = simulate_local(lengths, spec, costs, stages=stages, memory=memory)
         result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers}
         return result
     from .costs import REFERENCE

@@ -18,8 +18,16 @@ from .critical import local_critical_path
 from .model import Plan, UnitSlot, WorkerSlot
 
 
-def simulate_local(targets: dict, cluster, costs, *, stages=("align", "infer")) -> Plan:
-    """Simulate ``targets`` (id -> length) on the local machine ``cluster`` (local_cluster())."""
+def simulate_local(targets: dict, cluster, costs, *, stages=("align", "infer"),
+                   memory: tuple | None = None) -> Plan:
+    """Simulate ``targets`` (id -> length) on the local machine ``cluster`` (local_cluster()).
+
+    ``memory``: (capacity MB, CPU cost model): an inference unit starts only when its predicted
+    peak fits beside the running ones, the local executor's rule
+    (:func:`eksfold.memory.admission.hold_until_fits`)."""
+    from ..memory.admission import hold_until_fits
+
+    held: list = []     # (start, end, predicted MB) of scheduled inference units
     stages = tuple(stages)
     order = {tid: i for i, tid in enumerate(targets)}
     t0 = costs.fixed.startup_s
@@ -51,6 +59,8 @@ def simulate_local(targets: dict, cluster, costs, *, stages=("align", "infer")) 
                 start, name = t_ready + costs.fixed.worker(s), None
             else:
                 continue
+            if memory is not None and s == "infer":
+                start, _ = hold_until_fits(start, targets[tid], memory[1], held, memory[0])
             if best is None or (start, stages.index(s)) < (best[0], stages.index(best[1])):
                 best = (start, s, name)
         if best is None:
@@ -64,6 +74,9 @@ def simulate_local(targets: dict, cluster, costs, *, stages=("align", "infer")) 
         else:
             heapq.heappop(free[s])
         end = start + costs.work(s, targets[tid])
+        if memory is not None and s == "infer":
+            _, choice = hold_until_fits(start, targets[tid], memory[1], held, memory[0])
+            held.append((start, end, choice.predicted_mb))
         units.append(UnitSlot(s, tid, targets[tid], start, end, "local", name))
         workers[name].targets.append(tid)
         workers[name].end = end

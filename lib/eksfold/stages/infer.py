@@ -11,7 +11,10 @@ warm it up on CUDA; every unit then only computes features and the fold
 Metrics: ``feature_s``, ``inference_s`` (the forward pass alone, CUDA-synchronised),
 ``model_load_s`` / ``warmup_s`` (on the unit that paid them), ``mean_plddt``, ``ptm``,
 ``preset``, ``weights``, ``untrained``, ``weights_sha256``, ``device``, ``threads``,
-``peak_rss_mb``, ``peak_cuda_mb``, ``msa_rows``.
+``peak_rss_mb`` (the unit's own, ``peak_rss_scope``), ``peak_cuda_mb``, ``msa_rows``.
+With ``--settings auto`` the chooser's budget is read before every unit (see
+:func:`eksfold.memory.chooser.choose_in_worker`): the worker's limit, its resident memory now
+and its baseline after loading.
 """
 from __future__ import annotations
 
@@ -38,7 +41,10 @@ class InferStage(Stage):
     pool = "gpu"
     outputs = ("unrelaxed.pdb", "unrelaxed.cif", "plddt.npy")
     summary_columns = {"feature_s": "feature_s", "inference_s": "inference_s",
-                       "infer_peak_rss_mb": "peak_rss_mb", "peak_cuda_mb": "peak_cuda_mb",
+                       "infer_peak_rss_mb": "peak_rss_mb",
+                       "infer_peak_rss_scope": "peak_rss_scope",
+                       "infer_rss_start_mb": "rss_start_mb", "infer_rss_end_mb": "rss_end_mb",
+                       "peak_cuda_mb": "peak_cuda_mb",
                        "device": "device", "preset": "preset", "weights": "weights",
                        "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm",
                        # templates (#20): eksfold.templates.featurize's record
@@ -74,7 +80,9 @@ class InferStage(Stage):
         return config
 
     def open(self) -> None:
-        from ..memory.chooser import memory_budget, usable_model
+        from ..inference import Folder
+        from ..memory.chooser import usable_model
+        from ..memory.usage import release, rss_mb
 
         config = self.infer_config()
         self.model_backend = get_backend(config.preset)
@@ -86,11 +94,15 @@ class InferStage(Stage):
         self.cost_model, self.cost_model_error = None, None
         if config.settings == "auto":
             self.cost_model, self.cost_model_error = usable_model(self.device_type, config.preset)
-            self.budget = memory_budget(str(self.folder.device))
+        # the worker's resident memory with the model loaded: a fresh process's, which the
+        # sweep's predictions include; what it holds above this later is not free for a fold
+        release()
+        self.baseline_mb = rss_mb() if self.device_type == "cpu" else None
 
     def choose_setting(self, target: Target) -> dict:
         """The setting to start with: the run's own, or the fastest predicted to fit."""
-        from ..memory.chooser import choose
+        from ..memory.admission import read_grant
+        from ..memory.chooser import choose_in_worker, memory_budget
 
         name, backend = self.config.infer.settings, self.backend()
         if name == backend.as_built_setting:   # e.g. --settings openfold
@@ -100,9 +112,13 @@ class InferStage(Stage):
         if self.cost_model is None:   # no sweep for this preset/device: the back end's default
             return {"setting": backend.default_setting,
                     "chosen_by": f"no cost model ({self.cost_model_error})"}
-        choice = choose(target.length, self.budget.mb, self.cost_model)
-        return {"setting": choice.setting, "chosen_by": f"auto ({self.budget.source})",
-                "choice": choice.as_dict()}
+        # read now, not at start: other processes, and this worker's own holdings, change it
+        budget = memory_budget(str(self.folder.device))
+        granted = read_grant(self.run.store, self.name, target.id)   # beside other units
+        choice = choose_in_worker(target.length, budget, self.baseline_mb, self.cost_model,
+                                  granted_mb=granted)
+        return {"setting": choice["setting"], "chosen_by": f"auto ({choice['budget_source']})",
+                "choice": choice}
 
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
         from ..memory.retry import fold_with_oom_fallback, setting_after_kill

@@ -8,7 +8,6 @@ the timed forward pass excludes an optional warm-up and is CUDA-synchronised on 
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from ...config import InferConfig
 from ...errors import ConfigError
+from ...memory.usage import unit_peak
 from ...targets import Target
 from ...weights import check_weights_file, file_sha256, parse_weights, resolve_weights_path
 from .compat import prepare, versions
@@ -233,6 +233,8 @@ class Folder:
         if "predicted_aligned_error" in result:
             np.save(out_dir / "pae.npy", result["predicted_aligned_error"].astype(np.float32))
             metrics["ptm"] = round(float(result["predicted_tm_score"]), 4)
+        # the unit's own peak in a warm worker (eksfold.memory.usage), lifetime otherwise
+        peak_rss, peak_scope = unit_peak()
         return {
             **timings, **metrics, **self.weights_info,
             "length": target.length,
@@ -243,7 +245,7 @@ class Folder:
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss, "peak_rss_scope": peak_scope,
             "peak_cuda_mb": round(peak_cuda, 1) if peak_cuda is not None else None,
             "warmup": self.warm,
             "versions": versions(),
