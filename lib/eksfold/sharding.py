@@ -6,7 +6,9 @@ that the fixed cost stays a small fraction of each shard's predicted time, never
 than may run at once, then packs targets longest-processing-time first (each target to the
 least-loaded shard: within 4/3 of the optimal makespan) and orders each shard longest first,
 so the target that bounds the makespan starts first and the short ones fill the end. Shard 0
-holds the longest target (Pods are created in index order, so it is also placed first).
+holds the longest target (Pods are created in index order, so it is also placed first), and
+a stage's Jobs (one per size class) are submitted longest group first
+(:func:`longest_group_first`).
 
 A streaming worker (one whose targets' inputs are still being computed) takes, each time it
 is free, the first target of its shard whose dependency is finished (:func:`next_ready`):
@@ -71,6 +73,12 @@ def plan_shards(costs: dict[str, float], *, fixed_cost_s: float, max_overhead: f
         heapq.heappush(bins, (load + costs[tid], i))
     order = lengths or costs
     return [longest_first(s, order) for s in shards if s]
+
+
+def longest_group_first(groups: dict, lengths: dict) -> list[tuple]:
+    """``groups`` (key -> target ids) as items, the group with the longest target first: a
+    stage's Jobs are submitted in this order, so the long targets' Pods are placed first."""
+    return sorted(groups.items(), key=lambda kv: -max(lengths[t] for t in kv[1]))
 
 
 def next_ready(remaining: list[str], state: dict[str, str]) -> str | None:

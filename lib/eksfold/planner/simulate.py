@@ -29,7 +29,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..sharding import WAIT, next_ready, plan_shards
+from ..sharding import WAIT, longest_group_first, next_ready, plan_shards
 from ..stages import depends_on
 from .critical import cluster_critical_path
 from .routing import peak_nodes, route
@@ -113,7 +113,8 @@ class ClusterSim:
             pool, res = self.routes[(stage, tid)]
             groups.setdefault((pool.name, res.size), []).append(tid)
         fixed = self.costs.fixed.pod_start_s + self.costs.fixed.worker(stage)
-        for (pool_name, size), group in groups.items():
+        # the group holding the longest target first, as the executor submits them
+        for (pool_name, size), group in longest_group_first(groups, self.targets):
             pool, res = self.routes[(stage, group[0])]
             cost = {tid: self.unit_seconds(stage, tid, pool) for tid in group}
             # never more Pods than the pool can run at once (the plan's max_shards option)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ...alignment.podmemory import run_index_gib, sized_for_index
 from ...k8s.jobs import Resources, Sizing
 from ...run import Run
-from ...sharding import plan_shards
+from ...sharding import longest_group_first, plan_shards
 from ...stages import get_stage
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ class Batcher:
             for tid in dict.fromkeys(ids):
                 by_size.setdefault(self.resources(run, stage, run.target(tid).length).size,
                                    []).append(tid)
-            for group in by_size.values():
+            lengths = {t: run.target(t).length for t in ids}
+            for _, group in longest_group_first(by_size, lengths):
                 out.append(self._submission(run, stage, group))
         return out
 
