@@ -379,3 +379,37 @@ def test_local_dispatch_gap_by_hand():
     assert got == {("align", "a"): (0, 10), ("align", "b"): (11, 21),
                    ("infer", "a"): (15, 55), ("infer", "b"): (56, 66)}
     assert plan.makespan_s == 66
+
+
+def test_instance_type_by_cost_per_structure():
+    # eksfold-infer allows g5 and g6: g6.4xlarge (L4) is the cheapest per Pod ($1.3232/h), but
+    # g5.4xlarge (A10G, $1.624/h) is cheaper per structure: the data-sheet speeds relative to a
+    # V100 are A10G sqrt(600/900 * 31.2/15.7) = 1.15 and L4 sqrt(300/900 * 30.3/15.7) = 0.80
+    import math
+
+    from eksfold.planner.levers import cost_per_structure_key
+
+    std = next(p for p in default_cluster().pools if p.name == "eksfold-infer")
+    assert std.instance == "g5.4xlarge" and "g6.4xlarge" in std.choice
+    assert cost_per_structure_key(std) == pytest.approx(
+        1.624 / math.sqrt(600 / 900 * 31.2 / 15.7))
+    l4 = next(v for v in std.variants if v.instance == "g6.4xlarge")
+    assert cost_per_structure_key(l4) == pytest.approx(
+        1.3232 / math.sqrt(300 / 900 * 30.3 / 15.7)) and cost_per_structure_key(l4) > \
+        cost_per_structure_key(std)
+
+
+def test_spot_fallback_and_msa_cache_by_hand():
+    # GPU pool at spot $1.2/h (on-demand $3.6/h): the streaming schedule's GPU nodes run
+    # 0-160 and 0-170 s; if both fell back to on-demand they would cost (160 + 170) * 3.6 / 3600
+    cl = small_cluster()
+    cl.pools[1].spot_price = 1.2
+    plan = simulate_cluster(LENGTHS, cl, simple_costs(), stream=True, spot=True, poll_s=0.0)
+    assert plan.cost_by_stage["infer"] == pytest.approx((160 + 170) * 1.2 / 3600)
+    assert plan.cost_fallback == pytest.approx((160 + 170) * 3.6 / 3600 + 140 * 1.8 / 3600)
+    # t1's MSA from the cache: its alignment is a 2 s fetch (100-102), t2 102-112, ...
+    cached = simulate_cluster(LENGTHS, small_cluster(), simple_costs(), stream=True,
+                              poll_s=0.0, cache_hits={"t1"})
+    got = {(u.stage, u.target): (u.start, u.end) for u in cached.units}
+    assert got[("align", "t1")] == (100, 102) and got[("align", "t2")] == (102, 112)
+    assert got[("infer", "t1")] == (102, 142)
