@@ -108,7 +108,12 @@ def describe_levers(plan, spec, spot, cache_hit, index_gib, msa_mode) -> dict:
     for p in spec.pools:
         if p.name not in used:
             continue
-        slots = p.slots(*_pod_requests(p.stage, p.gpu_class))
+        cpu, mem, gpu = _pod_requests(p.stage, p.gpu_class)
+        if p.stage == "align" and index_gib and msa_mode == "mmseqs2":
+            from ..alignment.podmemory import pod_memory_gib
+
+            mem = pod_memory_gib(index_gib, mem)
+        slots = p.slots(cpu, mem, gpu)
         pools[p.name] = (f"{p.instance}: {slots} {p.stage} Pod{'s' if slots != 1 else ''} per "
                          f"node; {p.choice or 'given'}")
     stages = {k: v for k, v in plan.cost_by_stage.items()}
