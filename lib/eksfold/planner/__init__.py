@@ -114,6 +114,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         return result
     from .costs import REFERENCE, align_curve
     from .levers import cache_hit_targets, describe_levers, index_sizing, lower_bounds, stream_lead
+    from ..stages import depends_on
     from .simulate import simulate_cluster
 
     spec = _cluster(cluster)
@@ -129,14 +130,17 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     options = dict(stages=stages, spot=spot, sizing=sizing, cache_hits=hits)
 
     def simulate(cl, window):
-        if window is None:      # streaming, with the GPU lead found from a first pass
-            p = simulate_cluster(lengths, cl, costs, stream=True, **options)
-            delay = stream_lead(p, costs.fixed, stages)
-            if delay:
-                q = simulate_cluster(lengths, cl, costs, stream=True, stream_delay=delay,
-                                     **options)
-                if q.makespan_s <= p.makespan_s + 1.0:   # same finish, idle GPU time saved
-                    p, p.settings["stream_delay"] = q, delay
+        if window is None:      # streaming; each dependent stage's lead from its inputs' plan
+            delay: dict = {}
+            for k in range(1, len(stages)):
+                if depends_on(stages[k]) in stages[:k]:
+                    head = simulate_cluster(lengths, cl, costs, stream=True, stream_delay=delay,
+                                            **{**options, "stages": stages[:k]})
+                    lead = stream_lead(head, costs.fixed, stages[:k + 1]).get(stages[k])
+                    if lead:
+                        delay[stages[k]] = lead
+            p = simulate_cluster(lengths, cl, costs, stream=True, stream_delay=delay, **options)
+            p.settings["stream_delay"] = delay
         else:
             p = simulate_cluster(lengths, cl, costs, batch_window=window, **options)
         p.settings["batch_window"] = window
