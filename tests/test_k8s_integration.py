@@ -563,3 +563,50 @@ def test_a_thousand_targets_run_as_a_few_shards(k8s, small_db, tmp_path, worker_
         t for t, _ in records]                          # each target in exactly one shard
     assert ex.api_calls < 2 * 1000                      # two list calls per poll, not per target
     assert len({r.pod for r in (run.record("align", t) for t, _ in records)}) == len(pods)
+
+
+def _utc_s(stamp: str) -> float:
+    from datetime import datetime, timezone
+
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def test_streaming_inference_starts_before_the_last_alignment(k8s, small_db, tmp_path, worker_env):
+    """Issue 23: with ``stream=True`` the inference Job is submitted with the alignment Job; its
+    worker takes each target as its alignment is committed (longest first), so the inference Pod
+    runs before the last alignment is committed. Two Jobs, two Pods."""
+    import random
+
+    rng = random.Random(23)
+    letters = "ACDEFGHIKLMNPQRSTVWY"
+    records = [(f"q{i:02d}", "".join(rng.choice(letters) for _ in range(rng.randint(20, 60))))
+               for i in range(24)]
+    src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "stream")
+    n_pods = len(k8s.kubelet.history)
+    opts = dict(kubeconfig=str(k8s.kubeconfig), volume_root=str(k8s.volume_dir),
+                poll_interval=0.3, stream=True, max_shards={"align": 1, "infer": 1})
+    run = run_pipeline(src, str(root), executor="kubernetes", executor_options=opts,
+                       preset="tiny", weights="random", reporter=TextProgress(bars=False),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    ids = [t for t, _ in records]
+    align = {t: run.record("align", t) for t in ids}
+    infer = {t: run.record("infer", t) for t in ids}
+    assert all(r is not None and r.done for r in [*align.values(), *infer.values()])
+    pods = k8s.kubelet.history[n_pods:]
+    by_stage = {p.argv[p.argv.index("--stage") + 1]: p for p in pods}
+    assert len(pods) == 2 and set(by_stage) == {"align", "infer"}   # one warm worker each
+    assert by_stage["infer"].env["EKSFOLD_FOLLOW_S"]                 # a streaming worker
+    last_align = max(_utc_s(r.finished) for r in align.values())
+    first_infer_done = min(_utc_s(r.finished) for r in infer.values())
+    print(f"\ninfer Pod started {_utc_s(by_stage['infer'].started) - last_align:+.0f} s and the "
+          f"first inference finished {first_infer_done - last_align:+.0f} s from the last "
+          "alignment's commit")
+    # the GPU Pod was running before the last alignment was committed (no batch window, no
+    # wait for the whole stage), and no target was folded before its own alignment was in
+    assert _utc_s(by_stage["infer"].started) < last_align
+    assert all(infer[t].started >= align[t].finished for t in ids)
+    # both shards longest first (the batch files the Pods read)
+    lengths = {t: len(s) for t, s in records}
+    for batch in (root / "batches").iterdir():
+        shard = json.loads(batch.read_text())["shards"][0]
+        assert [lengths[t] for t in shard] == sorted((lengths[t] for t in shard), reverse=True)

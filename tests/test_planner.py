@@ -61,17 +61,18 @@ def cluster_plan(gpus=2, window=35.0):
 
 
 def test_cluster_schedule_by_hand():
-    # align node up at 100; one Pod runs t4, t3, t2, t1 (length order) 100-140. The first
-    # alignment (t4, 110) opens the inference batch; 35 s later (145) all four are in it.
-    # plan_shards (LPT, 2 shards = 2 GPUs): [t4, t1] and [t3, t2]; GPU nodes up at 245.
+    # the classic batch window. Align node up at 100; one Pod runs t1, t2, t3, t4 (longest
+    # first) 100-140. The first alignment (t1, 110) opens the inference batch; 35 s later (145)
+    # all four are in it. plan_shards (LPT, 2 shards = 2 GPUs): [t1, t4] and [t2, t3], each
+    # longest first; GPU nodes up at 245.
     plan = cluster_plan()
     got = {(u.stage, u.target): (u.start, u.end) for u in plan.units}
-    assert [got[("align", t)] for t in ("t4", "t3", "t2", "t1")] == \
+    assert [got[("align", t)] for t in ("t1", "t2", "t3", "t4")] == \
         [(100, 110), (110, 120), (120, 130), (130, 140)]
-    assert got[("infer", "t4")] == (245, 255) and got[("infer", "t1")] == (255, 295)
-    assert got[("infer", "t3")] == (245, 265) and got[("infer", "t2")] == (265, 295)
+    assert got[("infer", "t1")] == (245, 285) and got[("infer", "t4")] == (285, 295)
+    assert got[("infer", "t2")] == (245, 275) and got[("infer", "t3")] == (275, 295)
     assert sorted(w.targets for w in plan.workers if w.stage == "infer") == \
-        [["t3", "t2"], ["t4", "t1"]]
+        [["t1", "t4"], ["t2", "t3"]]
     assert plan.makespan_s == 295
     # GPU nodes 145-295 at $3.6/h each; the CPU node 0-140 at $1.8/h (no consolidation delay)
     assert plan.cost_by_stage["infer"] == pytest.approx(2 * 150 * 3.6 / 3600)
@@ -81,6 +82,74 @@ def test_cluster_schedule_by_hand():
     assert path == [(0, 100), (100, 110), (110, 145), (145, 245), (245, 295)]
     assert "node start" in plan.critical_path[0]["what"]
     assert "batch window" in plan.critical_path[2]["what"]
+
+
+def streaming_plan(gpus=2, delay=None):
+    return simulate_cluster(LENGTHS, small_cluster(gpus), simple_costs(), stream=True,
+                            stream_delay=delay, poll_s=0.0)
+
+
+def test_streaming_schedule_by_hand():
+    # Both Jobs at 0: the CPU and GPU nodes start together, up at 100. Align t1..t4 100-140
+    # (longest first). GPU shards [t1, t4], [t2, t3]; their workers are ready at 100 and idle
+    # until an input is in: t1 110-150 then t4 (aligned at 140) 150-160; t2 120-150 then t3
+    # (aligned at 130) 150-170. Makespan 170, against 295 with the 35 s batch window.
+    plan = streaming_plan()
+    got = {(u.stage, u.target): (u.start, u.end) for u in plan.units}
+    assert got[("infer", "t1")] == (110, 150) and got[("infer", "t4")] == (150, 160)
+    assert got[("infer", "t2")] == (120, 150) and got[("infer", "t3")] == (150, 170)
+    assert plan.makespan_s == 170
+    # inference started before the last alignment was committed (140)
+    assert min(got[("infer", t)][0] for t in LENGTHS) < max(got[("align", t)][1] for t in LENGTHS)
+    # GPU nodes 0-160 and 0-170, idle 100-110 / 100-120 included; CPU node 0-140
+    assert plan.cost_by_stage["infer"] == pytest.approx((160 + 170) * 3.6 / 3600)
+    assert plan.cost_by_stage["align"] == pytest.approx(140 * 1.8 / 3600)
+    # critical path: node start, align t1..t2 on the CPU Pod, then the GPU worker that waited
+    # for t2's alignment runs t2 and t3 back to back
+    path = [(s["stage"], s["start"], s["end"]) for s in plan.critical_path]
+    assert path == [("align", 0, 100), ("align", 100, 120), ("infer", 120, 170)]
+    assert plan.cost_fallback == pytest.approx(plan.cost)     # no spot prices given
+
+
+def test_streaming_lead_holds_the_gpu_job_until_it_is_needed():
+    # first alignment ends at 110; a GPU node needs 100 s: the GPU Job may wait 10 s, which
+    # saves 2 x 10 GPU-seconds and changes no unit's time
+    from eksfold.planner.levers import stream_lead
+
+    fixed = simple_costs().fixed
+    assert stream_lead(streaming_plan(), fixed, ("align", "infer")) == {"infer": 10.0}
+    held = streaming_plan(delay={"infer": 10.0})
+    assert held.makespan_s == 170
+    assert held.cost_by_stage["infer"] == pytest.approx((150 + 160) * 3.6 / 3600)
+    assert {(u.stage, u.target): (u.start, u.end) for u in held.units} == \
+        {(u.stage, u.target): (u.start, u.end) for u in streaming_plan().units}
+
+
+def test_longest_first_inside_and_across_shards():
+    from eksfold.sharding import next_ready, plan_shards
+
+    costs = {"a": 1.0, "b": 8.0, "c": 3.0, "d": 5.0, "e": 2.0}
+    shards = plan_shards(costs, fixed_cost_s=0.0, max_shards=2)
+    # LPT: b (8) -> 0, d (5) -> 1, c (3) -> 1, e (2) -> 0, a (1) -> 1: shard 0 holds the longest
+    assert shards == [["b", "e"], ["d", "c", "a"]]
+    # a streaming worker takes the longest target whose input is in
+    assert next_ready(["d", "c", "a"], {"d": "wait", "c": "done", "a": "done"}) == "c"
+    assert next_ready(["d", "c"], {"d": "wait", "c": "wait"}) is None
+    # one GPU, one shard t1..t4 (longest first): it waits for t1 (110) and never again
+    plan = streaming_plan(gpus=1)
+    got = {u.target: (u.start, u.end) for u in plan.units if u.stage == "infer"}
+    assert got == {"t1": (110, 150), "t2": (150, 180), "t3": (180, 200), "t4": (200, 210)}
+
+
+def test_lower_bounds_by_hand():
+    # critical target t1: node 100 + align 10 + infer 40 = 150; infer work 100 s on 2 GPUs
+    # after the 100 s node start = 150; align work 40 s on 1 Pod after it = 140
+    from eksfold.planner.levers import lower_bounds
+
+    b = lower_bounds(streaming_plan(), simple_costs().fixed, ("align", "infer"))
+    assert b["critical target t1"] == 150 and b["lower bound"] == 150
+    assert b["node start + infer work / 2 GPUs"] == 150
+    assert b["node start + align work / 1 align Pods"] == 140
 
 
 def test_spot_prices_only_where_allowed():
@@ -225,9 +294,9 @@ def test_planned_vs_actual(tmp_path):
     targets = [Target(id="a", sequence="M" * 40), Target(id="b", sequence="M" * 80)]
     run = Run.create(str(tmp_path / "run"), targets, RunConfig())
     p = simulate_local({"a": 40, "b": 80}, planner.local_cluster(), simple_costs())
-    planner.save_plan(run.root, p)       # align a 0-10, b 10-20; infer a 10-14, b 20-28
-    actual = {("align", "a"): (0, 10), ("align", "b"): (10, 22),
-              ("infer", "a"): (10, 15), ("infer", "b"): (22, 32)}
+    planner.save_plan(run.root, p)       # longest first: align b 0-10, a 10-20; infer b 10-18, a 20-24
+    actual = {("align", "b"): (0, 10), ("align", "a"): (10, 22),
+              ("infer", "b"): (10, 20), ("infer", "a"): (22, 27)}
     base = 1_700_000_000
     for (stage, tid), (s, e) in actual.items():
         rec = UnitRecord(stage, tid, wall_s=float(e - s),
@@ -236,10 +305,10 @@ def test_planned_vs_actual(tmp_path):
         rec.write(run.store)
     df = planner.planned_vs_actual(run.root).set_index(["stage", "target"])
     assert df.loc[("infer", "b"), "planned_s"] == 8.0 and df.loc[("infer", "b"), "error_s"] == 2.0
-    assert df.loc[("infer", "b"), "actual_end"] == 32.0
+    assert df.loc[("infer", "b"), "actual_end"] == 20.0
     cmp = planner.makespan_comparison(run.root)
-    assert cmp["planned_s"] == 28.0 and cmp["actual_s"] == 32.0
-    assert cmp["error"] == pytest.approx(28 / 32 - 1, abs=1e-4) and cmp["units_done"] == 4
+    assert cmp["planned_s"] == 24.0 and cmp["actual_s"] == 27.0
+    assert cmp["error"] == pytest.approx(24 / 27 - 1, abs=1e-4) and cmp["units_done"] == 4
 
 
 def _utc(t):
@@ -310,3 +379,37 @@ def test_local_dispatch_gap_by_hand():
     assert got == {("align", "a"): (0, 10), ("align", "b"): (11, 21),
                    ("infer", "a"): (15, 55), ("infer", "b"): (56, 66)}
     assert plan.makespan_s == 66
+
+
+def test_instance_type_by_cost_per_structure():
+    # eksfold-infer allows g5 and g6: g6.4xlarge (L4) is the cheapest per Pod ($1.3232/h), but
+    # g5.4xlarge (A10G, $1.624/h) is cheaper per structure: the data-sheet speeds relative to a
+    # V100 are A10G sqrt(600/900 * 31.2/15.7) = 1.15 and L4 sqrt(300/900 * 30.3/15.7) = 0.80
+    import math
+
+    from eksfold.planner.levers import cost_per_structure_key
+
+    std = next(p for p in default_cluster().pools if p.name == "eksfold-infer")
+    assert std.instance == "g5.4xlarge" and "g6.4xlarge" in std.choice
+    assert cost_per_structure_key(std) == pytest.approx(
+        1.624 / math.sqrt(600 / 900 * 31.2 / 15.7))
+    l4 = next(v for v in std.variants if v.instance == "g6.4xlarge")
+    assert cost_per_structure_key(l4) == pytest.approx(
+        1.3232 / math.sqrt(300 / 900 * 30.3 / 15.7)) and cost_per_structure_key(l4) > \
+        cost_per_structure_key(std)
+
+
+def test_spot_fallback_and_msa_cache_by_hand():
+    # GPU pool at spot $1.2/h (on-demand $3.6/h): the streaming schedule's GPU nodes run
+    # 0-160 and 0-170 s; if both fell back to on-demand they would cost (160 + 170) * 3.6 / 3600
+    cl = small_cluster()
+    cl.pools[1].spot_price = 1.2
+    plan = simulate_cluster(LENGTHS, cl, simple_costs(), stream=True, spot=True, poll_s=0.0)
+    assert plan.cost_by_stage["infer"] == pytest.approx((160 + 170) * 1.2 / 3600)
+    assert plan.cost_fallback == pytest.approx((160 + 170) * 3.6 / 3600 + 140 * 1.8 / 3600)
+    # t1's MSA from the cache: its alignment is a 2 s fetch (100-102), t2 102-112, ...
+    cached = simulate_cluster(LENGTHS, small_cluster(), simple_costs(), stream=True,
+                              poll_s=0.0, cache_hits={"t1"})
+    got = {(u.stage, u.target): (u.start, u.end) for u in cached.units}
+    assert got[("align", "t1")] == (100, 102) and got[("align", "t2")] == (102, 112)
+    assert got[("infer", "t1")] == (102, 142)

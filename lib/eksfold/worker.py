@@ -10,6 +10,8 @@ runs many units: a Kubernetes index runs its shard (``--batch``/``--index``, the
 ``$JOB_COMPLETION_INDEX`` by default), the local executor feeds a warm worker over a pipe
 (``--serve``: one target id per line in, one JSON line per event out). Done units are skipped,
 so a retried shard resumes where it stopped; a bad target fails alone and the worker goes on.
+With ``$EKSFOLD_FOLLOW_S`` (streaming Jobs) a shard's targets are taken as their inputs are
+committed, longest ready first (:mod:`eksfold.follow`).
 
 Per unit, outputs are computed in a scratch folder, uploaded file by file (each write atomic),
 and the unit record is written last. Exit codes (:class:`eksfold.contracts.ExitCode`), per
@@ -27,6 +29,7 @@ import sys
 
 from .contracts import ExitCode
 from .errors import ConfigError, StorageError, TargetError
+from .follow import follow_limit, follow_shard
 from .run import Run
 from .stages import stage_names
 from .units import UnitRunner
@@ -120,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                 return serve(runner, sys.stdin, outbox)
         with runner:
             shard = _shard(run, args)
+            follow = follow_limit()
+            if follow and runner.stage.depends_on:   # streaming: inputs still being computed
+                return process_exit_code(follow_shard(runner, run, shard,
+                                                      runner.stage.depends_on, follow))
             runner.prepare(shard)     # e.g. one MMseqs2 search for the whole shard
             codes, deferred = [], []
             for tid in shard:         # units held by another process: after the others

@@ -31,7 +31,10 @@ def cmd_plan(args) -> int:
                           msa_mode=args.msa, spot=args.spot, deadline=args.deadline,
                           budget=args.budget, relax=args.relax, local=args.local,
                           workers={"align": args.align_workers, "infer": args.infer_workers},
-                          batch_window=args.batch_window, limit=args.limit)
+                          batch_window=args.batch_window, limit=args.limit,
+                          mmseqs_sensitivity=args.mmseqs_sensitivity,
+                          mmseqs_index_gib=args.mmseqs_index_gib,
+                          msa_cache_hit=args.msa_cache_hit)
     print(result.summary())
     if result.settings.get("executor_options"):
         print("executor options for `eksfold run --executor kubernetes`: "
@@ -57,8 +60,15 @@ def add_parsers(sub) -> None:
                                       "(e.g. 45m, 8h, 2d)")
     p.add_argument("--budget", type=float, help="plan the fastest cluster within this many USD")
     p.add_argument("--relax", action="store_true", help="include Amber relaxation")
-    p.add_argument("--batch-window", type=float, help="inference batch window of the Kubernetes "
-                                                      "executor, seconds (default: the best of 0, 60, 300)")
+    p.add_argument("--batch-window", type=float, help="plan the classic Kubernetes executor with "
+                                                      "this inference batch window, seconds "
+                                                      "(default: the streaming executor)")
+    p.add_argument("--mmseqs-sensitivity", type=float,
+                   help="MMseqs2 -s of the run (default: the align benchmark's choice)")
+    p.add_argument("--mmseqs-index-gib", type=float,
+                   help="MMseqs2 database index size: alignment Pods ask for its memory")
+    p.add_argument("--msa-cache-hit", type=float, default=0.0,
+                   help="fraction of targets whose MSA is already cached (an assumption)")
     p.add_argument("--limit", type=int, help="plan only the first N targets")
     p.add_argument("--local", action="store_true", help="plan the local executor on this machine")
     p.add_argument("--align-workers", type=int, default=1)

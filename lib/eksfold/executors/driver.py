@@ -1,7 +1,9 @@
 """The driver loop every executor shares: plan, respect dependencies, launch, poll, record.
 
 :func:`execute` plans the units (skipping done ones), launches ready units up to the executor's
-capacity per stage (so alignment of later targets overlaps inference of earlier ones), polls
+capacity per stage, longest first (so alignment of later targets overlaps inference of earlier
+ones); an executor that ``streams`` also gets the units whose dependency is in flight (its
+workers wait for their inputs: :mod:`eksfold.follow`). It polls
 for events, takes the run store's unit records as the authority on success, reports progress,
 and stops everything cleanly on Ctrl-C.
 """
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..contracts import Board, Event
 from ..run import Run
+from ..sharding import longest_first
 from ..stages import depends_on
 
 if TYPE_CHECKING:   # the base class's admin verbs call this loop: no runtime import back
@@ -41,6 +44,11 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
                        if s == stage and st != "done" and tid not in skip]
                for stage in stages}
     in_flight: dict[str, set[str]] = {stage: set() for stage in stages}
+    # longest first: what bounds the makespan starts first (the planner assumes the same order)
+    lengths = {t.id: t.length for t in run.targets}
+    for stage in stages:
+        pending[stage] = longest_first(pending[stage], lengths)
+    streams = bool(getattr(executor, "streams", False))
     reporter.start(run, status)
     for (stage, tid), st in status.items():
         if tid in skip and st != "done":   # refused before any work (e.g. too large here)
@@ -62,7 +70,10 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
         in_flight[event.stage].discard(event.target)
         record = run.record(event.stage, event.target)
         final, detail = Board.DONE, event.detail
-        if record is None or not record.done:
+        dep = depends_on(event.stage)
+        if record is None and dep in stages and status[(dep, event.target)] != "done":
+            final, detail = Board.BLOCKED, f"{dep} did not finish"   # a streaming worker skipped it
+        elif record is None or not record.done:
             final = Board.FAILED
             detail = (record.error if record else None) or detail or "no outputs were recorded"
         status[(event.stage, event.target)] = final
@@ -74,6 +85,8 @@ def execute(run: Run, executor: Executor, stages=None, reporter=None, target_ids
                 ready, waiting = [], []
                 for tid in pending[stage]:
                     state = readiness(stage, tid)
+                    if state == "wait" and streams and tid in in_flight[depends_on(stage)]:
+                        state = "ready"   # a streaming worker takes it once its input is in
                     if state == "blocked":
                         status[(stage, tid)] = Board.BLOCKED
                         reporter.update(stage, tid, Board.BLOCKED,

@@ -71,7 +71,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
          spot: bool = False, deadline=None, budget: float | None = None, relax: bool = False,
          batch_window: float | None = None, costs: Costs | None = None, local: bool = False,
          workers: dict | None = None, limit: int | None = None,
-         memory: tuple | None = None) -> Plan:
+         memory: tuple | None = None, mmseqs_sensitivity: float | None = None,
+         mmseqs_index_gib: float | None = None, msa_cache_hit: float = 0.0) -> Plan:
     """Predict the schedule, makespan and cost of running ``targets``.
 
     Parameters
@@ -81,15 +82,21 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     profile : the cost profile for GPU inference: ``reference-*`` (published figures, default
         ``reference-af2-v100``) or a measured GPU profile (``gpu-*``: its settings.csv)
     msa_mode : "jackhmmer" or "mmseqs2"
-    spot : price the pools that allow spot at spot prices
+    spot : price the pools that allow spot at spot prices (the plan also gives the cost if
+        every spot node fell back to on-demand)
     deadline : "45m", "8h", seconds: plan the smallest cluster that meets it
     budget : USD: plan the fastest cluster within it
-    batch_window : the inference batch window of the Kubernetes executor (None: the best of
-        ``search.WINDOWS``)
+    batch_window : None (default): the streaming executor (every stage's Job submitted at the
+        start, dependent ones after the planned lead; workers take targets as their inputs
+        are committed); seconds: the classic executor with this inference batch window
     costs : per-target and fixed costs (default: the reference profile; local: the stages')
     local : plan the local executor on this machine (``workers``: per stage)
     memory : local only: (capacity MB, CPU cost model): inference units wait until their
         predicted peak fits beside the running ones, as the local executor does
+    mmseqs_sensitivity : the MMseqs2 -s of the run (default: the one the align benchmark chose)
+    mmseqs_index_gib : the MMseqs2 database index in GiB: alignment Pods ask for its memory,
+        as the executor does from the index files (:mod:`eksfold.alignment.podmemory`)
+    msa_cache_hit : fraction of targets whose MSA is already in the cache (an assumption)
 
     Raises
     ------
@@ -107,7 +114,9 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         result = simulate_local(lengths, spec, costs, stages=stages, memory=memory)
         result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers}
         return result
-    from .costs import REFERENCE
+    from .costs import REFERENCE, align_curve
+    from .levers import cache_hit_targets, describe_levers, index_sizing, lower_bounds, stream_lead
+    from ..stages import depends_on
     from .simulate import simulate_cluster
 
     spec = _cluster(cluster)
@@ -115,32 +124,55 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         costs = (gpu_profile_costs(profile, msa_mode) if profile and profile != REFERENCE
                  and not profile.startswith("reference-") else
                  reference_costs(msa_mode, profile or REFERENCE))
+        if msa_mode == "mmseqs2" and mmseqs_sensitivity is not None:
+            costs.curves["align"], costs.sources[1] = align_curve(msa_mode,
+                                                                  sensitivity=mmseqs_sensitivity)
+    sizing = index_sizing(mmseqs_index_gib if msa_mode == "mmseqs2" else None)
+    hits = cache_hit_targets(lengths, msa_cache_hit)
+    options = dict(stages=stages, spot=spot, sizing=sizing, cache_hits=hits)
 
     def simulate(cl, window):
-        p = simulate_cluster(lengths, cl, costs, stages=stages, spot=spot, batch_window=window)
+        if window is None:      # streaming; each dependent stage's lead from its inputs' plan
+            delay: dict = {}
+            for k in range(1, len(stages)):
+                if depends_on(stages[k]) in stages[:k]:
+                    head = simulate_cluster(lengths, cl, costs, stream=True, stream_delay=delay,
+                                            **{**options, "stages": stages[:k]})
+                    lead = stream_lead(head, costs.fixed, stages[:k + 1]).get(stages[k])
+                    if lead:
+                        delay[stages[k]] = lead
+            p = simulate_cluster(lengths, cl, costs, stream=True, stream_delay=delay, **options)
+            p.settings["stream_delay"] = delay
+        else:
+            p = simulate_cluster(lengths, cl, costs, batch_window=window, **options)
         p.settings["batch_window"] = window
         return p
 
+    windows = (None,) if batch_window is None else (batch_window,)
     deadline_s = parse_duration(deadline) if deadline is not None else None
     if deadline_s is not None:
-        result = smallest_for_deadline(simulate, spec, deadline_s)
+        result = smallest_for_deadline(simulate, spec, deadline_s, windows)
         if budget is not None and result.cost > budget:
             raise InfeasiblePlan(f"the smallest cluster meeting the deadline costs "
                                  f"${result.cost:,.2f}, over the budget of ${budget:,.2f}", result)
     elif budget is not None:
-        result = fastest_for_budget(simulate, spec, budget)
-    elif batch_window is None:
-        result, _ = best_window(simulate, spec)
+        result = fastest_for_budget(simulate, spec, budget, windows)
     else:
-        result = simulate(spec, batch_window)
+        result = simulate(spec, windows[0])
     window = result.settings["batch_window"]
+    delay = result.settings.get("stream_delay", {})
     result.sources = [s for s in result.sources if s.split(":")[0].split(" ")[0] in stages]
+    result.bounds = lower_bounds(result, costs.fixed, stages)
+    result.levers = describe_levers(result, spec, spot, msa_cache_hit, mmseqs_index_gib,
+                                    msa_mode)
     result.settings = {
         "msa_mode": msa_mode, "spot": spot, "profile": profile or REFERENCE,
         "cluster_source": spec.source, "deadline_s": deadline_s, "budget": budget,
-        "executor": "kubernetes",
+        "executor": "kubernetes", "msa_cache_hit": msa_cache_hit,
+        "mmseqs_index_gib": mmseqs_index_gib,
         "executor_options": {
-            "batch_window": window,
+            **({"stream": True, "batch_window": {k: round(v) for k, v in delay.items()}}
+               if window is None else {"batch_window": window}),
             "max_shards": _max_shards(result, spec),
             "fixed_cost_s": {s: costs.fixed.pod_start_s + costs.fixed.worker(s) for s in stages}},
         "fixed_costs": {k: v for k, v in vars(costs.fixed).items() if k != "sources"},

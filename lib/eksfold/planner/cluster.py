@@ -56,6 +56,7 @@ class NodePool:
     consolidate_after_s: float = 0.0
     candidates: tuple = ()           # the instance types the pool's requirements allow
     variants: tuple = ()             # those types as NodePools: for Pods the main type can't hold
+    choice: str = ""                 # why this instance type (e.g. lowest cost per structure)
 
     @property
     def alloc_cpu(self) -> float:

@@ -23,23 +23,40 @@ def _worker_run(pod, units, upto):
     return _seg(what, pod.stage, pod.ready, last.end)
 
 
-def cluster_critical_path(units: dict, pods: dict, nodes: dict, batches: dict) -> list:
-    """Segments, earliest first (see module docstring)."""
+def cluster_critical_path(units: dict, pods: dict, nodes: dict, batches: dict,
+                          after: dict | None = None, delays: dict | None = None) -> list:
+    """Segments, earliest first (see module docstring). ``after``: unit -> what its start
+    waited for (``("worker", previous unit)``, ``("dep", input unit)``, ``("ready", None)``);
+    ``delays``: stage -> the seconds its Job was held after the start (the plan's lead)."""
     if not units:
         return []
+    after = after or {}
     unit = max(units.values(), key=lambda u: (u.end, u.stage, u.target))
     out = []
-    for _ in range(10_000):        # bounded: every step moves to an earlier time
+    for _ in range(100_000):       # bounded: every step moves to an earlier time
         pod = pods[unit.worker]
-        out.append(_worker_run(pod, units, unit))
+        run = [unit]                # the worker's targets back to back up to this one
+        while after.get((run[-1].stage, run[-1].target), ("",))[0] == "worker":
+            run.append(units[after[(run[-1].stage, run[-1].target)][1]])
+        first, n = run[-1], len(run)
+        out.append(_seg(f"{pod.stage} of {n} target{'s' if n > 1 else ''} on {pod.name} "
+                        f"(last {unit.target}, {unit.length} residues: "
+                        f"{unit.end - unit.start:.0f} s)", pod.stage, first.start, unit.end))
+        how, dep = after.get((first.stage, first.target), ("ready", None))
+        if how == "dep":            # the worker was idle until this input was committed
+            unit = units[dep]
+            continue
+        if not after:               # the classic batch form: the shard ran from its start
+            out.pop()
+            out.append(_worker_run(pod, units, unit))
         out.append(_seg(f"{pod.name}: image pull (first Pod on its node), Pod start, "
                         f"{pod.stage} worker load", pod.stage, pod.start, pod.ready))
-        nxt = None
         if pod.waited_for.startswith("slot after "):
             other = pods[pod.waited_for.split(" ", 2)[2]]
             out.append(_seg(f"{pod.name} queued for a slot on {pod.node}", pod.stage,
                             pod.submitted, pod.start))
-            nxt = units[(other.stage, other.targets[-1])]
+            nxt = units[(other.stage, other.targets[-1])] if not after else \
+                max((u for u in units.values() if u.worker == other.name), key=lambda u: u.end)
             if nxt.end > pod.submitted + 1e-6:   # the wait, not the submission, was binding
                 unit = nxt
                 continue
@@ -49,6 +66,10 @@ def cluster_critical_path(units: dict, pods: dict, nodes: dict, batches: dict) -
                             max(node.launched, pod.submitted), node.ready))
         trigger = batches.get(pod.name)
         if not trigger:
+            if (delays or {}).get(pod.stage):
+                out.append(_seg(f"{pod.stage} Job held {delays[pod.stage]:.0f} s (the plan's "
+                                f"lead: nodes ready as the first input is)", pod.stage, 0.0,
+                                pod.submitted))
             break
         dep = units[tuple(trigger)]
         out.append(_seg(f"batch window: {pod.stage} Job submitted after {dep.stage} of "

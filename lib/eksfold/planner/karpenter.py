@@ -1,9 +1,11 @@
 """The cluster in ``cluster/``: Karpenter NodePools read into a :class:`ClusterSpec`.
 
-For each NodePool: the instance types of the price table its requirements allow, the one
-Karpenter would most likely launch for the pool's usual Pod (cheapest per Pod), the bigger ones
-for Pods that type cannot hold, the node limit from the pool's ``limits``, spot where its
-capacity types allow it, and its consolidation delay.
+For each NodePool: the instance types of the price table its requirements allow, the one with
+the lowest cost per structure for the pool's usual Pod (price per Pod over the GPU's relative
+speed, not merely the cheapest that fits: Karpenter launches the cheapest fitting type, so the
+plan says which requirement pins its choice), the bigger ones for Pods that type cannot hold,
+the node limit from the pool's ``limits``, spot where its capacity types allow it, and its
+consolidation delay.
 """
 from __future__ import annotations
 
@@ -102,7 +104,19 @@ def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterS
         if not candidates:
             raise ConfigError(f"NodePool {name}: no allowed instance type holds one {stage} Pod "
                               f"({cpu:g} CPU, {mem:g} GiB, {gpu} GPU)")
-        _, _, best = min(candidates)
+        # the type with the lowest cost per structure: $/h over Pods per node and, for GPUs,
+        # the GPU's relative speed (not only the cheapest type that fits)
+        from .levers import cost_per_structure_key
+
+        ranked = sorted((cost_per_structure_key(p), n, p) for _, n, p in candidates)
+        _, _, best = ranked[0]
+        cheapest_fit = min(candidates)[2]
+        best.choice = ("lowest cost per structure of " + ", ".join(
+            f"{p.instance} {k:.3g}" for k, _, p in ranked[:3]) + " ($/h per Pod / relative "
+            "speed)" + ("" if cheapest_fit.instance == best.instance else
+                        f"; pin it in the NodePool (karpenter.k8s.aws/instance-type In "
+                        f"[{best.instance}]): Karpenter alone would launch the cheapest per Pod, "
+                        f"{cheapest_fit.instance}"))
         # Karpenter launches a bigger type for a Pod the usual one cannot hold (e.g. 120 GiB)
         others = []
         for n in allowed:

@@ -3,7 +3,7 @@
 The semantics are :mod:`eksfold.executors.local` and the driver's: a stage has up to
 ``workers[stage]`` worker processes, started when a unit is first assigned to them (each pays
 its ``worker_open_s`` once: interpreter, imports, tools or model); ready units are assigned in
-the order they became ready (ties: the targets' order), so alignment of later targets overlaps
+the order they became ready (ties: longest first, as the driver orders them), so alignment of later targets overlaps
 inference of earlier ones. The whole run starts after ``startup_s`` (run root, manifest).
 A warm worker's next unit starts ``unit_overhead_s`` after its previous one or after its input
 is committed, whichever is later (the driver's poll and the round trip to the worker); a new
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 
+from ..sharding import longest_first
 from ..stages import depends_on
 from .critical import local_critical_path
 from .model import Plan, UnitSlot, WorkerSlot
@@ -29,7 +30,8 @@ def simulate_local(targets: dict, cluster, costs, *, stages=("align", "infer"),
 
     held: list = []     # (start, end, predicted MB) of scheduled inference units
     stages = tuple(stages)
-    order = {tid: i for i, tid in enumerate(targets)}
+    # the driver hands ready units over longest first (eksfold.sharding.longest_first)
+    order = {tid: i for i, tid in enumerate(longest_first(targets, targets))}
     t0 = costs.fixed.startup_s
     ready: dict[str, list] = {s: [] for s in stages}     # heaps of (ready time, order, target)
     for s in stages:

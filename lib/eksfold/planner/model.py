@@ -70,6 +70,9 @@ class Plan:
     settings: dict = field(default_factory=dict)      # msa_mode, spot, profile, executor options
     sources: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    cost_fallback: float | None = None      # the same schedule with spot fallen back to on-demand
+    bounds: dict = field(default_factory=dict)   # the schedule's lower bounds: name -> seconds
+    levers: dict = field(default_factory=dict)   # cost levers and their assumptions
 
     @property
     def cost(self) -> float:
@@ -111,6 +114,20 @@ class Plan:
                 lines.append(f"  {k:8s} ${v:,.2f}")
         if self.node_counts:
             lines.append("  nodes used: " + ", ".join(f"{p} {n}" for p, n in self.node_counts.items()))
+        if self.bounds:
+            parts = {k: v for k, v in self.bounds.items() if k != "lower bound"}
+            lines.append(f"  lower bound {fmt_duration(self.bounds['lower bound'])} (makespan "
+                         f"{self.makespan_s / max(self.bounds['lower bound'], 1e-9):.2f}x it): "
+                         + "; ".join(f"{k} {fmt_duration(v)}" for k, v in parts.items()))
+        if self.levers:
+            lv = self.levers
+            lines.append(f"  $/structure: ${lv['per_structure']:.4f}, dominated by "
+                         f"{lv['dominated_by']}")
+            for name, why in lv.get("pools", {}).items():
+                lines.append(f"    pool {name}: {why}")
+            for key in ("spot", "msa_cache", "mmseqs_index"):
+                if key in lv:
+                    lines.append(f"    {key.replace('_', ' ')}: {lv[key]}")
         lines.append(f"  critical path ({self.critical_stage()}-bound):")
         for seg in self.critical_path:
             lines.append(f"    {fmt_duration(seg['start']):>9s} -> {fmt_duration(seg['end']):>9s}  "

@@ -44,9 +44,16 @@ def gantt(plan: Plan, max_rows: int = 60, title: str | None = None):
     ax.invert_yaxis()
     ax.set_xlabel(f"time from launch ({unit})")
     ax.axvline(plan.makespan_s / scale, color="k", lw=0.8)
+    bound = (plan.bounds or {}).get("lower bound")
+    if bound:
+        ax.axvline(bound / scale, color="k", lw=0.8, ls="--")
     handles = [Patch(color=c, label=s) for s, c in STAGE_COLORS.items()
                if any(u.stage == s for u in plan.units)]
     handles.append(Patch(color="0.8", label="start-up: node, image, Pod, model load"))
+    if bound:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="k", lw=0.8, ls="--", label="lower bound"))
     ax.legend(handles=handles, loc="lower right", fontsize=7)
     ax.set_title(title or f"{plan.targets} targets: {plan.makespan_s / scale:.1f} {unit}, "
                  f"${plan.cost:,.2f} ({plan.settings.get('msa_mode', '')}"

@@ -30,7 +30,8 @@ def uniprot_lengths(n: int, seed: int = 0) -> list[int]:
 
 
 def project(n: int, cluster=None, msa_mode: str = "mmseqs2", spot: bool = True,
-            batch_window: float = 300.0, seed: int = 0, **scale):
+            batch_window: float | None = None, seed: int = 0, msa_cache_hit: float = 0.0,
+            mmseqs_index_gib: float | None = None, **scale):
     """Plan ``n`` UniProt-like proteins; ``scale``: node limits per pool (``{"eksfold-infer":
     256}``) beyond those in ``cluster/`` (a what-if: raise the NodePool limits to match).
 
@@ -42,7 +43,8 @@ def project(n: int, cluster=None, msa_mode: str = "mmseqs2", spot: bool = True,
     if scale:
         spec = spec.scaled(**scale)
     p = plan(uniprot_lengths(n, seed), cluster=spec, msa_mode=msa_mode, spot=spot,
-             batch_window=batch_window)
+             batch_window=batch_window, msa_cache_hit=msa_cache_hit,
+             mmseqs_index_gib=mmseqs_index_gib)
     gpu_h = sum(u.end - u.start for u in p.units if u.stage == "infer") / 3600
     by_pool: dict[str, float] = {}
     for node in p.nodes:
@@ -54,4 +56,8 @@ def project(n: int, cluster=None, msa_mode: str = "mmseqs2", spot: bool = True,
             "nodes": p.node_counts, "gpu_hours": round(gpu_h, 0),
             "over_2500": sum(1 for u in p.units if u.stage == "infer" and u.length > 2500),
             "usd_per_protein": round(p.cost / n, 4), "critical": p.critical_stage(),
+            "usd_per_protein_on_demand_fallback": round((p.cost_fallback or p.cost) / n, 4),
+            "lower_bound_days": round(p.bounds.get("lower bound", 0) / 86400, 2),
+            "dominated_by": p.levers.get("dominated_by"), "pools": p.levers.get("pools"),
+            "msa_cache": p.levers.get("msa_cache"),
             "length_source": SOURCE, "sources": p.sources}

@@ -29,9 +29,10 @@ def _counts(limit: int) -> list[int]:
     return sorted(set(small + big + [limit])) if limit else [0]
 
 
-def best_window(simulate, cluster) -> tuple[Plan, float]:
-    """The batch window of :data:`WINDOWS` with the shortest makespan (then the lowest cost)."""
-    plans = [(simulate(cluster, w), w) for w in WINDOWS]
+def best_window(simulate, cluster, windows=None) -> tuple[Plan, float]:
+    """The batch window of ``windows`` (default :data:`WINDOWS`; ``(None,)``: streaming, no
+    window) with the shortest makespan (then the lowest cost)."""
+    plans = [(simulate(cluster, w), w) for w in (windows or WINDOWS)]
     return min(plans, key=lambda pw: (round(pw[0].makespan_s), pw[0].cost))
 
 
@@ -48,9 +49,9 @@ def _used(simulate, cluster, window) -> set[str]:
     return {u.pool.split("/")[0] for u in plan.units}   # a bigger type counts as its pool
 
 
-def smallest_for_deadline(simulate, cluster, deadline_s: float) -> Plan:
+def smallest_for_deadline(simulate, cluster, deadline_s: float, windows=None) -> Plan:
     """The fewest nodes (then the lowest cost) whose plan finishes within ``deadline_s``."""
-    fastest, window = best_window(simulate, cluster)
+    fastest, window = best_window(simulate, cluster, windows)
     if fastest.makespan_s > deadline_s:
         raise InfeasiblePlan(
             f"no cluster within the pools' limits meets the deadline of {fmt_duration(deadline_s)}"
@@ -66,7 +67,7 @@ def smallest_for_deadline(simulate, cluster, deadline_s: float) -> Plan:
             if best is None or key < best[0]:
                 best = (key, counts, plan)
     counts = best[1]
-    plan, window = best_window(simulate, cluster.scaled(**counts))
+    plan, window = best_window(simulate, cluster.scaled(**counts), windows)
     if plan.makespan_s > deadline_s:       # the grid's window was better for these counts
         plan = best[2]
     plan.notes.append(f"smallest cluster meeting the deadline {fmt_duration(deadline_s)}: "
@@ -74,9 +75,9 @@ def smallest_for_deadline(simulate, cluster, deadline_s: float) -> Plan:
     return plan
 
 
-def fastest_for_budget(simulate, cluster, budget: float) -> Plan:
+def fastest_for_budget(simulate, cluster, budget: float, windows=None) -> Plan:
     """The shortest makespan (then the lowest cost) whose plan costs at most ``budget`` USD."""
-    _, window = best_window(simulate, cluster)
+    _, window = best_window(simulate, cluster, windows)
     used = _used(simulate, cluster, window)
     best, cheapest = None, None
     for counts, plan in _grid(simulate, cluster, used, window):

@@ -1,19 +1,26 @@
 """Discrete-event simulation of a run on a Kubernetes cluster, as the Kubernetes executor runs it.
 
-What is simulated is what the executor and the driver do, with their own code where it exists:
+What is simulated is what the executor, the driver and the worker do, with their own code:
 
-- the driver launches every unit whose dependency is done (all alignments at once, each
-  inference as soon as its alignment is committed); the executor buffers launches for
-  ``batch_window`` seconds (polling every ``poll_s``), groups them by size class with
-  :class:`eksfold.k8s.jobs.Sizing` and packs each group into shards with
+- streaming (the default, ``stream=True``): every stage's Job is submitted at the start, a
+  dependent stage ``stream_delay[stage]`` seconds later (the plan's GPU lead), grouped by size
+  class with :class:`eksfold.k8s.jobs.Sizing` and packed into shards, longest first, with
   :func:`eksfold.sharding.plan_shards` (the same call as ``executors/kubernetes/batching.py``);
-- each shard is one Pod; Pods queue FIFO on the pool of their size class (GPU class routing),
-  a pool starts nodes (``node_start_s``) for pending Pods up to ``max_nodes`` and releases a node
-  ``consolidate_after_s`` after its last Pod (Karpenter's WhenEmpty); a node pulls the image
-  once; a Pod pays its start and the worker's load, then runs its targets back to back.
+  a worker takes, each time it is free, :func:`eksfold.sharding.next_ready`: the first target
+  of its shard whose dependency is committed (the worker's own rule, :mod:`eksfold.follow`);
+- the classic batch window (``stream=False``): the driver launches each inference once its
+  alignment is committed; the executor buffers launches for ``batch_window`` seconds (polling
+  every ``poll_s``) and submits them as shards;
+- each shard is one Pod; Pods queue FIFO (index order: the longest target's shard first) on
+  the pool of their size class (GPU class routing), a pool starts nodes (``node_start_s``)
+  for pending Pods up to ``max_nodes`` and releases a node ``consolidate_after_s`` after its
+  last Pod (Karpenter's WhenEmpty); a node pulls the image once; a Pod pays its start and the
+  worker's load, then runs its targets back to back, waiting where an input is not in yet.
 
 Cost: every node's billed time at the pool's price (spot where allowed and asked for), split
-between stages by Pod time, plus the always-on parts of the cluster for the makespan.
+between stages by Pod time, plus the always-on parts of the cluster for the makespan; beside
+it the same schedule with every spot node fallen back to on-demand. A target whose MSA is in
+the cache (``cache_hits``) pays only the cache fetch in the alignment stage.
 """
 from __future__ import annotations
 
@@ -22,11 +29,13 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..sharding import plan_shards
+from ..sharding import WAIT, longest_group_first, next_ready, plan_shards
 from ..stages import depends_on
 from .critical import cluster_critical_path
 from .routing import peak_nodes, route
 from .model import NodeSlot, Plan, UnitSlot, WorkerSlot
+
+CACHE_FETCH_S = 2.0    # stated: read a cached MSA (a few MB) from FSx/S3 instead of searching
 
 
 @dataclass
@@ -38,13 +47,21 @@ class _Node:
     idle_since: float | None = None
     last_freed_by: str = ""
     busy: dict = field(default_factory=dict)   # stage -> Pod seconds
+    on_demand: float = 0.0                     # the pool's on-demand $/h (spot fallback)
 
 
 class ClusterSim:
     def __init__(self, targets: dict, cluster, costs, stages, spot, batch_window, poll_s,
-                 max_shards, sizing):
+                 max_shards, sizing, stream=False, stream_delay=None, cache_hits=(),
+                 cache_fetch_s=CACHE_FETCH_S):
         self.targets, self.cluster, self.costs, self.stages = targets, cluster, costs, stages
         self.spot, self.window, self.poll = spot, batch_window, poll_s
+        self.stream, self.stream_delay = stream, dict(stream_delay or {})
+        self.cache_hits, self.cache_fetch_s = set(cache_hits), cache_fetch_s
+        self.remaining: dict[str, list] = {}       # pod -> its targets not yet started
+        self.owner: dict[tuple, str] = {}          # (stage, target) -> the Pod that runs it
+        self.idle: set = set()                     # Pods waiting for an input
+        self.after: dict[tuple, tuple] = {}        # unit -> what its start waited for
         self.sizing, self.max_shards = sizing, max_shards
         self.events: list = []
         self.seq = 0
@@ -54,6 +71,7 @@ class ClusterSim:
         self.buffer: dict[str, list] = {s: [] for s in stages}
         self.trigger: dict[str, str] = {}          # stage -> unit key that opened its buffer
         self.units: dict[tuple, UnitSlot] = {}
+        self._node_of, self._node_pool, self._last = {}, {}, {}
         self.pods: dict[str, WorkerSlot] = {}
         self.pod_req: dict[str, tuple] = {}
         self.pool_reqs: dict[str, set] = {}        # the distinct Pod requests per pool
@@ -77,9 +95,10 @@ class ClusterSim:
             for _ in range(pool.min_nodes):
                 self._launch(pool, -pool.consolidate_after_s, warm=True)
         for stage in self.stages:
-            if depends_on(stage) not in self.stages:
+            if self.stream or depends_on(stage) not in self.stages:
                 self.buffer[stage] = list(self.targets)
-                self.push(0.0, "batch", stage)
+                self.push(self.stream_delay.get(stage, 0.0) if self.stream else 0.0,
+                          "batch", stage)
         while self.events:
             t, _, kind, data = heapq.heappop(self.events)
             getattr(self, "_on_" + kind)(t, data)
@@ -94,9 +113,10 @@ class ClusterSim:
             pool, res = self.routes[(stage, tid)]
             groups.setdefault((pool.name, res.size), []).append(tid)
         fixed = self.costs.fixed.pod_start_s + self.costs.fixed.worker(stage)
-        for (pool_name, size), group in groups.items():
+        # the group holding the longest target first, as the executor submits them
+        for (pool_name, size), group in longest_group_first(groups, self.targets):
             pool, res = self.routes[(stage, group[0])]
-            cost = {tid: self.costs.seconds(stage, self.targets[tid], pool) for tid in group}
+            cost = {tid: self.unit_seconds(stage, tid, pool) for tid in group}
             # never more Pods than the pool can run at once (the plan's max_shards option)
             limit = self.max_shards.get(stage) or pool.max_nodes * pool.slots(
                 *self.pod_req_of(res))
@@ -106,11 +126,19 @@ class ClusterSim:
                 name = f"{stage}-{len(self.pods) + 1:04d}-{size}"
                 self.pods[name] = WorkerSlot(name, stage, pool_name, "", t, math.nan, math.nan,
                                              math.nan, shard)
+                self.remaining[name] = list(shard)
+                for tid in shard:
+                    self.owner[(stage, tid)] = name
                 self.pod_req[name] = self.pod_req_of(res)
                 self.pool_reqs.setdefault(pool_name, set()).add(self.pod_req[name])
                 self.batches[name] = trigger
                 self.pending[pool_name].append(name)
             self._schedule(pool_name, t)
+
+    def unit_seconds(self, stage, tid, pool) -> float:
+        if stage == "align" and tid in self.cache_hits:
+            return self.cache_fetch_s + self.costs.fixed.per_unit(stage)
+        return self.costs.seconds(stage, self.targets[tid], pool)
 
     @staticmethod
     def pod_req_of(res) -> tuple:
@@ -123,6 +151,8 @@ class ClusterSim:
 
     def _on_pod_end(self, t, data):
         name, node = data
+        node.busy[self.pods[name].stage] = node.busy.get(self.pods[name].stage, 0.0) + \
+            t - self.pods[name].start
         req = self.pod_req[name]
         node.free = [a + b for a, b in zip(node.free, req)]
         node.pods.discard(name)
@@ -146,6 +176,12 @@ class ClusterSim:
     def _on_unit_end(self, t, key):
         stage, tid = key
         for dep in self.dependents[stage]:
+            pod = self.owner.get((dep, tid))
+            if pod in self.idle:          # its worker was waiting for this input
+                self.idle.discard(pod)
+                self._take(t, pod)
+            if self.stream:
+                continue
             if not self.buffer[dep]:
                 self.trigger[dep] = key
                 due = t + self.window
@@ -170,7 +206,7 @@ class ClusterSim:
         node = _Node(NodeSlot(name, pool.name, pool.instance, t, ready, None,
                               pool.hourly(self.spot)),
                      [pool.alloc_cpu, pool.alloc_mem_gib, pool.gpu_count],
-                     image_ready=t if warm else None)
+                     image_ready=t if warm else None, on_demand=pool.price)
         self.nodes.append(node)
         if not warm:
             self.push(ready, "node_ready", node)
@@ -217,18 +253,45 @@ class ClusterSim:
         if node.image_ready is None:
             node.image_ready = t + self.costs.fixed.image_pull_s
         pod.start = t
+        self._node_of[name], self._node_pool[name], self._last[name] = node, node.slot.pool, None
         clock = max(t, node.image_ready) + self.costs.fixed.pod_start_s + \
             self.costs.fixed.worker(pod.stage)
         pod.ready = clock
-        for tid in pod.targets:
-            dur = self.costs.seconds(pod.stage, self.targets[tid], pool)
-            self.units[(pod.stage, tid)] = UnitSlot(pod.stage, tid, self.targets[tid], clock,
-                                                   clock + dur, pool.name, name)
-            clock += dur
-            self.push(clock, "unit_end", (pod.stage, tid))
-        pod.end = clock
-        node.busy[pod.stage] = node.busy.get(pod.stage, 0.0) + clock - t
-        self.push(clock, "pod_end", (name, node))
+        self.push(clock, "worker_free", name)
+
+    def _on_worker_free(self, t, name):
+        self._take(t, name)
+
+    def _take(self, t, name):
+        """The worker's next target: :func:`next_ready` on its shard, as the worker does."""
+        pod, left = self.pods[name], self.remaining[name]
+        if not left:
+            pod.end = t
+            self.push(t, "pod_end", (name, self._node_of[name]))
+            return
+        dep = depends_on(pod.stage)
+        state = {tid: "done" if dep not in self.stages or (
+            (dep, tid) in self.units and self.units[(dep, tid)].end <= t + 1e-9) else WAIT
+            for tid in left}
+        tid = next_ready(left, state)
+        if tid is None:
+            self.idle.add(name)
+            return
+        left.remove(tid)
+        pool = self.pools[self._node_pool[name]]
+        prev = self._last[name]
+        if prev is not None and self.units[prev].end >= t - 1e-9:
+            self.after[(pod.stage, tid)] = ("worker", prev)
+        elif prev is None and t <= pod.ready + 1e-9:
+            self.after[(pod.stage, tid)] = ("ready", None)
+        else:                          # idle until this input was committed
+            self.after[(pod.stage, tid)] = ("dep", (dep, tid))
+        dur = self.unit_seconds(pod.stage, tid, pool)
+        self.units[(pod.stage, tid)] = UnitSlot(pod.stage, tid, self.targets[tid], t, t + dur,
+                                               pool.name, name)
+        self._last[name] = (pod.stage, tid)
+        self.push(t + dur, "unit_end", (pod.stage, tid))
+        self.push(t + dur, "worker_free", name)
 
     # -- result ---------------------------------------------------------------------
     def _plan(self) -> Plan:
@@ -246,6 +309,8 @@ class ClusterSim:
             for stage, busy in node.busy.items():
                 cost[stage] += node.slot.cost * busy / total
         cost = {k: round(v, 4) for k, v in cost.items()}
+        fallback = sum((n.slot.released - n.slot.launched) / 3600 * n.on_demand
+                       for n in self.nodes)
         if self.cluster.always_on_per_hour:
             cost["cluster (always on)"] = round(self.cluster.always_on_per_hour * makespan / 3600, 4)
         spans = {s: (min(u.start for u in self.units.values() if u.stage == s),
@@ -253,19 +318,23 @@ class ClusterSim:
         counts = {name: peak_nodes([n.slot for n in self.nodes if n.slot.pool == name])
                   for name in self.pools}
         path = cluster_critical_path(self.units, self.pods, {n.slot.name: n.slot for n in self.nodes},
-                                     self.batches)
-        return Plan(len(self.targets), round(makespan, 2), cost, spans, path,
+                                     self.batches, self.after, self.stream_delay)
+        always = cost.get("cluster (always on)", 0.0)
+        plan = Plan(len(self.targets), round(makespan, 2), cost, spans, path,
                     units=list(self.units.values()), workers=list(self.pods.values()),
                     nodes=[n.slot for n in self.nodes], cluster=self.cluster.name,
                     node_counts=counts, sources=list(self.costs.sources))
+        plan.cost_fallback = round(fallback + always, 4)
+        return plan
 
 
 def simulate_cluster(targets: dict, cluster, costs, *, stages=("align", "infer"), spot=False,
                      batch_window: float = 0.0, poll_s: float = 2.0, max_shards=None,
-                     sizing=None) -> Plan:
+                     sizing=None, stream: bool = False, stream_delay=None,
+                     cache_hits=()) -> Plan:
     """Simulate ``targets`` (id -> length) on ``cluster``; see the module docstring."""
     from ..k8s.jobs import Sizing
 
     sim = ClusterSim(dict(targets), cluster, costs, tuple(stages), spot, batch_window, poll_s,
-                     max_shards or {}, sizing or Sizing())
+                     max_shards or {}, sizing or Sizing(), stream, stream_delay, cache_hits)
     return sim.run()

@@ -1,19 +1,34 @@
-"""From launched units to Job submissions: buffering, size classes, shards.
+"""From launched units to Job submissions: streaming or buffering, size classes, shards.
 
-The driver launches units as they become ready; :class:`Batcher` gathers them for
-``window`` seconds, groups them by (run, stage) and size class (one set of Pod requests per
-Job), and packs each group into shards with :func:`eksfold.sharding.plan_shards` (predicted
-cost from the stage class, fixed cost per Pod from the executor's options).
+The driver launches units as they become ready, or, to a streaming executor, as soon as their
+dependency is in flight. :class:`Batcher` groups them by (run, stage) and size class (one set
+of Pod requests per Job) and packs each group into shards with
+:func:`eksfold.sharding.plan_shards`, longest first, with predicted seconds on the device the
+shard runs on (:func:`eksfold.planner.devicecost.unit_seconds`: a GPU's cost model for GPU
+shards, the measured alignment figures for alignment Pods; the stage classes' CPU formulas
+only where nothing else is known). MMseqs2 alignment Pods ask for their database index's
+memory (:mod:`eksfold.alignment.podmemory`).
+
+When a group is submitted: ``window`` (seconds, or a dict per stage) after its first launch
+(0: at once). Streaming, the inference Job is thus submitted with the alignment Job (GPU
+capacity requested as soon as inference work is foreseeable) or ``window["infer"]`` later (the
+plan's lead: GPU nodes ready when the first alignment is predicted to finish), and its workers
+take targets as their alignments are committed (:mod:`eksfold.follow`). The planner's
+simulation (:mod:`eksfold.planner.simulate`) calls the same functions.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
+from ...alignment.podmemory import run_index_gib, sized_for_index
 from ...k8s.jobs import Resources, Sizing
 from ...run import Run
-from ...sharding import plan_shards
+from ...sharding import longest_group_first, plan_shards
 from ...stages import get_stage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,10 +63,20 @@ class Submission:
     resources: Resources
 
 
+def shard_seconds(stage: str, lengths: dict[str, int], resources: Resources,
+                  msa_mode: str = "jackhmmer", sensitivity: float | None = None) -> dict:
+    """Predicted seconds per target on the device of ``resources`` (the sharding cost)."""
+    from ...planner.devicecost import unit_seconds
+
+    gpu = bool(resources.gpu)
+    return {t: unit_seconds(stage, n, gpu=gpu, msa_mode=msa_mode, sensitivity=sensitivity)[0]
+            for t, n in lengths.items()}
+
+
 class Batcher:
     """Buffers launches; :meth:`take` returns the submissions that are due."""
 
-    def __init__(self, sizing: Sizing, window: float = 0.0, shard_size: int | None = None,
+    def __init__(self, sizing: Sizing, window: float | dict = 0.0, shard_size: int | None = None,
                  max_shards: dict | None = None, fixed_cost_s: dict | None = None,
                  max_overhead: float = 0.05):
         self.sizing, self.window, self.shard_size = sizing, window, shard_size
@@ -59,6 +84,11 @@ class Batcher:
         self.fixed_cost_s = fixed_cost_s or {}
         self.max_overhead = max_overhead
         self._buffer: list[tuple[float, Run, str, list[str]]] = []
+
+    def window_for(self, stage: str) -> float:
+        if isinstance(self.window, dict):
+            return float(self.window.get(stage, 0.0) or 0.0)
+        return float(self.window or 0.0)
 
     def add(self, run: Run, stage: str, target_ids: list[str]) -> None:
         if target_ids:
@@ -68,30 +98,48 @@ class Batcher:
         self._buffer.clear()
 
     def take(self, force: bool = False) -> list[Submission]:
-        if not self._buffer or (not force and self.window > 0
-                                and time.monotonic() - self._buffer[0][0] < self.window):
+        now = time.monotonic()
+        first: dict[str, float] = {}
+        for added, _, stage, _ in self._buffer:
+            first.setdefault(stage, added)
+        due = {s for s, t0 in first.items() if force or now - t0 >= self.window_for(s)}
+        if not due:
             return []
         groups: dict[tuple[str, str], tuple[Run, list[str]]] = {}
-        for _, run, stage, ids in self._buffer:
-            groups.setdefault((run.root, stage), (run, []))[1].extend(ids)
-        self._buffer.clear()
+        keep = []
+        for entry in self._buffer:
+            _, run, stage, ids = entry
+            if stage in due:
+                groups.setdefault((run.root, stage), (run, []))[1].extend(ids)
+            else:
+                keep.append(entry)
+        self._buffer[:] = keep
         out = []
         for (_, stage), (run, ids) in groups.items():
             by_size: dict[str, list[str]] = {}
             for tid in dict.fromkeys(ids):
-                by_size.setdefault(self.sizing.for_length(stage, run.target(tid).length).size,
+                by_size.setdefault(self.resources(run, stage, run.target(tid).length).size,
                                    []).append(tid)
-            for group in by_size.values():
+            lengths = {t: run.target(t).length for t in ids}
+            for _, group in longest_group_first(by_size, lengths):
                 out.append(self._submission(run, stage, group))
         return out
 
+    def resources(self, run: Run, stage: str, length: int) -> Resources:
+        """The size class's requests; an MMseqs2 alignment Pod's memory from its index."""
+        res = self.sizing.for_length(stage, length)
+        if stage == "align":
+            res = sized_for_index(res, run_index_gib(run.config.align))
+        return res
+
     def _submission(self, run: Run, stage: str, ids: list[str]) -> Submission:
         cls = get_stage(stage)
-        model = cls(run)
         lengths = {t: run.target(t).length for t in ids}
-        costs = {t: model.predicted_seconds(n) for t, n in lengths.items()}
+        resources = self.resources(run, stage, max(lengths.values()))
+        align = run.config.align
+        costs = shard_seconds(stage, lengths, resources, align.msa_mode,
+                              align.mmseqs_sensitivity if align.msa_mode == "mmseqs2" else None)
         shards = plan_shards(costs, fixed_cost_s=self.fixed_cost_s.get(stage, cls.fixed_cost_s),
                              max_overhead=self.max_overhead, shard_size=self.shard_size,
                              max_shards=self.max_shards.get(stage), lengths=lengths)
-        resources = self.sizing.for_length(stage, max(lengths.values()))
         return Submission(run, stage, shards, resources)

@@ -63,7 +63,9 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
     ``fixed_cost_s``: seconds a Pod pays once per stage (start, image, model load).
     ``indexed``: force the Job form; None asks the server. ``unschedulable_timeout``: seconds a
     shard may wait for a node before its units fail with the scheduler's reason.
-    ``batch_window``: seconds to gather launches into one Job. ``poll_interval``: minimum
+    ``batch_window``: seconds (or a dict per stage) to gather launches into one Job.
+    ``stream``: hand over units whose dependency is in flight; their workers take them as
+    their inputs are committed (waiting at most ``follow_s``). ``poll_interval``: minimum
     seconds between two reads of the API. ``$EKSFOLD_IMAGE`` / ``$EKSFOLD_VOLUME_ROOT`` give
     defaults for ``image`` and ``volume_root``.
     """
@@ -76,8 +78,9 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
                  max_in_flight: dict | None = None, max_shards: dict | None = None,
                  shard_size: int | None = None, fixed_cost_s: dict | None = None,
                  volume_root: str | None = None, indexed: bool | None = None,
-                 unschedulable_timeout: float = 1800.0, batch_window: float = 0.0,
-                 poll_interval: float = 2.0, watch: bool = True, **job_options):
+                 unschedulable_timeout: float = 1800.0, batch_window: float | dict = 0.0,
+                 poll_interval: float = 2.0, watch: bool = True, stream: bool = False,
+                 follow_s: float = 6 * 3600.0, **job_options):
         unknown = set(job_options) - _JOB_OPTION_FIELDS
         if unknown:
             raise ConfigError(f"unknown Kubernetes executor option(s): {', '.join(sorted(unknown))}")
@@ -87,6 +90,13 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         if os.environ.get("EKSFOLD_IMAGE"):   # a JupyterHub profile or a shell sets it once
             job_options.setdefault("image", os.environ["EKSFOLD_IMAGE"])
         volume_root = volume_root or os.environ.get("EKSFOLD_VOLUME_ROOT")
+        # streaming (issue 23): dependent units are handed over while their inputs run, and
+        # their workers wait for them (eksfold.follow) up to follow_s
+        self.streams = bool(stream)
+        if self.streams:
+            from ...follow import FOLLOW_ENV
+
+            job_options["env"] = {**job_options.get("env", {}), FOLLOW_ENV: str(follow_s)}
         self.options = kjobs.JobOptions(**job_options)
         self._namespace = namespace
         self.sizing = sizing or kjobs.Sizing(gpu_model=_gpu_model())
@@ -114,7 +124,7 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
 
     def launch(self, run: Run, stage: str, target_ids: list[str]) -> None:
         self.batcher.add(run, stage, target_ids)
-        self._submit_due(force=self.batcher.window <= 0)
+        self._submit_due()     # a stage without a window is due at once
 
     def _submit_due(self, force: bool = False) -> None:
         for sub in self.batcher.take(force):

@@ -1,0 +1,115 @@
+"""Streaming and device-aware sizing on the executor side (issue 23), without Kubernetes.
+
+The Kubernetes path itself is tested against the real control plane in
+test_k8s_integration.py (test_streaming_inference_starts_before_the_last_alignment); here:
+the Batcher's per-stage hold and device-aware shard costs (hand-computable from the reference
+profile's published V100 points), the MMseqs2 Pod memory rule, and a real streaming worker
+process that is started before its inputs exist.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from eksfold.alignment.podmemory import index_gib, pod_memory_gib, sized_for_index
+from eksfold.config import AlignConfig, RunConfig
+from eksfold.executors.kubernetes.batching import Batcher, shard_seconds
+from eksfold.k8s.jobs import Sizing
+from eksfold.run import Run
+from eksfold.targets import Target
+
+LETTERS = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def _targets(lengths: dict) -> list[Target]:
+    return [Target(id=t, sequence=(LETTERS * 200)[:n]) for t, n in lengths.items()]
+
+
+def test_gpu_shards_are_costed_on_the_gpu_not_the_cpu_formula():
+    gpu = Sizing().for_length("infer", 384)
+    # the reference profile's published V100 points (no GPU profile is committed): 256 -> 36 s,
+    # 384 -> 66 s; the stage class's 2-core CPU formula would say 1 + 0.0071 * 384^1.77 = 268 s
+    got = shard_seconds("infer", {"a": 256, "b": 384}, gpu)
+    assert got == pytest.approx({"a": 36.0, "b": 66.0})
+    from eksfold.stages import get_stage
+
+    cpu = get_stage("infer").predicted_seconds(None, 384)
+    assert cpu == pytest.approx(1 + 0.0071 * 384 ** 1.77) and cpu > 4 * got["b"]
+    # alignment: the jackhmmer planning figure over the MEASURED MMseqs2 speedup (about 10x at
+    # -s 5.7), not ColabFold's stated 40x: 900 s at 300 residues / 10.2
+    align = shard_seconds("align", {"c": 300}, Sizing().for_length("align", 300), "mmseqs2")
+    assert align["c"] == pytest.approx(900 / 10.2)
+
+
+def test_batcher_holds_only_the_stage_with_a_lead(tmp_path):
+    lengths = {"long": 900, "mid": 300, "short": 100}
+    run = Run.create(str(tmp_path / "run"), _targets(lengths), RunConfig())
+    b = Batcher(Sizing(), window={"infer": 3600.0}, max_shards={"align": 2, "infer": 2},
+                fixed_cost_s={"align": 0.0, "infer": 0.0})
+    b.add(run, "align", list(lengths))
+    b.add(run, "infer", list(lengths))
+    first = b.take()
+    assert [s.stage for s in first] == ["align"]         # the GPU Job waits for its lead
+    # LPT over 2 shards, each longest first; shard 0 holds the longest target
+    assert first[0].shards == [["long"], ["mid", "short"]]
+    later = b.take(force=True)
+    assert [s.stage for s in later] == ["infer"] and later[0].shards[0] == ["long"]
+    assert b.take(force=True) == []
+
+
+def test_mmseqs_pods_ask_for_their_index(tmp_path):
+    # index 40 GiB: 40 * 1.15 + 2 = 48 GiB; a small index keeps the size class's 16 GiB
+    assert pod_memory_gib(40.0, base_gib=16) == 48 and pod_memory_gib(5.0, base_gib=16) == 16
+    res = Sizing().for_length("align", 300)
+    assert sized_for_index(res, 40.0).memory == "48Gi" and sized_for_index(res, None) == res
+    prefix = tmp_path / "db"
+    for name, size in (("db.idx", 3 * 2**20), ("db.idx.index", 2**20), ("db", 50 * 2**20)):
+        with open(tmp_path / name, "wb") as fh:       # sparse files of these sizes
+            fh.truncate(size)
+    assert index_gib(str(prefix)) == pytest.approx(4 / 1024)   # the .idx* files only
+    assert index_gib(str(tmp_path / "none")) is None and index_gib("s3://b/db") is None
+    # the executor sizes a run's MMseqs2 alignment Pods from these files
+    cfg = RunConfig(align=AlignConfig(msa_mode="mmseqs2", mmseqs_db=str(prefix)))
+    run = Run.create(str(tmp_path / "run"), _targets({"x": 120}), cfg)
+    assert Batcher(Sizing()).resources(run, "align", 120).memory == "16Gi"
+    with open(tmp_path / "db.idx", "wb") as fh:
+        fh.truncate(30 * 2**30)
+    assert Batcher(Sizing()).resources(run, "align", 120).memory == f"{pod_memory_gib(30 + 1 / 1024, 16)}Gi"
+
+
+@pytest.mark.slow
+def test_streaming_worker_takes_targets_as_their_alignments_arrive(small_db, tmp_path,
+                                                                   worker_env):
+    """A real inference worker started before any alignment exists waits, then runs each
+    target as its alignment is committed; the shard order is longest first."""
+    from eksfold.config import DatabaseConfig
+    from eksfold.pipeline import run_pipeline
+
+    lengths = {"t60": 60, "t40": 40, "t25": 25}
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text("".join(f">{t}\n{(LETTERS * 5)[:n]}\n" for t, n in lengths.items()))
+    run = run_pipeline(fasta, str(tmp_path / "run"), preset="tiny", weights="random", stages=(),
+                       databases=DatabaseConfig(uniref90=str(small_db)))
+    env = {**os.environ, "EKSFOLD_FOLLOW_S": "300"}
+    infer = subprocess.Popen([sys.executable, "-m", "eksfold.worker", "--root", run.root,
+                              "--stage", "infer", "--targets", "t60,t40,t25"], env=env,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)
+    assert infer.poll() is None                  # waiting, not failed for missing inputs
+    assert all(run.record("infer", t) is None for t in lengths)
+    # alignments committed shortest first: the worker takes each as it arrives
+    subprocess.run([sys.executable, "-m", "eksfold.worker", "--root", run.root, "--stage",
+                    "align", "--targets", "t25,t40,t60"], env=os.environ, check=True,
+                   capture_output=True, timeout=300)
+    _, err = infer.communicate(timeout=600)
+    assert infer.returncode == 0, err[-2000:]
+    for t in lengths:
+        a, i = run.record("align", t), run.record("infer", t)
+        assert a.done and i.done and i.started >= a.finished
+    order = [ln.split("infer ", 1)[1].split(" ")[0] for ln in err.splitlines()
+             if " starting" in ln and "infer t" in ln]
+    assert sorted(order) == sorted(lengths)
