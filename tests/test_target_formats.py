@@ -153,5 +153,5 @@ def test_bare_sequence_still_says_fasta_needs_a_header(tmp_path):
 def test_directory_mixes_formats(tmp_path):
     (tmp_path / "d").mkdir()
     write(tmp_path / "d", "a.pdb", (REFS / "7sao.A.pdb").read_text())
-    write(tmp_path / "d", "b.fasta", ">b\nMKVLAAGIVGLLLA\n")
+    write(tmp_path / "d", "b.fasta", ">b\nMKVLAAGIVGLLLAVVLSGCA\n")
     assert [t.id for t in read_targets(tmp_path / "d")] == ["a-a", "b"]
