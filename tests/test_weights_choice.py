@@ -57,7 +57,8 @@ def test_presets_name_their_published_weights():
     assert published_name("demo") == published_name("tiny") == "finetuning_ptm_2"
     assert published_name("model_3_ptm") == "finetuning_ptm_2"
     assert published_name("model_2") == "finetuning_2"
-    assert published_name("finetuning_no_templ_ptm_1") == "finetuning_no_templ_ptm_1"
+    assert published_name("finetuning_no_templ_ptm") == "finetuning_no_templ_ptm_1"
+    assert published_name("initial_training") == "initial_training"
 
 
 def test_explicit_specs_are_left_alone():
@@ -124,6 +125,24 @@ def test_unreachable_bucket_falls_back_to_labelled_random_weights(s3_env, monkey
     assert chosen["line"] == first
     assert not list(root.glob("targets/*/relax"))   # untrained: no relax stage
     assert not list(cache_dir().glob("*.pt"))
+
+
+def test_tiny_preset_does_not_download_the_published_network(monkeypatch):
+    monkeypatch.delenv("EKSFOLD_WEIGHTS_BUCKET", raising=False)
+    monkeypatch.setenv("EKSFOLD_S3_ENDPOINT", "http://127.0.0.1:9")   # would fail if asked
+    choice = choose_weights("auto", "tiny")
+    assert choice.untrained and "test-sized network (2 Evoformer blocks)" in choice.reason
+
+
+def test_checkpoint_of_another_architecture_is_not_used(s3_as, monkeypatch,
+                                                       untrained_checkpoint):
+    """The tiny checkpoint served for the full-size demo preset: downloaded, verified, refused."""
+    server = s3_as("anon")
+    serve(server, monkeypatch, untrained_checkpoint,
+          sidecar=hashlib.sha256(untrained_checkpoint).hexdigest())
+    choice = choose_weights("auto", "demo")
+    assert choice.untrained
+    assert "finetuning_ptm_2 has 2 Evoformer blocks, preset 'demo' has 48" in choice.reason
 
 
 def test_missing_object_is_named(s3_as, monkeypatch):

@@ -13,7 +13,9 @@
 The bucket is ``$EKSFOLD_WEIGHTS_BUCKET`` (default ``s3://openfold/openfold_params``) on the
 endpoint ``$EKSFOLD_S3_ENDPOINT`` / ``$AWS_ENDPOINT_URL`` (default AWS): tests point both at
 the local S3 server. A reachability probe (one attempt, short timeouts) runs first, so an
-offline machine falls back in seconds instead of waiting out the download's retries.
+offline machine falls back in seconds instead of waiting out the download's retries. A
+checkpoint whose Evoformer does not match the preset is not used (the test-sized ``tiny``
+preset cannot load the published network; with the public bucket it is not even downloaded).
 
 >>> choose_weights("random").weights
 'random'
@@ -21,6 +23,7 @@ offline machine falls back in seconds instead of waiting out the download's retr
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass
 
 from .errors import ConfigError, EksfoldError
@@ -73,8 +76,9 @@ def published_name(preset: str) -> str:
     from .presets import get_preset
 
     p = get_preset(preset)
-    for name in (p.name.partition("+")[0], p.openfold_name):
-        if name in OPENFOLD_PARAMS:
+    own = p.name.partition("+")[0]
+    for name in OPENFOLD_PARAMS:   # "finetuning_no_templ_ptm" -> "finetuning_no_templ_ptm_1"
+        if name == own or (name.startswith(own + "_") and name[len(own) + 1:].isdigit()):
             return name
     return "finetuning_ptm_2" if p.is_ptm else "finetuning_2"
 
@@ -103,6 +107,30 @@ def _probe(uri: str) -> str | None:
     return None
 
 
+def _architecture_problem(path, name: str, preset: str) -> str | None:
+    """None when the checkpoint's Evoformer has the preset's number of blocks, else why not
+    (the test-sized ``tiny`` preset cannot load the published 48-block parameters)."""
+    import re
+
+    import torch
+
+    from .presets import get_preset
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except (RuntimeError, ValueError):   # an old (non-zip) checkpoint cannot be mapped
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(state, dict) and "ema" in state:
+        state = state["ema"]["params"]
+    found = {int(m[1]) for k in state for m in [re.search(r"(?:^|\.)evoformer\.blocks\.(\d+)\.", k)]
+             if m}
+    want = get_preset(preset).overrides.get("model.evoformer_stack.no_blocks", 48)
+    if len(found) != want:
+        return (f"{name} has {len(found)} Evoformer blocks, preset {preset!r} has {want} "
+                "(published weights fit the presets demo and model_*)")
+    return None
+
+
 def choose_weights(spec: str, preset: str = "demo", *, cache=None,
                    progress: bool | None = None) -> WeightsChoice:
     """Resolve a weights setting; ``auto`` downloads the published weights or falls back.
@@ -117,12 +145,20 @@ def choose_weights(spec: str, preset: str = "demo", *, cache=None,
                              published=spec if parse_weights(spec).kind == "remote"
                              and "://" not in spec else None)
     from .data.weights import download_weights, weights_uri
+    from .presets import get_preset
 
     name = published_name(preset)
     try:
         uri = weights_uri(name)
     except ConfigError as exc:
         return WeightsChoice(spec, "random", name, reason=str(exc))
+    blocks = get_preset(preset).overrides.get("model.evoformer_stack.no_blocks", 48)
+    if blocks != 48 and not os.environ.get("EKSFOLD_WEIGHTS_BUCKET"):
+        # OpenFold publishes the 48-block network only: no point downloading 370 MB for it.
+        return WeightsChoice(spec, "random", name, source=uri,
+                             reason=f"preset {preset!r} is a test-sized network ({blocks} "
+                                    "Evoformer blocks); OpenFold publishes weights for the full "
+                                    "network only (--preset demo or model_1_ptm)")
     why_not = _probe(uri)
     if why_not is None:
         try:
@@ -130,7 +166,9 @@ def choose_weights(spec: str, preset: str = "demo", *, cache=None,
         except (EksfoldError, OSError) as exc:
             why_not = f"downloading {uri} failed: {exc}"
         else:
-            return WeightsChoice(spec, name, name, result.sha256, uri)
+            why_not = _architecture_problem(result.path, name, preset)
+            if why_not is None:
+                return WeightsChoice(spec, name, name, result.sha256, uri)
     log.warning("weights=%s: %s; using UNTRAINED random weights", spec, why_not)
     return WeightsChoice(spec, "random", name, source=uri,
                          reason=f"published weights {name} could not be fetched: {why_not}")
