@@ -31,7 +31,7 @@ TARGETS = ["7pl4-a", "7sao-a"]      # 31 and 38 residues, both with references
 BACKGROUND = (0xFF, 0xEF, 0xD5)     # the main viewer's canvas colour in the report
 WIDGET = "application/vnd.jupyter.widget-view+json"
 TESTED = {"00_setup_check.ipynb", "01_data.ipynb", "02_alignments.ipynb", "03_inference.ipynb",
-          "04_tradeoffs.ipynb", "analysis.ipynb"}
+          "04_tradeoffs.ipynb", "analysis.ipynb", "compare.ipynb"}   # compare: test_run_report
 
 
 def execute(name: str, out_dir: Path, cwd: Path = NOTEBOOKS, **parameters) -> nbformat.NotebookNode:
@@ -266,14 +266,14 @@ def test_analysis_notebook_via_report(rendered):
     nb = nbformat.read(str(rendered.with_suffix(".ipynb")), as_version=4)
     assert not outputs(nb, "error")
     text = text_of(nb)
-    assert "UNTRAINED: this run used random weights" in text
+    assert text.startswith("UNTRAINED random weights (asked for)")   # the first line
     assert "2 targets scored against" in text and "0 target(s) not finished" in text
     page = rendered.read_text()
-    assert "UNTRAINED RANDOM WEIGHTS" in page
+    assert '<div class="eks-weights untrained">UNTRAINED random weights' in page
     assert report.external_urls(page) == [] and page.count(viz.THREEDMOL_MARKER) == 1
-    # accuracy, 2x (pLDDT, PAE), MSA depth vs pLDDT, runtime, memory, alignment runtime
-    assert len(embedded_pngs(page)) == 9
-    assert f"<b>{TARGETS[0]} · UNTRAINED weights</b>" in page  # the 3D view's title
+    # 2x (pLDDT, PAE, MSA coverage), accuracy, MSA depth vs pLDDT, runtime, memory, alignment
+    assert len(embedded_pngs(page)) == 11
+    assert f"<b>{TARGETS[0]} · UNTRAINED</b>" in page  # the 3D view's title
 
 
 @pytest.mark.browser
@@ -306,7 +306,7 @@ def test_report_of_a_run_made_by_the_cli(small_db, tmp_path):
     assert df[ACCURACY_COLUMNS].notna().all().all()  # references found beside the FASTA
     assert eksfold("report", "run").strip().endswith("report.html")
     page = (tmp_path / "run" / "report.html").read_text()
-    assert "UNTRAINED RANDOM WEIGHTS" in page and "1 targets scored against" in page
+    assert "UNTRAINED random weights" in page and "1 targets scored against" in page
     assert report.external_urls(page) == []
 
 

@@ -169,6 +169,6 @@ def choose_weights(spec: str, preset: str = "demo", *, cache=None,
             why_not = _architecture_problem(result.path, name, preset)
             if why_not is None:
                 return WeightsChoice(spec, name, name, result.sha256, uri)
-    log.warning("weights=%s: %s; using UNTRAINED random weights", spec, why_not)
+    log.info("weights=%s: %s; using UNTRAINED random weights", spec, why_not)
     return WeightsChoice(spec, "random", name, source=uri,
                          reason=f"published weights {name} could not be fetched: {why_not}")
