@@ -118,6 +118,7 @@ def test_reachable_bucket_folds_relaxes_and_records_the_digest(s3_as, monkeypatc
 def test_unreachable_bucket_falls_back_to_labelled_random_weights(s3_env, monkeypatch, tmp_path,
                                                                   small_db, worker_env):
     monkeypatch.setenv("EKSFOLD_S3_ENDPOINT", "http://127.0.0.1:9")   # nothing listens there
+    monkeypatch.setenv("EKSFOLD_WEIGHTS_BUCKET", "s3://openfold/openfold_params")  # tiny: ask anyway
     root = tmp_path / "run"
     res = eksfold("run", str(DEMO), "--root", str(root), "--preset", "tiny", "--weights", "auto",
                   "--limit", "1", "--shortest", "--uniref90", str(small_db))

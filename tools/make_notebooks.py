@@ -323,15 +323,7 @@ viz.plot_plddt(pred["plddt"], title=f"pLDDT of {first.target}{label}")'''),
 
 # --------------------------------------------------------------------------- analysis
 ANALYSIS = [
-    md("""\
-# Run report
-
-`eksfold report RUN` executes this notebook with papermill (`run_root` set) and renders one
-self-contained HTML page that opens offline, code hidden (`--show-code` keeps it). The header
-says what ran and how good it is; a sortable table lists every target; then one section per
-target: the 3D model coloured by pLDDT over the experimental structure (grey), pLDDT and PAE,
-accuracy (TM-score, GDT-TS, lDDT-Cα, RMSD), MSA depth and coverage, templates and relaxation.
-Trends across targets close the page; fits are drawn only where the data support them."""),
+    md("# Run report"),
     code('''\
 run_root = None                  # the run to analyse (directory or s3://...); None: runs/notebooks
 references_dir = None            # <pdb>.<chain>.pdb folder; None: $EKSFOLD_REFERENCES or
@@ -350,9 +342,7 @@ viz.offline_3dmol()  # 3Dmol.js from the local npm package: views render with no
 run = Run.open(run_root or run_dir("notebooks"))
 df = results.report_summary(run, references_dir)   # accuracy as write_summary computed it
 refs = results.reference_structures(run, references_dir)
-weights = sections.weights_info(run, df)
-print(weights["line"])                              # the first line: what the run folded with
-display(HTML(sections.header(run, df)))'''),
+display(HTML(sections.header(run, df)))   # its first line: the weights, and why if untrained'''),
     md("## All targets\nClick a column header to sort."),
     code('''\
 display(HTML(sections.sortable_table(df)))
@@ -385,6 +375,13 @@ if planner.load_plan(run.root) is None:
 else:
     print(planner.makespan_comparison(run.root))
     display(plan_plots.planned_vs_actual(planner.planned_vs_actual(run.root)))'''),
+    md("""\
+## About this report
+`eksfold report RUN` executes this notebook with papermill (`run_root` set) and renders one
+self-contained HTML page that opens offline, code hidden (`--show-code` keeps it). Header: what
+ran and how good it is. Table: every target, sortable. Per target: the model coloured by pLDDT
+over the experimental structure (grey), pLDDT and PAE, accuracy (TM-score, GDT-TS, lDDT-Cα,
+RMSD), MSA depth and coverage, templates and relaxation."""),
 ]
 
 # --------------------------------------------------------------------------- compare

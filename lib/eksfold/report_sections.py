@@ -220,7 +220,10 @@ def sortable_table(df, columns=None, *, table_id: str = "eks-summary") -> str:
         for column, value in zip(columns, row):
             text = fmt(value, 3 if column in ("tm_score", "gdt_ts", "lddt_ca", "ptm") else 2)
             cls = ' class="text"' if isinstance(value, str) else ""
-            cells.append(f"<td{cls}>{esc(text)}</td>")
+            if len(text) > 60:   # long errors: the start in the cell, all of it on hover
+                cells.append(f'<td{cls} title="{esc(text)}">{esc(text[:57])}…</td>')
+            else:
+                cells.append(f"<td{cls}>{esc(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'{STYLE}<table class="eks-sortable" id="{esc(table_id)}"><thead><tr>{head}</tr>'
             f'</thead><tbody>{"".join(body)}</tbody></table>{SORT_SCRIPT}')
@@ -334,7 +337,9 @@ def target_section(run, row, reference=None, *, untrained: bool = False,
                       + f'<p>relaxed in {fmt(row.get("relax_s"))} s; Cα moved '
                         f'{fmt(row.get("ca_rmsd_moved"))} Å</p>')
     elif row.get("relax_status") not in (None, "done"):
-        relax_html = f'<p class="eks-note">Relaxation {esc(row.get("relax_status"))}.</p>'
+        why = [e for e in str(row.get("error") or "").split("; ") if e.startswith("relax")]
+        relax_html = (f'<p class="eks-note">Relaxation {esc(row.get("relax_status"))}'
+                      f'{": " + esc(why[0]) if why else ""}.</p>')
     parts.append(f'<div class="eks-row"><div>{msa_html}</div><div>{relax_html}</div></div>')
     parts.append(_templates_part(run, tid, row))
     parts.append("</div>")
