@@ -32,7 +32,7 @@ ACCURACY_LABELS = {"tm_score": "TM-score", "gdt_ts": "GDT-TS", "lddt_ca": "lDDT-
                    "rmsd": "RMSD (Å)"}
 TABLE_COLUMNS = ["target", "length", "msa_depth", "mean_plddt", "ptm", "tm_score", "gdt_ts",
                  "lddt_ca", "rmsd", "align_wall_s", "inference_s", "relax_s",
-                 "infer_peak_rss_mb", "infer_status", "error"]
+                 "infer_peak_rss_mb", "infer_status", "relax_status"]
 SECTION_HOOKS: dict[str, Callable] = {}
 
 
