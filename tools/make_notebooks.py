@@ -282,8 +282,11 @@ the Jobs' units the same way.
 - `preset = "tiny"` is a test-sized network (seconds per target on a CPU); `"demo"` is the full
   48-block network without recycling (minutes per target on a CPU); `"model_1_ptm"` is
   OpenFold's own preset (a GPU is advisable).
-- `weights = "random"` is **UNTRAINED**: structures and pLDDT are meaningless, runtime and
-  memory are real. Use `weights = "finetuning_ptm_2"` for real predictions.
+- `weights = "auto"` (the default) uses OpenFold's published `finetuning_ptm_2` when its public
+  bucket is reachable and the preset can load it (`demo`, `model_1_ptm`; downloaded once,
+  verified, cached), else **UNTRAINED** random weights, and the first line printed says why:
+  offline, or the test-sized `tiny` preset. Untrained structures and pLDDT are meaningless;
+  runtime and memory are real. `weights = "random"` asks for untrained weights outright.
 
 Same parameters as notebook 02: align units already done are skipped."""),
     code(RUN_PARAMS, PARAMS),
