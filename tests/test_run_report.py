@@ -137,8 +137,10 @@ def test_comparison_has_deltas_for_shared_targets(comparison, runs):
     a = pd.read_csv(runs[0] / "summary.csv").set_index("target")
     b = pd.read_csv(runs[1] / "summary.csv").set_index("target")
     shared = b.index
-    delta = (b.mean_plddt - a.loc[shared, "mean_plddt"]).mean()
-    assert f"{delta:.2f}" in body        # the mean pLDDT delta as the runs' records give it
+    delta = (b.inference_s - a.loc[shared, "inference_s"]).mean()
+    assert f"{delta:.2f}" in body        # the mean time delta as the runs' records give it
+    per_target = b.inference_s - a.loc[shared, "inference_s"]
+    assert all(f"{d:.2f}" in body for d in per_target)
     assert len(re.findall(r'<div class="eks-target" id="target-', html)) == 3
     assert len(embedded_pngs(html)) >= 1 and comparison.stat().st_size < MAX_BYTES
     assert report.external_urls(html) == []
