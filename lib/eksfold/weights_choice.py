@@ -117,11 +117,16 @@ def _architecture_problem(path, name: str, preset: str) -> str | None:
     from .presets import get_preset
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except (RuntimeError, ValueError):   # an old (non-zip) checkpoint cannot be mapped
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(state, dict) and "ema" in state:
-        state = state["ema"]["params"]
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except (RuntimeError, ValueError):   # an old (non-zip) checkpoint cannot be mapped
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        if isinstance(state, dict) and "ema" in state:
+            state = state["ema"]["params"]
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a reason, not a crash
+        return f"{name} is not a readable OpenFold checkpoint ({type(exc).__name__}: {exc})"
+    if not isinstance(state, dict):
+        return f"{name} is not an OpenFold state dict ({type(state).__name__})"
     found = {int(m[1]) for k in state for m in [re.search(r"(?:^|\.)evoformer\.blocks\.(\d+)\.", k)]
              if m}
     want = get_preset(preset).overrides.get("model.evoformer_stack.no_blocks", 48)
@@ -166,9 +171,12 @@ def choose_weights(spec: str, preset: str = "demo", *, cache=None,
         except (EksfoldError, OSError) as exc:
             why_not = f"downloading {uri} failed: {exc}"
         else:
-            why_not = _architecture_problem(result.path, name, preset)
-            if why_not is None:
+            unfit = _architecture_problem(result.path, name, preset)
+            if unfit is None:
                 return WeightsChoice(spec, name, name, result.sha256, uri)
+            log.info("weights=%s: %s; using UNTRAINED random weights", spec, unfit)
+            return WeightsChoice(spec, "random", name, None, uri,
+                                 reason=f"published weights {name} do not fit: {unfit}")
     log.info("weights=%s: %s; using UNTRAINED random weights", spec, why_not)
     return WeightsChoice(spec, "random", name, source=uri,
                          reason=f"published weights {name} could not be fetched: {why_not}")
