@@ -32,8 +32,7 @@ targets = "cameo2022"        # a target set (cameo2022: with references; cameo92
 database = None              # jackhmmer FASTA; None: the one `make setup` built
 run_root = None              # a directory or s3://bucket/prefix; None: runs/notebooks
 preset = "tiny"              # "tiny" (test-sized), "demo" (full network, no recycling), "model_1_ptm"
-weights = "auto"             # "auto": published finetuning_ptm_2 if reachable (and the preset fits
-                             # it: demo, model_1_ptm), else "random" (UNTRAINED), saying why
+weights = "auto"             # published finetuning_ptm_2 if reachable and it fits, else "random"
 target_ids, limit = None, 2  # ids (e.g. ["7pl4-a", "7sao-a"]), or the `limit` shortest
 device = "auto"              # "auto", "cpu", "cuda"
 executor = "local"           # "local" or "kubernetes" (EKS; see cluster/README.md)
