@@ -214,8 +214,8 @@ def test_fits_only_where_the_data_support_them():
                          "device": "cpu", "inference_s": [9, 12, 11, 14, 15, 13, 18, 17.0]})
     fig = viz.plot_runtime_vs_length(demo)
     assert plotted_points(fig) == 8 and not re.search(r"\^\d", texts(fig))
-    assert "no fit, points only" in texts(fig) and "span a factor 2.1" in texts(fig)
+    assert "no fit, points only" in texts(fig) and "span x2.1 (a fit needs x3)" in texts(fig)
     few = demo.assign(length=[40, 40, 80, 80, 160, 160, 320, 320])
-    assert "4 distinct lengths: too few" in texts(viz.plot_runtime_vs_length(few))
+    assert "8 points, 4 lengths (a fit needs 8, 5)" in texts(viz.plot_runtime_vs_length(few))
     assert viz.fit_supported(summary()["length"]) is None
     assert len(re.findall(r"\^[\d.]+", texts(viz.plot_runtime_vs_length(summary())))) == 4

@@ -68,11 +68,11 @@ def fit_supported(x) -> str | None:
     x = x[np.isfinite(x) & (x > 0)]
     distinct = len(np.unique(x))
     if len(x) < FIT_MIN_POINTS or distinct < FIT_MIN_LENGTHS:
-        return (f"{len(x)} points, {distinct} distinct lengths: too few for a fit "
-                f"(needs {FIT_MIN_POINTS} and {FIT_MIN_LENGTHS})")
+        return (f"{len(x)} points, {distinct} lengths "
+                f"(a fit needs {FIT_MIN_POINTS}, {FIT_MIN_LENGTHS})")
     if x.max() / x.min() < FIT_MIN_SPAN:
-        return (f"lengths {x.min():g}-{x.max():g} span a factor {x.max() / x.min():.1f}: "
-                f"too narrow for a fit (needs {FIT_MIN_SPAN:g})")
+        return (f"lengths {x.min():g}-{x.max():g} span x{x.max() / x.min():.1f} "
+                f"(a fit needs x{FIT_MIN_SPAN:g})")
     return None
 
 
@@ -107,7 +107,7 @@ def plot_scaling(df, y: str, *, x: str = "length", by=("preset", "device"),
             ax.plot(xs, c * xs ** a, color=colour, lw=1.5)
             fits.append(f"{name}: {y} ~ {x}^{a:.2f}")
         else:
-            fits.append(f"{name}: no fit, points only ({why_not})")
+            fits.append(f"{name}: no fit, points only:\n{why_not}")
         ax.plot([], [], color=colour, marker="o", label=label)
     ax.set(xscale="log", yscale="log", xlabel=x.replace("_", " "),
            ylabel=ylabel or y.replace("_", " "), title=title or "")
