@@ -19,9 +19,10 @@ def header(labels, runs, frames, table) -> str:
         cls = "untrained" if weights.get("untrained") else "trained"
         mode = run.config.align.msa_mode if hasattr(run.config.align, "msa_mode") else "?"
         rows.append(
-            f"<tr><td><b>{esc(label)}</b></td><td><code>{esc(run.root)}</code></td>"
-            f"<td>{esc(run.config.infer.preset)}</td><td>{esc(mode)}</td>"
-            f'<td><span class="eks-weights {cls}" style="padding:1px 6px;font-size:12px">'
+            f'<tr><td class="text"><b>{esc(label)}</b></td><td class="text"><code>{esc(run.root)}'
+            f'</code></td><td class="text">{esc(run.config.infer.preset)}</td>'
+            f'<td class="text">{esc(mode)}</td><td class="text">'
+            f'<span class="eks-weights {cls}" style="padding:1px 6px;font-size:12px">'
             f"{esc(weights.get('line'))}</span></td>"
             f"<td>{len(df)}</td><td>{duration(wall_time_s(run))}</td>"
             f"<td>{len(failures(df))}</td></tr>")
