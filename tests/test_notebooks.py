@@ -20,7 +20,7 @@ import pytest
 from eksfold import checks, cli, report, viz
 from eksfold.metrics import ACCURACY_COLUMNS as _ACC
 from eksfold.results import COLUMNS, load_summary
-from test_report import chromium_screenshot, embedded_pngs, find_image, region_of
+from test_report import chromium_screenshot, embedded_pngs, find_image
 
 ACCURACY_COLUMNS = list(_ACC)
 
