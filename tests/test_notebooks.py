@@ -19,7 +19,7 @@ import pytest
 
 from eksfold import checks, cli, report, viz
 from eksfold.metrics import ACCURACY_COLUMNS as _ACC
-from eksfold.results import columns, load_summary
+from eksfold.results import COLUMNS, columns, load_summary
 from test_report import chromium_screenshot, embedded_pngs, find_image, region_of
 
 ACCURACY_COLUMNS = list(_ACC)
@@ -31,7 +31,7 @@ TARGETS = ["7pl4-a", "7sao-a"]      # 31 and 38 residues, both with references
 BACKGROUND = (0xFF, 0xEF, 0xD5)     # the main viewer's canvas colour in the report
 WIDGET = "application/vnd.jupyter.widget-view+json"
 TESTED = {"00_setup_check.ipynb", "01_data.ipynb", "02_alignments.ipynb", "03_inference.ipynb",
-          "04_tradeoffs.ipynb", "analysis.ipynb"}
+          "04_tradeoffs.ipynb", "analysis.ipynb", "compare.ipynb"}   # compare: test_run_report
 
 
 def execute(name: str, out_dir: Path, cwd: Path = NOTEBOOKS, **parameters) -> nbformat.NotebookNode:
@@ -266,27 +266,25 @@ def test_analysis_notebook_via_report(rendered):
     nb = nbformat.read(str(rendered.with_suffix(".ipynb")), as_version=4)
     assert not outputs(nb, "error")
     text = text_of(nb)
-    assert "UNTRAINED: this run used random weights" in text
     assert "2 targets scored against" in text and "0 target(s) not finished" in text
     page = rendered.read_text()
-    assert "UNTRAINED RANDOM WEIGHTS" in page
+    assert '<div class="eks-weights untrained">UNTRAINED random weights' in page
     assert report.external_urls(page) == [] and page.count(viz.THREEDMOL_MARKER) == 1
-    # accuracy, 2x (pLDDT, PAE), MSA depth vs pLDDT, runtime, memory, alignment runtime
-    assert len(embedded_pngs(page)) == 9
-    assert f"<b>{TARGETS[0]} · UNTRAINED weights</b>" in page  # the 3D view's title
+    # 2x (pLDDT, PAE, MSA coverage), accuracy, MSA depth vs pLDDT, runtime, memory, alignment
+    assert len(embedded_pngs(page)) == 11
+    assert f"<b>{TARGETS[0]} · UNTRAINED</b>" in page  # the 3D view's title
 
 
 @pytest.mark.browser
 def test_report_renders_offline_in_chromium(rendered, tmp_path):
     pngs = embedded_pngs(rendered.read_text())
+    from test_run_report import canvases, drawn_fraction
+
     shot = chromium_screenshot(rendered, tmp_path / "report.png", window=(1000, 9000))
-    box = region_of(shot, BACKGROUND)
-    assert box is not None, "no 3D viewer canvas on the page: 3Dmol.js did not run"
-    x0, y0, x1, y1 = box
-    canvas = shot[y0:y1, x0:x1].astype(int)
-    drawn = np.any(np.abs(canvas - BACKGROUND) > 30, axis=2).mean()
-    assert drawn > 0.01, f"viewer canvas is (almost) empty: {drawn:.1%} drawn"
-    assert abs((x1 - x0) - 480) <= 4 and abs((y1 - y0) - 360) <= 4  # the view's size
+    boxes = canvases(shot, (480, 360), BACKGROUND)   # one view per target section
+    assert len(boxes) == len(TARGETS), "3D viewer canvases missing: 3Dmol.js did not run"
+    drawn = [drawn_fraction(shot, box, BACKGROUND) for box in boxes]
+    assert min(drawn) > 0.01, f"viewer canvas (almost) empty: {drawn} drawn"
     visible = [find_image(shot, png) is not None for png in pngs]
     assert all(visible), f"plots visible in the screenshot: {visible}"
 
@@ -306,7 +304,7 @@ def test_report_of_a_run_made_by_the_cli(small_db, tmp_path):
     assert df[ACCURACY_COLUMNS].notna().all().all()  # references found beside the FASTA
     assert eksfold("report", "run").strip().endswith("report.html")
     page = (tmp_path / "run" / "report.html").read_text()
-    assert "UNTRAINED RANDOM WEIGHTS" in page and "1 targets scored against" in page
+    assert "UNTRAINED random weights" in page and "1 targets scored against" in page
     assert report.external_urls(page) == []
 
 

@@ -205,3 +205,17 @@ def test_mmcif_view_draws_in_chromium(fresh_kernel, tmp_path):
         canvas = shot[box[1]:box[3], box[0]:box[2]].astype(int)
         drawn[fmt] = np.any(np.abs(canvas - background) > 30, axis=2).mean()
     assert drawn["cif"] > 0.03 and drawn["cif"] == pytest.approx(drawn["pdb"], rel=0.25), drawn
+
+
+def test_fits_only_where_the_data_support_them():
+    """Eight short targets (38-79 residues, the demo) get their points and a note, no exponent;
+    the synthetic 40-target table (40-900 residues) gets its fits."""
+    demo = pd.DataFrame({"length": [38, 52, 56, 60, 67, 71, 76, 79], "preset": "demo",
+                         "device": "cpu", "inference_s": [9, 12, 11, 14, 15, 13, 18, 17.0]})
+    fig = viz.plot_runtime_vs_length(demo)
+    assert plotted_points(fig) == 8 and not re.search(r"\^\d", texts(fig))
+    assert "no fit, points only" in texts(fig) and "span x2.1 (a fit needs x3)" in texts(fig)
+    few = demo.assign(length=[40, 40, 80, 80, 160, 160, 320, 320])
+    assert "8 points, 4 lengths (a fit needs 8, 5)" in texts(viz.plot_runtime_vs_length(few))
+    assert viz.fit_supported(summary()["length"]) is None
+    assert len(re.findall(r"\^[\d.]+", texts(viz.plot_runtime_vs_length(summary())))) == 4

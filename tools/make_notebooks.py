@@ -32,7 +32,7 @@ targets = "cameo2022"        # a target set (cameo2022: with references; cameo92
 database = None              # jackhmmer FASTA; None: the one `make setup` built
 run_root = None              # a directory or s3://bucket/prefix; None: runs/notebooks
 preset = "tiny"              # "tiny" (test-sized), "demo" (full network, no recycling), "model_1_ptm"
-weights = "random"           # "random" (UNTRAINED) or "finetuning_ptm_2" for real predictions
+weights = "auto"             # published finetuning_ptm_2 if reachable and it fits, else "random"
 target_ids, limit = None, 2  # ids (e.g. ["7pl4-a", "7sao-a"]), or the `limit` shortest
 device = "auto"              # "auto", "cpu", "cuda"
 executor = "local"           # "local" or "kubernetes" (EKS; see cluster/README.md)
@@ -282,8 +282,11 @@ the Jobs' units the same way.
 - `preset = "tiny"` is a test-sized network (seconds per target on a CPU); `"demo"` is the full
   48-block network without recycling (minutes per target on a CPU); `"model_1_ptm"` is
   OpenFold's own preset (a GPU is advisable).
-- `weights = "random"` is **UNTRAINED**: structures and pLDDT are meaningless, runtime and
-  memory are real. Use `weights = "finetuning_ptm_2"` for real predictions.
+- `weights = "auto"` (the default) uses OpenFold's published `finetuning_ptm_2` when its public
+  bucket is reachable and the preset can load it (`demo`, `model_1_ptm`; downloaded once,
+  verified, cached), else **UNTRAINED** random weights, and the first line printed says why:
+  offline, or the test-sized `tiny` preset. Untrained structures and pLDDT are meaningless;
+  runtime and memory are real. `weights = "random"` asks for untrained weights outright.
 
 Same parameters as notebook 02: align units already done are skipped."""),
     code(RUN_PARAMS, PARAMS),
@@ -323,110 +326,48 @@ viz.plot_plddt(pred["plddt"], title=f"pLDDT of {first.target}{label}")'''),
 
 # --------------------------------------------------------------------------- analysis
 ANALYSIS = [
-    md("""\
-# Analysis of a run
-
-The report notebook: `eksfold report RUN` executes it with papermill (`run_root` set) and
-renders a self-contained HTML page that opens offline (3Dmol.js and the plots are embedded).
-
-It shows the summary table with **accuracy against the experimental structures** (TM-score,
-GDT-TS, lDDT-Cα and RMSD; residues matched by sequence), 3D views coloured by pLDDT and
-superposed on the references, PAE heatmaps, MSA depth vs pLDDT, and runtime and memory vs
-sequence length with fitted scaling exponents."""),
+    md("# Run report"),
     code('''\
 run_root = None                  # the run to analyse (directory or s3://...); None: runs/notebooks
 references_dir = None            # <pdb>.<chain>.pdb folder; None: $EKSFOLD_REFERENCES or
                                  # the structures/ folder beside the run's FASTA
-max_views = 6                    # targets in the 3D grid
-pae_targets = 2                  # PAE heatmaps shown
-viewer_background = "white"      # canvas colour of the main 3D view''', PARAMS),
+viewer_background = "white"      # canvas colour of the 3D views''', PARAMS),
     code('''\
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from eksfold import results, viz
+from eksfold import report_sections as sections, results, viz
 from eksfold.run import Run
 from eksfold.site import run_dir
 
-pd.set_option("display.max_colwidth", 80)
 viz.offline_3dmol()  # 3Dmol.js from the local npm package: views render with no internet'''),
     code('''\
 run = Run.open(run_root or run_dir("notebooks"))
 df = results.report_summary(run, references_dir)   # accuracy as write_summary computed it
-refs = references_dir or results.default_references_dir(run)
-UNTRAINED = bool(df["untrained"].fillna(False).astype(bool).any())
-TAG = " · UNTRAINED weights" if UNTRAINED else ""
-display(Markdown(results.describe_run(run, df)))'''),
+refs = results.reference_structures(run, references_dir)
+display(HTML(sections.header(run, df)))   # its first line: the weights, and why if untrained'''),
+    md("## All targets\nClick a column header to sort."),
     code('''\
-if UNTRAINED:
-    print("UNTRAINED: this run used random weights. Structures, pLDDT, PAE and every accuracy "
-          "figure below are meaningless; runtime and memory are real.")
-    display(HTML('<div style="border:3px solid #c62828;background:#ffebee;padding:8px 12px;'
-                 'font:bold 15px sans-serif;color:#b71c1c">UNTRAINED RANDOM WEIGHTS: structures, '
-                 'confidence and accuracy on this page are meaningless (runtime and memory are '
-                 'real).</div>'))
-else:
-    print(f"weights: {run.config.infer.weights}")'''),
-    md("## Summary"),
+display(HTML(sections.sortable_table(df)))
+print(f"{len(sections.failures(df))} target(s) not finished; "
+      f"{int(df.get('tm_score', pd.Series(dtype=float)).notna().sum())} targets scored against "
+      f"their reference structures")'''),
+    md("## Targets"),
     code('''\
-cols = ["target", "length", "msa_depth", "infer_status", "mean_plddt", "ptm",
-        "tm_score", "gdt_ts", "lddt_ca", "rmsd", "inference_s", "infer_peak_rss_mb", "device"]
-df[[c for c in cols if c in df]]'''),
-    code('''\
-failed = df[(df.align_status != "done") | (df.infer_status != "done")]
-print(f"{len(failed)} target(s) not finished" + (":" if len(failed) else ""))
-if len(failed):
-    display(failed[["target", "align_status", "infer_status", "error"]])'''),
-    md("## Accuracy against experimental structures"),
+for section in sections.target_sections(run, df, refs, background=viewer_background):
+    display(HTML(section))'''),
+    md("## Across targets\nAccuracy, MSA depth against confidence, runtime and memory against "
+       "length. A scaling exponent is fitted only with enough points and distinct lengths over "
+       "a wide enough range; otherwise the points are shown alone and the plot says why."),
     code('''\
 scored = df.dropna(subset=["tm_score"]) if "tm_score" in df else df.iloc[0:0]
-if scored.empty:
-    print(f"no accuracy: no reference structures found (references_dir={references_dir!r}, "
-          f"default {results.default_references_dir(run)}); fetch them with notebook 01 "
-          "or `eksfold data references`")
-else:
-    print(f"{len(scored)} targets scored against {refs}{TAG}")
-    display(scored[["target", "length", "tm_score", "gdt_ts", "lddt_ca", "rmsd"]]
-            .describe().loc[["mean", "50%", "min", "max"]].round(3))'''),
-    code('''\
 if not scored.empty:
-    fig = viz.plot_accuracy(scored)
-    fig.suptitle(f"Accuracy against experimental structures{TAG}")
-    display(fig)'''),
-    md("## Structures\nPredictions coloured by pLDDT band, superposed on the experimental "
-       "structure (grey) by the TM-score superposition."),
-    code('''\
-done = df[df.infer_status == "done"].head(max_views)
-models = {t: results.read_prediction(run.root, t)["pdb"] for t in done.target}
-references = {t: p for t, p in results.reference_structures(run, refs).items() if t in models}
-if models:
-    first = next(iter(models))
-    display(viz.view_structure(models[first], references.get(first), title=f"{first}{TAG}",
-                               background=viewer_background))
-else:
-    print("no finished predictions to show")'''),
-    code('''\
-if len(models) > 1:
-    display(viz.view_grid(models, references, ncols=3))'''),
-    md("## Confidence: pLDDT and predicted aligned error"),
-    code('''\
-for t in done.target.head(pae_targets):
-    pred = results.read_prediction(run.root, t)
-    display(viz.plot_plddt(pred["plddt"], title=f"pLDDT · {t}{TAG}"))
-    if pred["pae"] is not None:
-        display(viz.plot_pae(pred["pae"], title=f"PAE · {t}{TAG}"))
-    else:
-        print(f"{t}: no PAE (preset without a pTM head)")'''),
-    code('''\
-viz.plot_msa_depth_vs_plddt(df)'''),
-    md("## Runtime and memory vs sequence length\nLog-log, one fit `y = c·L^a` per "
-       "preset/device; the exponents are in the boxes. Absolute times depend on the machine."),
-    code('''\
-viz.plot_runtime_vs_length(df)'''),
-    code('''\
-viz.plot_memory_vs_length(df)'''),
-    code('''\
-viz.plot_alignment_runtime(df)'''),
+    display(viz.plot_accuracy(scored))
+display(viz.plot_msa_depth_vs_plddt(df))
+for plot in (viz.plot_runtime_vs_length, viz.plot_memory_vs_length, viz.plot_alignment_runtime):
+    display(plot(df))
+if "relax_s" in df and df["relax_s"].notna().any():
+    display(viz.plot_relax_cost(df))'''),
     md("## Planned vs actual\nWhen a plan was saved with the run (`eksfold plan ... --save ROOT`)."),
     code('''\
 from eksfold import planner
@@ -437,19 +378,45 @@ if planner.load_plan(run.root) is None:
 else:
     print(planner.makespan_comparison(run.root))
     display(plan_plots.planned_vs_actual(planner.planned_vs_actual(run.root)))'''),
-    md("## Relaxation\nWith the relax stage (`--relax`; on by default for trained weights): the "
-       "relaxed model of the first target and the relaxation cost vs length."),
+    md("""\
+## About this report
+`eksfold report RUN` executes this notebook with papermill (`run_root` set) and renders one
+self-contained HTML page that opens offline, code hidden (`--show-code` keeps it). Header: what
+ran and how good it is. Table: every target, sortable. Per target: the model coloured by pLDDT
+over the experimental structure (grey), pLDDT and PAE, accuracy (TM-score, GDT-TS, lDDT-Cα,
+RMSD), MSA depth and coverage, templates and relaxation."""),
+]
+
+# --------------------------------------------------------------------------- compare
+COMPARE = [
+    md("""\
+# Comparison of runs
+
+`eksfold report RUN_A RUN_B ...` executes this notebook: the runs over the targets they share
+(jackhmmer against MMseqs2, two presets, templates on and off, ...). Every run is compared with
+the first: per-target deltas of confidence, accuracy, time and memory, their plots, and the
+models of each shared target side by side over the reference."""),
     code('''\
-relaxed = df[df["relax_status"] == "done"] if "relax_status" in df else df.iloc[0:0]
-if relaxed.empty:
-    print("no relaxed structures: the run had no relax stage (untrained weights cannot be relaxed)")
-else:
-    t = relaxed.target.iloc[0]
-    display(viz.view_structure(results.read_prediction(run.root, t)["relaxed"],
-                               references.get(t), title=f"{t} relaxed{TAG}"))
-    display(relaxed[["target", "length", "relax_s", "energy_before", "energy_after",
-                     "violations_after", "ca_rmsd_moved"]])
-    display(viz.plot_relax_cost(relaxed))'''),
+run_roots = []                   # two or more run roots; the first is the baseline
+viewer_background = "white"      # canvas colour of the 3D views''', PARAMS),
+    code('''\
+from IPython.display import HTML, display
+
+from eksfold import compare, compare_sections, viz
+
+viz.offline_3dmol()
+labels, runs, frames = compare.load_runs(run_roots)
+table = compare.shared_table(frames, labels)
+display(HTML(compare_sections.header(labels, runs, frames, table)))'''),
+    md("## Deltas against the first run\nPositive: higher in that run than in the baseline."),
+    code('''\
+display(HTML(compare_sections.delta_tables(table, labels)))
+display(compare.plot_deltas(table, labels))'''),
+    md("## Shared targets\nEach run's model, coloured by pLDDT over the reference."),
+    code('''\
+for section in compare_sections.target_sections(labels, runs, table,
+                                                background=viewer_background):
+    display(HTML(section))'''),
 ]
 
 # --------------------------------------------------------------------------- 04
@@ -583,6 +550,7 @@ NOTEBOOKS = {
     "02_alignments.ipynb": ALIGNMENTS,
     "03_inference.ipynb": INFERENCE,
     "analysis.ipynb": ANALYSIS,
+    "compare.ipynb": COMPARE,
     "04_tradeoffs.ipynb": TRADEOFFS,
 }
 

@@ -19,6 +19,7 @@ from .targets import Target, select
 from .templates.settings import pin_date, plan as template_plan
 from .site import run_dir, target_file
 from .weights import check_weights_file, is_untrained, parse_weights, resolve_weights_path
+from .weights_choice import WeightsChoice, choose_weights, is_auto
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _absolute(databases: DatabaseConfig) -> DatabaseConfig:
 
 
 def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, preset: str = DEFAULT_PRESET,
-                 weights: str = DEFAULT_WEIGHTS, databases: DatabaseConfig | None = None,
+                 weights: str | WeightsChoice = DEFAULT_WEIGHTS, databases: DatabaseConfig | None = None,
                  align: AlignConfig | None = None, relax: bool | RelaxConfig | None = None,
                  device: str = "auto", seed: int = 0, settings: str = "auto",
                  templates: TemplateConfig | None = None, executor: str = "local", executor_options: dict | None = None,
@@ -97,13 +98,24 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
     """Fold the targets of ``source`` into the run root ``root`` and write its summary table.
 
     Rerunning with the same arguments resumes: finished units are skipped, failed and missing
-    ones are run again. ``relax`` adds the Amber relaxation stage (default: on for trained
+    ones are run again. ``weights`` is a weights spec (:mod:`eksfold.weights`), ``"auto"``
+    (published weights if reachable, else labelled random: :mod:`eksfold.weights_choice`; the
+    choice and its reason are printed and recorded in the manifest) or a resolved
+    :class:`~eksfold.weights_choice.WeightsChoice`. ``relax`` adds the Amber relaxation stage (default: on for trained
     weights, off for untrained ones, whose structures cannot be minimised). Returns the :class:`~eksfold.run.Run`; read results with
     :func:`eksfold.results.load_summary`.
     """
     backend = get_backend(preset)  # fail fast on a typo, before any work
     root = root or run_dir("default")
     targets, rejected, inputs = load_targets_for_run(source, ids, limit, shortest, max_length)
+    if not isinstance(weights, WeightsChoice):
+        choice = choose_weights(weights, preset)
+        if is_auto(weights):
+            print(choice.line(), flush=True)   # the one line that says what the run folds with
+    else:
+        choice = weights
+    weights = choice.weights
+    inputs["weights"] = choice.to_dict()
     for problem in rejected:
         log.error("skipping invalid target: %s", problem)
     if not targets:

@@ -54,6 +54,28 @@ def fit_power_law(x, y) -> tuple:
     return float(slope), float(np.exp(intercept))
 
 
+# A scaling exponent is drawn only where the data can support one: enough points, enough
+# distinct lengths, and lengths spanning a factor FIT_MIN_SPAN (over a factor 2 the noise of a
+# few timings swamps the slope). Otherwise the plot shows the points and says why.
+FIT_MIN_POINTS = 8
+FIT_MIN_LENGTHS = 5
+FIT_MIN_SPAN = 3.0
+
+
+def fit_supported(x) -> str | None:
+    """None when a power-law fit over ``x`` is meaningful, else why not (for the plot)."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x) & (x > 0)]
+    distinct = len(np.unique(x))
+    if len(x) < FIT_MIN_POINTS or distinct < FIT_MIN_LENGTHS:
+        return (f"{len(x)} points, {distinct} lengths "
+                f"(a fit needs {FIT_MIN_POINTS}, {FIT_MIN_LENGTHS})")
+    if x.max() / x.min() < FIT_MIN_SPAN:
+        return (f"lengths {x.min():g}-{x.max():g} span x{x.max() / x.min():.1f} "
+                f"(a fit needs x{FIT_MIN_SPAN:g})")
+    return None
+
+
 def _groups(df, by):
     by = [c for c in ([by] if isinstance(by, str) else list(by or [])) if c in df.columns]
     if not by:
@@ -66,8 +88,9 @@ def plot_scaling(df, y: str, *, x: str = "length", by=("preset", "device"),
                  ylabel: str | None = None, title: str | None = None) -> Figure:
     """Log-log scatter of ``y`` vs ``x`` per group, with fitted scaling exponents.
 
-    Each group (e.g. preset / device) gets its points and its fit ``y = c x^a``; the
-    exponents are printed in the legend and in a box on the plot.
+    Each group (e.g. preset / device) gets its points and, where :func:`fit_supported`
+    allows, its fit ``y = c x^a``; the exponents (or why a group has none) are printed in a
+    box on the plot.
     """
     fig, (ax,) = _figure()
     data = df[[c for c in {x, y, *([by] if isinstance(by, str) else by or [])}
@@ -77,11 +100,14 @@ def plot_scaling(df, y: str, *, x: str = "length", by=("preset", "device"),
     for (name, g), colour in zip(_groups(data, by), _colours()):
         ax.scatter(g[x], g[y], s=18, color=colour, alpha=0.8)
         label = name
-        if g[x].nunique() >= 2:
+        why_not = fit_supported(g[x])
+        if why_not is None:
             a, c = fit_power_law(g[x], g[y])
             xs = np.geomspace(g[x].min(), g[x].max(), 50)
             ax.plot(xs, c * xs ** a, color=colour, lw=1.5)
             fits.append(f"{name}: {y} ~ {x}^{a:.2f}")
+        else:
+            fits.append(f"{name}: no fit, points only:\n{why_not}")
         ax.plot([], [], color=colour, marker="o", label=label)
     ax.set(xscale="log", yscale="log", xlabel=x.replace("_", " "),
            ylabel=ylabel or y.replace("_", " "), title=title or "")

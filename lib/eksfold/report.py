@@ -1,5 +1,9 @@
 """Reports: an executed notebook rendered to one self-contained HTML file that opens offline.
 
+Code cells are left out by default (the page reads as a report: header, tables, figures and
+3D views); ``show_code=True`` keeps them. Two or more runs give a comparison report
+(:func:`build_comparison`, ``compare.ipynb``) over the targets they share.
+
 The page inlines everything it needs: plots are embedded PNGs, 3Dmol.js is inlined once in the
 page head (copies a notebook inlined for itself are removed), and the CDN scripts of
 nbconvert's template (require.js, MathJax, mermaid, widget manager) are left out.
@@ -8,7 +12,8 @@ nbconvert's template (require.js, MathJax, mermaid, widget manager) are left out
 >>> build_report("runs/demo")                 # doctest: +SKIP
 'runs/demo/report.html'
 
-From the shell: ``eksfold report runs/demo [--out report.html] [-p name=value ...]``.
+From the shell: ``eksfold report runs/demo [--out report.html] [--show-code] [-p name=value ...]``
+and ``eksfold report RUN_A RUN_B ...`` (written to ``RUN_A/compare.html``).
 """
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ from pathlib import Path
 from .errors import EksfoldError
 
 DEFAULT_NOTEBOOK = "analysis.ipynb"     # packaged with eksfold (eksfold.notebooks)
+COMPARE_NOTEBOOK = "compare.ipynb"
 REPORT_NAME = "report.html"
+COMPARE_NAME = "compare.html"
 # lab/index.html.j2 minus every block that loads from a CDN, plus 3Dmol.js inlined once.
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js -%}{{ resources.eksfold_head_js }}{%- endblock html_head_js -%}
@@ -120,7 +127,8 @@ def packaged_notebook(name: str) -> Path:
 
 
 def build_report(run_root, out_html=None, params: dict | None = None, *, notebook=None,
-                 kernel_name: str | None = None, hide_input: bool = False) -> str:
+                 kernel_name: str | None = None, hide_input: bool = True,
+                 _name: str = REPORT_NAME, _params_override: dict | None = None) -> str:
     """Execute the analysis notebook for a run with papermill and render it to HTML.
 
     Parameters
@@ -138,7 +146,7 @@ def build_report(run_root, out_html=None, params: dict | None = None, *, noteboo
     kernel_name : str, optional
         Jupyter kernel; default the notebook's own.
     hide_input : bool
-        Leave code cells out of the page.
+        Leave code cells out of the page (the default; ``False`` shows the code).
 
     Returns
     -------
@@ -157,14 +165,13 @@ def build_report(run_root, out_html=None, params: dict | None = None, *, noteboo
     notebook = Path(notebook) if notebook else packaged_notebook(DEFAULT_NOTEBOOK)
     if not notebook.is_file():
         raise EksfoldError(f"notebook {notebook} not found")
-    root = str(run_root)
-    if split_scheme(root)[0] == "file":  # the kernel may run elsewhere: pass absolute paths
-        root = str(Path(split_scheme(root)[1]).resolve())
+    root = _absolute(run_root)
     store = open_store(root)
+    parameters = _params_override or {"run_root": root}
     with store.scratch("report") as tmp:
-        page, executed = tmp / REPORT_NAME, tmp / REPORT_NAME.replace(".html", ".ipynb")
+        page, executed = tmp / _name, tmp / _name.replace(".html", ".ipynb")
         papermill.execute_notebook(str(notebook), str(executed),
-                                   parameters={"run_root": root, **(params or {})},
+                                   parameters={**parameters, **(params or {})},
                                    kernel_name=kernel_name, progress_bar=False)
         render_report(executed, page, hide_input=hide_input)
         if out_html is not None:
@@ -176,3 +183,28 @@ def build_report(run_root, out_html=None, params: dict | None = None, *, noteboo
         store.put_file(page, page.name)
         store.put_file(executed, executed.name)
         return store.uri(page.name)
+
+
+def _absolute(run_root) -> str:
+    """A run root as the kernel sees it: local paths made absolute (it may run elsewhere)."""
+    from .storage import split_scheme
+
+    root = str(run_root)
+    if split_scheme(root)[0] == "file":
+        root = str(Path(split_scheme(root)[1]).resolve())
+    return root
+
+
+def build_comparison(run_roots, out_html=None, params: dict | None = None, *,
+                     kernel_name: str | None = None, hide_input: bool = True) -> str:
+    """Execute ``compare.ipynb`` over two or more runs and render it to HTML.
+
+    The page goes to ``out_html``, or ``compare.html`` in the first run's root (nothing is
+    written outside a run root). Raises :class:`EksfoldError` for fewer than two runs.
+    """
+    roots = [_absolute(r) for r in run_roots]
+    if len(roots) < 2:
+        raise EksfoldError("a comparison report needs two or more runs")
+    return build_report(roots[0], out_html, params, notebook=packaged_notebook(COMPARE_NOTEBOOK),
+                        kernel_name=kernel_name, hide_input=hide_input, _name=COMPARE_NAME,
+                        _params_override={"run_roots": roots})

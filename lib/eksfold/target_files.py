@@ -6,7 +6,10 @@ wrapped, any case, ``*`` stop, spaces), a3m (``.a3m``: the query only, named aft
 in ColabFold), ColabFold CSV/TSV (``.csv``/``.tsv`` or a first line ``id,sequence``), gzip,
 bzip2 or xz copies of these (by magic bytes) and directories of such files (by name, hidden
 files skipped); in UTF-8 with or without a byte-order mark, UTF-16 with one, or cp1252 (a line
-that is not UTF-8), with LF, CRLF or CR line ends. Anything else is a
+that is not UTF-8), with LF, CRLF or CR line ends. By content (:mod:`eksfold.target_formats`):
+AlphaFold3/OpenFold3 JSON jobs, PDB and mmCIF structures (their protein chains, ``<file>-<chain>``)
+and Stockholm or ColabFold a3m alignments (the query); files in other known formats are refused
+by name (GenBank, Clustal, FASTQ, HTML, ...). Anything else is a
 :class:`~eksfold.errors.TargetError` naming the file, line and problem.
 
 FASTA is read by a streaming line reader here, not ``Bio.SeqIO``, because SeqIO reports no
@@ -27,6 +30,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from . import target_formats
 from .errors import TargetError
 from .targets import MAX_LENGTH, Record, RecordBuilder, Target, assign_ids
 
@@ -35,7 +39,8 @@ MAX_INPUT_BYTES = 512 * 1024 ** 2  # of text after decompression (~2 min to scan
 MAX_LINE_CHARS = 1024 ** 2        # longer lines are read in pieces (headers may not be longer)
 MAX_HEADER_CHARS = 10_000
 FILE_SUFFIXES = (".fasta", ".fa", ".faa", ".fas", ".fsa", ".seq", ".pep", ".txt", ".a3m",
-                 ".csv", ".tsv", ".tab")
+                 ".csv", ".tsv", ".tab", ".json", ".pdb", ".ent", ".cif", ".mmcif", ".sto",
+                 ".stockholm")
 _COMPRESSED = {b"\x1f\x8b": ("gzip", lambda f: gzip.GzipFile(fileobj=f)),
                b"BZh": ("bzip2", bz2.BZ2File), b"\xfd7zXZ\x00": ("xz", lzma.LZMAFile)}
 _ARCHIVES = {b"PK\x03\x04": "zip archive"}  # other binaries fail the text check
@@ -132,9 +137,25 @@ def _stream_records(raw: BinaryIO, source: str, name: str,
                 yield Record(rec.header, rec.sequence, rec.source, rec.line, rec.length,
                              inner.stem)
             return
-        first = next(lines, None)
+        # Recognised by content (target_formats): JSON jobs, structures, Stockholm, a3m, and
+        # the formats refused by name; FASTA and tables below.
+        before, first = [], next(lines, None)
+        while first is not None and not first[1].strip():
+            before.append(first)
+            first = next(lines, None)
+        kind = target_formats.sniff(first[1]) if first else None
+        lines = itertools.chain(before, [first] if first else [], lines)
+        if kind == "a3m":
+            for rec in _fasta(_a3m_query(lines), source, limit):
+                yield Record(rec.header, rec.sequence, rec.source, rec.line, rec.length,
+                             inner.stem)
+            return
+        if kind in target_formats.readers():
+            yield from target_formats.readers()[kind](_joined(lines), source, inner.stem)
+            return
+        if kind is not None:
+            raise target_formats.refusal(source, kind)
         head = first[1].lstrip().lower() if first else ""
-        lines = itertools.chain([first] if first else [], lines)
         if fmt in (".csv", ".tsv", ".tab") or re.match(r"id\s*[,\t]", head):
             tab = fmt in (".tsv", ".tab") or (fmt != ".csv" and "\t" in head)
             yield from _table(lines, source, "\t" if tab else ",", limit)
@@ -175,6 +196,14 @@ def _lines(stream, source: str) -> Iterator[tuple[int, str, bool]]:
         continued = not complete
 
 
+def _joined(lines) -> str:
+    """The text of ``lines`` (pieces of long lines rejoined), for whole-document formats."""
+    out = []
+    for _, text, continued in lines:
+        out.append(text if continued or not out else "\n" + text)
+    return "".join(out) + "\n"
+
+
 def _check_text(text: str, source: str, lineno: int) -> None:
     bad = _CONTROL.search(text)
     if bad:
@@ -208,7 +237,8 @@ def _fasta(lines, source: str, limit: int) -> Iterator[Record]:
             current, in_header = RecordBuilder(stripped[1:], source, lineno, limit), True
         elif current is None:
             raise TargetError(source, f"line {lineno}: sequence data before the first '>' "
-                                      "header (FASTA needs a '>name' line before each sequence)")
+                                      "header: not FASTA (a bare sequence? FASTA needs a "
+                                      "'>name' line before each sequence)")
         else:
             current.add(text)
             in_header = False

@@ -10,7 +10,7 @@ lives in :mod:`eksfold.views`.
 >>> viz.view_structure("unrelaxed.pdb", reference="7skh.B.pdb")        # doctest: +SKIP
 >>> viz.plot_runtime_vs_length(load_summary("runs/demo"))             # doctest: +SKIP
 """
-from .plots import (ACCURACY, fit_power_law, plot_accuracy, plot_alignment_runtime,
+from .plots import (ACCURACY, fit_power_law, fit_supported, plot_accuracy, plot_alignment_runtime,
                     plot_memory_vs_length, plot_msa_depth_vs_plddt, plot_pae, plot_plddt,
                     plot_relax_cost,
                     plot_runtime_vs_length, plot_scaling)
@@ -24,7 +24,7 @@ __all__ = [
     "offline_3dmol", "plddt_colour", "threedmol_js_path", "threedmol_script", "view_grid",
     "view_structure",
     # plots
-    "ACCURACY", "fit_power_law", "plot_accuracy", "plot_alignment_runtime",
+    "ACCURACY", "fit_power_law", "fit_supported", "plot_accuracy", "plot_alignment_runtime",
     "plot_memory_vs_length", "plot_msa_depth_vs_plddt", "plot_pae", "plot_plddt",
     "plot_relax_cost", "plot_runtime_vs_length", "plot_scaling",
 ]

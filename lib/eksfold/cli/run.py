@@ -5,7 +5,6 @@ import dataclasses
 
 from ..config import AlignConfig
 from ..contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS, ExitCode
-from ..weights import is_untrained
 
 def add_parsers(sub) -> None:
     _add_run(sub)
@@ -44,7 +43,9 @@ def _add_run(sub) -> None:
                         "for the long-sequence settings")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
                    help="'random' (UNTRAINED, for runtime/memory only), a .pt/.npz file, an "
-                        "s3:// URI or a published name such as finetuning_ptm_2")
+                        "s3:// URI, a published name such as finetuning_ptm_2, or 'auto': the "
+                        "preset's published weights if the bucket ($EKSFOLD_WEIGHTS_BUCKET on "
+                        "$EKSFOLD_S3_ENDPOINT) is reachable, else random, saying why")
     p.add_argument("--executor", default="local", choices=["local", "kubernetes"])
     p.add_argument("--stages", help="comma-separated stages to run (default: all of the run's)")
     relax = p.add_mutually_exclusive_group()
@@ -121,7 +122,11 @@ def cmd_run(args) -> int:
     from ..config import AlignConfig, DatabaseConfig, default_databases
     from ..pipeline import run_pipeline
     from ..results import load_summary
+    from ..weights_choice import choose_weights
 
+    # First line of the output: what the run folds with (and why, when it is untrained).
+    weights = choose_weights(args.weights, args.preset)
+    print(weights.line(), flush=True)
     dbs = DatabaseConfig(uniref90=args.uniref90, mgnify=args.mgnify, bfd=args.bfd,
                          uniclust30=args.uniclust30)
     if not dbs.configured():
@@ -132,7 +137,7 @@ def cmd_run(args) -> int:
     options = ({"align_workers": args.align_workers, "infer_workers": args.infer_workers,
                 "infer_memory_mb": args.infer_memory_mb}
                if args.executor == "local" else {})
-    run = run_pipeline(args.fasta, args.root, preset=args.preset, weights=args.weights,
+    run = run_pipeline(args.fasta, args.root, preset=args.preset, weights=weights,
                        relax=args.relax, settings=args.settings,
                        templates=_template_config(args), databases=dbs, align=AlignConfig(
                            cpus=args.align_cpus, use_precomputed=args.precomputed is not None,
@@ -149,7 +154,7 @@ def cmd_run(args) -> int:
                        shortest=args.shortest, max_length=args.max_length)
     df = load_summary(run.root)
     _print_table(df)
-    if is_untrained(args.weights):
+    if weights.untrained:
         print("NOTE: UNTRAINED random weights - structures and pLDDT are meaningless; "
               "runtime and memory figures are real.")
     print(f"summary: {run.store.uri('summary.csv')}")
