@@ -2,7 +2,7 @@
 point, and what the warm worker keeps after each fold.
 
 The warm side is one process that builds the model once and folds the points in order with
-the worker's own code (:class:`eksfold.inference.Folder`, per-unit
+the worker's own code (:meth:`eksfold.models.ModelBackend.load`'s folder, per-unit
 :class:`eksfold.memory.usage.UnitMemory`, freed memory given back after each unit); the fresh
 side is ``eksfold bench settings``' one-point subprocess (``ru_maxrss`` of a process that
 folded only that point), same sequence, preset and setting.
@@ -37,14 +37,14 @@ COLUMNS = ("target", "length", "setting", "preset", "warm_peak_mb", "fresh_peak_
 def _serve_series(spec: dict) -> None:
     """In this (fresh) process: load once, fold every point, one JSON line per point."""
     from ..config import InferConfig
-    from ..inference import Folder
-    from ..memory.settings import apply
     from ..memory.usage import UnitMemory, release, rss_mb
+    from ..models import get_backend
     from ..targets import Target
 
-    folder = Folder(InferConfig(preset=spec["preset"], weights=spec["weights"], device="cpu",
-                                threads=spec.get("threads"))).load()
-    apply(spec["setting"], folder.model)
+    folder = get_backend(spec["preset"]).load(
+        InferConfig(preset=spec["preset"], weights=spec["weights"], device="cpu",
+                    threads=spec.get("threads")))
+    folder.apply_setting(spec["setting"])
     release()
     baseline = rss_mb()
     with tempfile.TemporaryDirectory(prefix="eksfold-warm-") as tmp:
