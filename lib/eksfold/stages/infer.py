@@ -80,7 +80,6 @@ class InferStage(Stage):
         return config
 
     def open(self) -> None:
-        from ..inference import Folder
         from ..memory.chooser import usable_model
         from ..memory.usage import release, rss_mb
 
