@@ -182,7 +182,7 @@ def test_same_structure_as_openfold_with_templates(small_db, template_db, checkp
     from eksfold.models.openfold2.folder import make_features
     from eksfold.stages.align import align_target
     from eksfold.templates import featurize, standin
-    from eksfold.targets import read_fasta
+    from eksfold.target_files import read_fasta
 
     target = {t.id: t for t in read_fasta(Path(__file__).parents[1] / "data/cameo2022/targets.fasta")}["7snc-a"]
     dbs = DatabaseConfig(uniref90=str(small_db), **standin.paths(template_db))

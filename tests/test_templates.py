@@ -14,7 +14,7 @@ from eksfold.errors import ConfigError, TargetError
 from eksfold.models.openfold2.compat import prepare
 from eksfold.models.openfold2.presets import build_openfold_config, get_preset
 from eksfold.stages.align import align_target
-from eksfold.targets import read_fasta
+from eksfold.target_files import read_fasta
 from eksfold.templates import featurize, standin
 from eksfold.templates.hits import read_hits
 

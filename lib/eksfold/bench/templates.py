@@ -26,7 +26,7 @@ def measure(database: str, template_root: str, cpus: int = 2, limit: int | None 
     from ..config import AlignConfig, DatabaseConfig, TemplateConfig
     from ..site import target_set
     from ..stages.align import align_target
-    from ..targets import read_fasta
+    from ..target_files import read_fasta
     from ..templates import standin
     from ..templates.search import TemplateSearch
 

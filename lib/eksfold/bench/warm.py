@@ -136,7 +136,7 @@ def compare(points, setting: str, preset: str = "tiny", weights: str = "random",
 def cameo_points(fasta: str, count: int, max_length: int | None) -> list[tuple[str, str]]:
     """The longest ``count`` targets of ``fasta`` no longer than ``max_length``, shortest first
     (each unit then follows shorter ones, as in a run)."""
-    from ..targets import read_fasta
+    from ..target_files import read_fasta
 
     targets = [t for t in read_fasta(fasta) if max_length is None or t.length <= max_length]
     chosen = sorted(targets, key=lambda t: (t.length, t.id))[-count:]

@@ -60,7 +60,7 @@ class Chain:
 
 def read_chains(target_set: str | os.PathLike) -> list[Chain]:
     """The chains of a target set folder that have a structure file and metadata."""
-    from ..targets import read_fasta
+    from ..target_files import read_fasta
 
     base = Path(target_set)
     meta = {}
