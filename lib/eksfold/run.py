@@ -68,7 +68,8 @@ class Run:
         targets_hash = hashlib.sha256(targets_json.encode()).hexdigest()
         if store.exists(MANIFEST):
             manifest = store.read_json(MANIFEST)
-            if manifest.get("targets_sha256") != targets_hash or manifest.get("config") != config.to_dict():
+            if manifest.get("targets_sha256") != targets_hash or not _same_settings(
+                    manifest.get("config") or {}, config.to_dict()):
                 raise ConfigError(
                     f"{store.uri()} already holds a run with other targets or settings; "
                     "choose a new --root (or delete the old run) instead of mixing results")
@@ -169,3 +170,20 @@ class Run:
         data = self.store.read_json(f"batches/{name}.json")
         return {} if isinstance(data, list) else {int(i): why for i, why
                                                    in data.get("abandoned", {}).items()}
+
+
+def _same_settings(recorded: dict, current: dict) -> bool:
+    """Whether a run's recorded config matches this invocation's, setting by setting.
+
+    Sections and fields a later version added (``score``, ``templates``, ...) are not in an
+    older run's manifest; its workers read that manifest and fill them with their defaults,
+    so they are not compared: an old run root resumes with the same command."""
+    for section, fields in recorded.items():
+        now = current.get(section)
+        if not isinstance(fields, dict) or not isinstance(now, dict):
+            if fields != now:
+                return False
+        elif any(now.get(k) != v for k, v in fields.items()):
+            return False
+    return True
+
