@@ -71,6 +71,12 @@ class WarmRunner:
         config = InferenceExperimentConfig(inference_ckpt_path=self.checkpoint, **settings)
         self.runner = InferenceExperimentRunner(config)
         self.runner.setup()
+        # OpenFold3 featurises a query's first (query, seed) batch before predict_step reseeds,
+        # from the global RNG state (torch's, which starts from a fixed seed in every process),
+        # so `run_openfold predict` gives a query a result that depends on what ran before it
+        # in the same process. The state right after loading is what a fresh CLI process has
+        # at that point: restored before every query, each query equals a CLI run of it alone.
+        self._rng_state = _rng_state()
         self.default_seeds = list(self.runner.seeds)
         self.samples = int(self.runner.num_diffusion_samples)
         self.load_seconds = time.perf_counter() - started
@@ -119,6 +125,7 @@ class WarmRunner:
                 # Files left by an earlier attempt must not pass for this attempt's outputs.
                 shutil.rmtree(out_dir / name, ignore_errors=True)
                 self._retarget(out_dir, seeds)
+                _set_rng_state(self._rng_state)
                 try:
                     self.runner.run(one)
                 finally:
@@ -140,6 +147,24 @@ class WarmRunner:
             result["cpu_seconds"] = round(time.process_time() - cpu, 3)
             results.append(result)
         return results
+
+
+def _rng_state():
+    import random
+
+    import numpy as np
+    import torch
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _set_rng_state(state) -> None:
+    import random
+
+    import numpy as np
+    import torch
+    torch.set_rng_state(state[0])
+    np.random.set_state(state[1])
+    random.setstate(state[2])
 
 
 def _predict_error(out_dir: Path, since: float) -> str:
