@@ -72,10 +72,17 @@ class WarmRunner:
         self.runner = InferenceExperimentRunner(config)
         self.runner.setup()
         # OpenFold3 featurises a query's first (query, seed) batch before predict_step reseeds,
-        # from the global RNG state (torch's, which starts from a fixed seed in every process),
-        # so `run_openfold predict` gives a query a result that depends on what ran before it
-        # in the same process. The state right after loading is what a fresh CLI process has
-        # at that point: restored before every query, each query equals a CLI run of it alone.
+        # from the global RNGs: Python's `random` (reference-conformer seeds), seeded from OS
+        # entropy in every process, and torch's. So `run_openfold predict` gives the first
+        # seed of a query a result that depends on the process and on what ran before it;
+        # later seeds are featurised after predict_step's seed_everything and reproduce. Here
+        # the RNGs are seeded once after loading and that state restored before every query:
+        # every seed of a query reproduces, independent of process and order.
+        import random
+
+        import numpy as np
+        random.seed(0)
+        np.random.seed(0)
         self._rng_state = _rng_state()
         self.default_seeds = list(self.runner.seeds)
         self.samples = int(self.runner.num_diffusion_samples)
