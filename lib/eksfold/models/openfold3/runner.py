@@ -71,6 +71,19 @@ class WarmRunner:
         config = InferenceExperimentConfig(inference_ckpt_path=self.checkpoint, **settings)
         self.runner = InferenceExperimentRunner(config)
         self.runner.setup()
+        # OpenFold3 featurises a query's first (query, seed) batch before predict_step reseeds,
+        # from the global RNGs: Python's `random` (reference-conformer seeds), seeded from OS
+        # entropy in every process, and torch's. So `run_openfold predict` gives the first
+        # seed of a query a result that depends on the process and on what ran before it;
+        # later seeds are featurised after predict_step's seed_everything and reproduce. Here
+        # the RNGs are seeded once after loading and that state restored before every query:
+        # every seed of a query reproduces, independent of process and order.
+        import random
+
+        import numpy as np
+        random.seed(0)
+        np.random.seed(0)
+        self._rng_state = _rng_state()
         self.default_seeds = list(self.runner.seeds)
         self.samples = int(self.runner.num_diffusion_samples)
         self.load_seconds = time.perf_counter() - started
@@ -119,6 +132,7 @@ class WarmRunner:
                 # Files left by an earlier attempt must not pass for this attempt's outputs.
                 shutil.rmtree(out_dir / name, ignore_errors=True)
                 self._retarget(out_dir, seeds)
+                _set_rng_state(self._rng_state)
                 try:
                     self.runner.run(one)
                 finally:
@@ -140,6 +154,24 @@ class WarmRunner:
             result["cpu_seconds"] = round(time.process_time() - cpu, 3)
             results.append(result)
         return results
+
+
+def _rng_state():
+    import random
+
+    import numpy as np
+    import torch
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _set_rng_state(state) -> None:
+    import random
+
+    import numpy as np
+    import torch
+    torch.set_rng_state(state[0])
+    np.random.set_state(state[1])
+    random.setstate(state[2])
 
 
 def _predict_error(out_dir: Path, since: float) -> str:
