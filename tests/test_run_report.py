@@ -111,8 +111,10 @@ def test_report_hides_code_has_sections_and_a_sortable_table(page):
     assert len(ids) == 8
     assert html.count('class="eks-sortable"') >= 1 and "addEventListener('click'" in html
     body = text(html)
-    assert body.count("MSA coverage") == 8 and "Templates: this run searched no templates" in body
-    assert "no fit, points only" in body or "points only" in html  # 8 short targets: no fits
+    assert html.count('alt="MSA coverage · ') == 8 and html.count('alt="pLDDT · ') == 8
+    assert html.count('alt="PAE · ') == 8 and "Templates: this run searched no templates" in body
+    # eight targets of 38-79 residues: no scaling exponent, and the page says why
+    assert "scaling fits: lengths 38-79 span x2.1 (a fit needs x3)" in body
     assert page.stat().st_size < MAX_BYTES
 
 

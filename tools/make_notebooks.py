@@ -364,6 +364,7 @@ scored = df.dropna(subset=["tm_score"]) if "tm_score" in df else df.iloc[0:0]
 if not scored.empty:
     display(viz.plot_accuracy(scored))
 display(viz.plot_msa_depth_vs_plddt(df))
+print(f"scaling fits: {viz.fit_supported(df['length']) or 'drawn (enough points and lengths)'}")
 for plot in (viz.plot_runtime_vs_length, viz.plot_memory_vs_length, viz.plot_alignment_runtime):
     display(plot(df))
 if "relax_s" in df and df["relax_s"].notna().any():

@@ -62,11 +62,14 @@ def fmt(value, digits: int = 2) -> str:
 
 
 def png(fig) -> str:
-    """``<img>`` of a matplotlib Figure, inline (base64 PNG)."""
+    """``<img>`` of a matplotlib Figure, inline (base64 PNG), its titles as the alt text."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches="tight")
     data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img class="eks-fig" src="data:image/png;base64,{data}">'
+    titles = [fig._suptitle.get_text()] if fig._suptitle is not None else []
+    titles += [ax.get_title() for ax in fig.axes if ax.get_title()]
+    return (f'<img class="eks-fig" alt="{esc(" / ".join(titles))}" '
+            f'src="data:image/png;base64,{data}">')
 
 
 STYLE = """<style>
