@@ -219,3 +219,25 @@ def test_fits_only_where_the_data_support_them():
     assert "8 points, 4 lengths (a fit needs 8, 5)" in texts(viz.plot_runtime_vs_length(few))
     assert viz.fit_supported(summary()["length"]) is None
     assert len(re.findall(r"\^[\d.]+", texts(viz.plot_runtime_vs_length(summary())))) == 4
+
+
+def test_template_coverage_plot_and_report_part():
+    from eksfold.report_sections import _templates_part
+
+    df = pd.DataFrame({"target": ["a", "b", "c"], "preset": "tiny", "mean_plddt": [80.0, 55.0, 40.0],
+                       "templates_used": [2, 1, 0], "top_template_coverage": [0.9, 0.4, None],
+                       "template_hits": [5, 3, 0], "template_search_s": [1.2, 0.8, 0.5]})
+    fig = viz.plot_template_coverage_vs_plddt(df)
+    points = np.concatenate([c.get_offsets() for c in fig.axes[0].collections
+                             if len(c.get_offsets())])
+    # a target that used no template sits at coverage 0, whatever the hit said
+    assert sorted(map(tuple, points.tolist())) == [(0.0, 40.0), (0.4, 55.0), (0.9, 80.0)]
+    empty = viz.plot_template_coverage_vs_plddt(df.drop(columns=["templates_used"]))
+    assert "no template search" in empty.axes[0].texts[0].get_text()
+
+    row = dict(df.iloc[0], top_template="7sao_A", top_template_identity=0.35,
+               top_template_date="2021-10-06")
+    part = _templates_part(None, "a", row)
+    assert "5 hits" in part and "2 used" in part and "7sao_A" in part and "2021-10-06" in part
+    assert "none used" in _templates_part(None, "c", dict(df.iloc[2]))
+    assert "searched no templates" in _templates_part(None, "x", {"target": "x"})

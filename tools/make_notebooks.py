@@ -248,6 +248,12 @@ ax = done.plot.bar(x="target", y="msa_depth", legend=False, logy=True, figsize=(
 ax.set_ylabel("sequences in the MSA");'''),
     code('''\
 viz.plot_alignment_runtime(done)'''),
+    md("## Template hits\nWith template databases configured (`make setup` builds a small "
+       "stand-in from the CAMEO 2022 reference structures) and a preset trained with templates, "
+       "the align stage also searches them (HHsearch against PDB70, or hmmsearch against "
+       "`pdb_seqres`); the hits sit beside the MSAs. Empty columns: no template search."),
+    code('''\
+df.reindex(columns=["target", "template_hits", "template_search_s"])'''),
     md("""\
 With the 20,000-sequence sample most short targets find few homologues; the full UniRef90
 (~150 M sequences) finds hundreds to thousands for typical targets."""),
@@ -308,6 +314,12 @@ if df["untrained"].fillna(False).astype(bool).any():
           "runtime and memory are real.")
 df[["target", "length", "infer_status", "device", "preset", "feature_s", "inference_s",
     "infer_peak_rss_mb", "peak_cuda_mb", "mean_plddt", "ptm", "error"]]'''),
+    md("## Templates used by each fold\nOpenFold's featuriser keeps at most 4 hits released "
+       "before the run's `max_template_date` (a target's own structure is left out that way); "
+       "the top template's identity and coverage are of the query."),
+    code('''\
+df.reindex(columns=["target", "templates_used", "top_template", "top_template_identity",
+                    "top_template_coverage", "top_template_date"])'''),
     md("## The first prediction, coloured by pLDDT, on its experimental structure (grey)"),
     code('''\
 finished = df[df.infer_status == "done"]
@@ -364,6 +376,7 @@ scored = df.dropna(subset=["tm_score"]) if "tm_score" in df else df.iloc[0:0]
 if not scored.empty:
     display(viz.plot_accuracy(scored))
 display(viz.plot_msa_depth_vs_plddt(df))
+display(viz.plot_template_coverage_vs_plddt(df))
 print(f"scaling fits: {viz.fit_supported(df['length']) or 'drawn (enough points and lengths)'}")
 for plot in (viz.plot_runtime_vs_length, viz.plot_memory_vs_length, viz.plot_alignment_runtime):
     display(plot(df))

@@ -173,6 +173,26 @@ def plot_msa_depth_vs_plddt(df, by="preset") -> Figure:
     return fig
 
 
+def plot_template_coverage_vs_plddt(df, by="preset") -> Figure:
+    """Mean pLDDT against the top template's query coverage (0: no template used)."""
+    fig, (ax,) = _figure()
+    _shade_plddt_bands(ax, axis="y")
+    searched = (df.dropna(subset=["templates_used", "mean_plddt"])
+                if {"templates_used", "mean_plddt"} <= set(df.columns) else df.iloc[0:0])
+    if searched.empty:
+        ax.text(0.5, 0.5, "no template search in this run", ha="center", va="center",
+                transform=ax.transAxes)
+    else:
+        searched = searched.assign(coverage=searched.get("top_template_coverage").fillna(0.0)
+                                   .where(searched["templates_used"] > 0, 0.0))
+        for (name, g), colour in zip(_groups(searched, by), _colours()):
+            ax.scatter(g["coverage"], g["mean_plddt"], s=20, color=colour, label=name)
+        ax.legend(fontsize=8)
+    ax.set(xlim=(-0.02, 1.02), ylim=(0, 100), xlabel="top template coverage of the query",
+           ylabel="mean pLDDT", title="Template coverage vs mean pLDDT")
+    return fig
+
+
 def _shade_plddt_bands(ax, axis="y"):
     edges = [100] + [b for b, _, _ in PLDDT_BANDS[:-1]] + [0]
     span = ax.axhspan if axis == "y" else ax.axvspan

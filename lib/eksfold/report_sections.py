@@ -298,7 +298,17 @@ def _templates_part(run, target_id, row) -> str:
     hook = SECTION_HOOKS.get("templates")
     if hook is not None:
         return hook(run, target_id, row)
-    return '<p class="eks-note">Templates: this run searched no templates.</p>'
+    if row.get("template_hits") is None and row.get("templates_used") is None:
+        return '<p class="eks-note">Templates: this run searched no templates.</p>'
+    found = (f'{fmt(row.get("template_hits"))} hits in {fmt(row.get("template_search_s"))} s'
+             if row.get("template_hits") is not None else "hits from precomputed alignments")
+    used = row.get("templates_used")
+    if not used:
+        return f"<p>Templates: {esc(found)}; none used by the fold.</p>"
+    top = (f'top {row.get("top_template")}: identity {fmt(row.get("top_template_identity"))}, '
+           f'coverage {fmt(row.get("top_template_coverage"))}, released '
+           f'{row.get("top_template_date") or "?"}')
+    return f"<p>Templates: {esc(found)}; {fmt(used)} used ({esc(top)}).</p>"
 
 
 def target_section(run, row, reference=None, *, untrained: bool = False,

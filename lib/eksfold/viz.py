@@ -12,8 +12,8 @@ lives in :mod:`eksfold.views`.
 """
 from .plots import (ACCURACY, fit_power_law, fit_supported, plot_accuracy, plot_alignment_runtime,
                     plot_memory_vs_length, plot_msa_depth_vs_plddt, plot_pae, plot_plddt,
-                    plot_relax_cost,
-                    plot_runtime_vs_length, plot_scaling)
+                    plot_relax_cost, plot_runtime_vs_length, plot_scaling,
+                    plot_template_coverage_vs_plddt)
 from .views import (PLDDT_BANDS, REFERENCE_COLOUR, THREEDMOL_MARKER, THREEDMOL_VERSION,
                     StructureView, offline_3dmol, plddt_colour, threedmol_js_path,
                     threedmol_script, view_grid, view_structure)
@@ -26,5 +26,5 @@ __all__ = [
     # plots
     "ACCURACY", "fit_power_law", "fit_supported", "plot_accuracy", "plot_alignment_runtime",
     "plot_memory_vs_length", "plot_msa_depth_vs_plddt", "plot_pae", "plot_plddt",
-    "plot_relax_cost", "plot_runtime_vs_length", "plot_scaling",
+    "plot_relax_cost", "plot_runtime_vs_length", "plot_scaling", "plot_template_coverage_vs_plddt",
 ]
