@@ -580,7 +580,7 @@ def test_streaming_inference_starts_before_the_last_alignment(k8s, small_db, tmp
     rng = random.Random(23)
     letters = "ACDEFGHIKLMNPQRSTVWY"
     records = [(f"q{i:02d}", "".join(rng.choice(letters) for _ in range(rng.randint(20, 60))))
-               for i in range(24)]
+               for i in range(8)]
     src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "stream")
     n_pods = len(k8s.kubelet.history)
     opts = dict(kubeconfig=str(k8s.kubeconfig), volume_root=str(k8s.volume_dir),
