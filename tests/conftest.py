@@ -74,3 +74,15 @@ def template_db() -> Path:
     reference structures; $EKSFOLD_TEMPLATE_DB points elsewhere (a worktree's own build)."""
     root = Path(os.environ.get("EKSFOLD_TEMPLATE_DB") or PROJECT / "data" / "db" / "templates")
     return require(root / ".done", "template databases").parent
+
+
+@pytest.fixture(scope="module")
+def of3():
+    """OpenFold3's environment (.venv-of3); its absence fails with the set-up hint (no skip)."""
+    from eksfold.models.openfold3.environment import of3_python
+
+    try:
+        return of3_python()
+    except ImportError as exc:
+        pytest.fail(str(exc))
+

@@ -17,14 +17,6 @@ HBA = "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF"
 HBB = "MVHLTPEEKSAVTALWGKVNVDEVGGEALGRLLVVYPWTQRFFESFGDL"
 
 
-@pytest.fixture(scope="module")
-def of3():
-    """The OpenFold3 environment; its absence fails with the set-up hint (no skip)."""
-    try:
-        return of3_python()
-    except ImportError as exc:
-        pytest.fail(str(exc))
-
 
 def af3_job(name, *sequences, **extra):
     return {"name": name, "dialect": "alphafold3", "version": 2, "modelSeeds": [1],

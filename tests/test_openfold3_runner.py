@@ -37,13 +37,6 @@ QUERIES = {
 }
 
 
-@pytest.fixture(scope="module")
-def of3():
-    try:
-        return of3_python()
-    except ImportError as exc:
-        pytest.fail(str(exc))
-
 
 @pytest.fixture(scope="module")
 def setup_files(of3, tmp_path_factory):

@@ -387,7 +387,7 @@ def test_instance_type_by_cost_per_structure():
     # V100 are A10G sqrt(600/900 * 31.2/15.7) = 1.15 and L4 sqrt(300/900 * 30.3/15.7) = 0.80
     import math
 
-    from eksfold.planner.levers import cost_per_structure_key
+    from eksfold.planner.karpenter import cost_per_structure_key
 
     std = next(p for p in default_cluster().pools if p.name == "eksfold-infer")
     assert std.instance == "g5.4xlarge" and "g6.4xlarge" in std.choice

@@ -40,6 +40,23 @@ def cgroup_available() -> bool:
     return _cgroup_parent() is not None
 
 
+def write_memory_limit(group: Path, kind: str, limit_mb: float) -> None:
+    """Limit the cgroup ``group`` (``kind`` "v1" or "v2") to ``limit_mb``, with no swapping."""
+    limit = str(int(limit_mb * 2**20))
+    if kind == "v2":
+        (group / "memory.max").write_text(limit)
+        if (group / "memory.swap.max").exists():
+            (group / "memory.swap.max").write_text("0")
+        return
+    (group / "memory.limit_in_bytes").write_text(limit)
+    swap = group / "memory.memsw.limit_in_bytes"
+    if swap.exists():  # no swapping around the limit
+        try:
+            swap.write_text(limit)
+        except OSError:
+            pass
+
+
 @contextmanager
 def memory_cgroup(limit_mb: float):
     """A fresh memory cgroup limited to ``limit_mb``; yields its ``cgroup.procs`` path."""
@@ -50,19 +67,7 @@ def memory_cgroup(limit_mb: float):
     group = parent / f"eksfold-{uuid.uuid4().hex[:8]}"
     group.mkdir()
     try:
-        limit = str(int(limit_mb * 2**20))
-        if kind == "v2":
-            (group / "memory.max").write_text(limit)
-            if (group / "memory.swap.max").exists():
-                (group / "memory.swap.max").write_text("0")
-        else:
-            (group / "memory.limit_in_bytes").write_text(limit)
-            swap = group / "memory.memsw.limit_in_bytes"
-            if swap.exists():  # no swapping around the limit
-                try:
-                    swap.write_text(limit)
-                except OSError:
-                    pass
+        write_memory_limit(group, kind, limit_mb)
         yield group / "cgroup.procs"
     finally:
         for _ in range(50):  # the child may still be exiting

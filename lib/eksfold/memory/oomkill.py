@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from .kills import OOM, UNKNOWN
-from .limits import CGROUP, _cgroup_parent
+from .limits import CGROUP, _cgroup_parent, write_memory_limit
 
 PREFIX = "eksfold-w"
 _KILLED = re.compile(r"out of memory.*?: Killed process (\d+)\b", re.IGNORECASE)
@@ -80,19 +80,7 @@ class WorkerCgroup:
         try:
             path.mkdir()
             if limit_mb:
-                limit = str(int(limit_mb * 2**20))
-                if kind == "v2":
-                    (path / "memory.max").write_text(limit)
-                    if (path / "memory.swap.max").exists():
-                        (path / "memory.swap.max").write_text("0")
-                else:
-                    (path / "memory.limit_in_bytes").write_text(limit)
-                    swap = path / "memory.memsw.limit_in_bytes"
-                    if swap.exists():   # no swapping around the limit
-                        try:
-                            swap.write_text(limit)
-                        except OSError:
-                            pass
+                write_memory_limit(path, kind, limit_mb)
         except OSError:
             try:
                 path.rmdir()

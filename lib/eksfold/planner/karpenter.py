@@ -65,6 +65,15 @@ def _pod_requests(stage: str, gpu_class: str | None) -> tuple[float, float, int]
     return float(r.cpu), float(r.memory.rstrip("Gi")), r.gpu
 
 
+def cost_per_structure_key(pool, reference_gpu: str = "V100") -> float:
+    """$/h per (Pods per node x relative GPU speed): lower is cheaper per structure."""
+    from .costs import gpu_speed
+
+    slots = pool.slots(*_pod_requests(pool.stage, pool.gpu_class))
+    speed = (pool.gpu_speed or gpu_speed(pool.gpu, reference_gpu, pool.name)) if pool.gpu else 1.0
+    return pool.price / max(slots, 1) / speed if slots else float("inf")
+
+
 def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterSpec:
     """The cluster in ``cluster/karpenter/nodepools.yaml`` with the shipped price table."""
     path = Path(path or CLUSTER_DIR / "karpenter" / "nodepools.yaml")
@@ -106,8 +115,6 @@ def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterS
                               f"({cpu:g} CPU, {mem:g} GiB, {gpu} GPU)")
         # the type with the lowest cost per structure: $/h over Pods per node and, for GPUs,
         # the GPU's relative speed (not only the cheapest type that fits)
-        from .levers import cost_per_structure_key
-
         ranked = sorted((cost_per_structure_key(p), n, p) for _, n, p in candidates)
         _, _, best = ranked[0]
         cheapest_fit = min(candidates)[2]

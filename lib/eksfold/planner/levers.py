@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 
 from ..stages import depends_on, get_stage
+from .routing import most_at_once
 
 
 def stream_lead(plan, fixed, stages) -> dict:
@@ -55,14 +56,7 @@ def lower_bounds(plan, fixed, stages) -> dict:
 
 def _concurrent(plan, stage) -> int:
     """Most Pods of ``stage`` running at once in the plan."""
-    edges = sorted([(w.start, 1) for w in plan.workers if w.stage == stage] +
-                   [(w.end, -1) for w in plan.workers if w.stage == stage],
-                   key=lambda e: (e[0], e[1]))
-    up = best = 0
-    for _, d in edges:
-        up += d
-        best = max(best, up)
-    return best
+    return most_at_once([(w.start, w.end) for w in plan.workers if w.stage == stage])
 
 
 def index_sizing(index_gib: float | None):
@@ -88,16 +82,6 @@ def cache_hit_targets(lengths: dict, fraction: float) -> set:
     cut = int(fraction * 2**32)
     return {t for t in lengths
             if int.from_bytes(hashlib.sha256(t.encode()).digest()[:4], "big") < cut}
-
-
-def cost_per_structure_key(pool, reference_gpu: str = "V100") -> float:
-    """$/h per (Pods per node x relative GPU speed): lower is cheaper per structure."""
-    from .costs import gpu_speed
-    from .karpenter import _pod_requests
-
-    slots = pool.slots(*_pod_requests(pool.stage, pool.gpu_class))
-    speed = (pool.gpu_speed or gpu_speed(pool.gpu, reference_gpu, pool.name)) if pool.gpu else 1.0
-    return pool.price / max(slots, 1) / speed if slots else float("inf")
 
 
 def describe_levers(plan, spec, spot, cache_hit, index_gib, msa_mode) -> dict:

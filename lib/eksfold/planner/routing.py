@@ -44,12 +44,16 @@ def route(stage: str, length: int, cluster, sizing, target: str = "?", memory_mo
                       f"{', '.join(p.name for p in cluster.pools) or 'none'})")
 
 
-def peak_nodes(nodes) -> int:
-    """Most nodes up at once."""
-    edges = sorted([(n.launched, 1) for n in nodes] + [(n.released, -1) for n in nodes],
-                   key=lambda e: (e[0], e[1]))
+def most_at_once(intervals) -> int:
+    """Most of the ``(start, end)`` intervals open at one time (an end frees before a start)."""
+    edges = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals])
     up = best = 0
     for _, d in edges:
         up += d
         best = max(best, up)
     return best
+
+
+def peak_nodes(nodes) -> int:
+    """Most nodes up at once."""
+    return most_at_once([(n.launched, n.released) for n in nodes])
