@@ -270,8 +270,9 @@ def test_analysis_notebook_via_report(rendered):
     page = rendered.read_text()
     assert '<div class="eks-weights untrained">UNTRAINED random weights' in page
     assert report.external_urls(page) == [] and page.count(viz.THREEDMOL_MARKER) == 1
-    # 2x (pLDDT, PAE, MSA coverage), accuracy, MSA depth vs pLDDT, runtime, memory, alignment
-    assert len(embedded_pngs(page)) == 11
+    # 2x (pLDDT, PAE, MSA coverage), accuracy, MSA depth vs pLDDT, template coverage vs pLDDT,
+    # runtime, memory, alignment
+    assert len(embedded_pngs(page)) == 12
     assert f"<b>{TARGETS[0]} · UNTRAINED</b>" in page  # the 3D view's title
 
 
@@ -316,6 +317,7 @@ def test_tradeoffs_notebook(small_db, tmp_path):
     assert "no cluster within the pools' limits meets the deadline" in text
     assert "inference_s ~ length^" in text and "wall_s ~ length^" in text
     # runtime, memory, alignment runtime, one settings trade-off per committed profile, then
-    # the planner's comparison, Gantt chart and cluster-size sweep
-    assert len(images(nb)) == 7 and "profile cpu-2core" in text
+    # the planner's comparison, Gantt charts (streaming beside the classic window) and
+    # cluster-size sweep
+    assert len(images(nb)) == 8 and "profile cpu-2core" in text
     assert nb.metadata.papermill.parameters["lengths"] == [24, 48]
