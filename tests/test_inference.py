@@ -8,6 +8,7 @@ import torch
 from conftest import random_tiny_model
 
 from eksfold.config import InferConfig
+from eksfold.errors import ConfigError
 from eksfold.models.openfold2.folder import UNTRAINED_NOTE, infer_target
 from eksfold.models.openfold2.compat import prepare
 from eksfold.models.openfold2.presets import build_openfold_config, get_preset
@@ -75,7 +76,9 @@ def test_checkpoint_saved_and_reloaded_through_the_loading_code(target, alignmen
 
 
 def test_wrong_shape_checkpoint_is_refused(target, alignment_dir, checkpoint, tmp_path):
-    with pytest.raises(RuntimeError, match="size mismatch|Missing key|Unexpected key"):
+    # a clear error naming the file (#21), with PyTorch's reason kept
+    with pytest.raises(ConfigError, match=r"weights file .*\.pt cannot be loaded for preset "
+                                          r"'model_1_ptm' .*(size mismatch|Missing key|Unexpected key)"):
         infer_target(target, alignment_dir, InferConfig(preset="model_1_ptm", weights=str(checkpoint)), tmp_path)
 
 

@@ -142,11 +142,12 @@ def test_notebook_runs_in_jupyterlab_with_monitor_and_3d_view(lab, tmp_path):
             errors = [o for cell in outputs for o in cell if o["output_type"] == "error"]
             assert not errors, f"cells failed: {[(e['ename'], e['evalue']) for e in errors]}"
 
-            # The run monitor: one ipywidgets progress bar per stage, full at the end.
+            # The run monitor: one ipywidgets progress bar per stage (align, infer, score: the
+            # CAMEO 2022 targets have references), full at the end.
             scroll_to_output(page, ".widget-hprogress")
             bars = page.locator(".jp-OutputArea .widget-hprogress")
-            assert bars.count() == 2, f"{bars.count()} progress widgets rendered"
-            for i in range(2):
+            assert bars.count() == 3, f"{bars.count()} progress widgets rendered"
+            for i in range(3):
                 assert bars.nth(i).is_visible()
                 bar = bars.nth(i).locator(".progress-bar")
                 width = bar.evaluate("e => e.getBoundingClientRect().width")

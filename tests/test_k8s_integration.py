@@ -545,7 +545,8 @@ def test_a_thousand_targets_run_as_a_few_shards(k8s, small_db, tmp_path, worker_
     src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "scale")
     run = run_pipeline(src, str(root), preset="tiny", stages=(),
                        databases=DatabaseConfig(uniref90=str(small_db)))
-    ex = executor(k8s, poll_interval=1.0)
+    ex = executor(k8s, poll_interval=1.0,   # shards wait for the one CPU node's
+                  unschedulable_timeout=1800)      # capacity: waiting, not unschedulable
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     n_pods = len(k8s.kubelet.history)
     from eksfold.executors import execute

@@ -27,7 +27,8 @@ def _fasta_problem(path: Path) -> str | None:
         fh.seek(max(0, size - TAIL))
         tail = fh.read()
     if not tail.endswith(b"\n"):
-        return "it ends in the middle of a line (no final newline)"
+        return ("it ends in the middle of a line (no final newline; a FASTA written by hand may "
+                "only lack one: add it)")
     lines = tail.rstrip(b"\n").split(b"\n")
     if lines[-1].startswith(b">"):
         return "its last record has a header and no sequence"

@@ -215,6 +215,7 @@ class LocalExecutor(Executor):
                     msg = worker.events.get_nowait()
                 except queue.Empty:
                     break
+                if msg is None:            # the process ended
                     events += self._ended(worker)
                     break
                 if msg["event"] == "started":
