@@ -549,7 +549,7 @@ def test_a_thousand_targets_run_as_a_few_shards(k8s, small_db, tmp_path, worker_
                   unschedulable_timeout=1800,      # capacity: waiting, not unschedulable;
                   # the shard count follows predicted work (UniRef90-scale alignment times
                   # since #23), so the test bounds it as a one-node cluster's operator would
-                  max_shards={"align": 8})
+                  max_shards={"align": 5})
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     n_pods = len(k8s.kubelet.history)
     from eksfold.executors import execute
