@@ -237,7 +237,7 @@ def test_template_coverage_plot_and_report_part():
 
     row = dict(df.iloc[0], top_template="7sao_A", top_template_identity=0.35,
                top_template_date="2021-10-06")
-    part = _templates_part(None, "a", row)
+    part = _templates_part(row)
     assert "5 hits" in part and "2 used" in part and "7sao_A" in part and "2021-10-06" in part
-    assert "none used" in _templates_part(None, "c", dict(df.iloc[2]))
-    assert "searched no templates" in _templates_part(None, "x", {"target": "x"})
+    assert "none used" in _templates_part(dict(df.iloc[2]))
+    assert "searched no templates" in _templates_part({"target": "x"})

@@ -6,9 +6,8 @@ down: what ran and how good it is (:func:`header`), every target in a sortable t
 coloured by pLDDT over the reference, pLDDT and PAE plots, accuracy, MSA depth and coverage,
 templates, relaxation). Figures are inline PNGs; nothing loads from the network.
 
-Templates are drawn by a hook: :data:`SECTION_HOOKS` maps a part name to a function
-``(run, target_id, row) -> HTML``; the template-search stage registers ``"templates"`` with
-:func:`register_section`. Until then the part says that the run searched no templates.
+The templates part reads the summary's template columns (hits, templates used, the top one);
+a run without a template search says so.
 
 >>> html = header(run, df)                                     # doctest: +SKIP
 """
@@ -21,7 +20,6 @@ import math
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -33,15 +31,6 @@ ACCURACY_LABELS = {"tm_score": "TM-score", "gdt_ts": "GDT-TS", "lddt_ca": "lDDT-
 TABLE_COLUMNS = ["target", "length", "msa_depth", "mean_plddt", "ptm", "tm_score", "gdt_ts",
                  "lddt_ca", "rmsd", "align_wall_s", "inference_s", "relax_s",
                  "infer_peak_rss_mb", "infer_status", "relax_status"]
-SECTION_HOOKS: dict[str, Callable] = {}
-
-
-def register_section(name: str, render: Callable) -> None:
-    """Add (or replace) a part of every target section: ``render(run, target_id, row) -> HTML``.
-
-    ``"templates"`` is the part the template search fills in.
-    """
-    SECTION_HOOKS[name] = render
 
 
 def esc(value) -> str:
@@ -294,10 +283,7 @@ def _accuracy_line(row) -> str:
     return " · ".join(parts) if parts else "no reference structure: no accuracy"
 
 
-def _templates_part(run, target_id, row) -> str:
-    hook = SECTION_HOOKS.get("templates")
-    if hook is not None:
-        return hook(run, target_id, row)
+def _templates_part(row) -> str:
     if row.get("template_hits") is None and row.get("templates_used") is None:
         return '<p class="eks-note">Templates: this run searched no templates.</p>'
     found = (f'{fmt(row.get("template_hits"))} hits in {fmt(row.get("template_search_s"))} s'
@@ -354,7 +340,7 @@ def target_section(run, row, reference=None, *, untrained: bool = False,
         relax_html = (f'<p class="eks-note">Relaxation {esc(row.get("relax_status"))}'
                       f'{": " + esc(why[0]) if why else ""}.</p>')
     parts.append(f'<div class="eks-row"><div>{msa_html}</div><div>{relax_html}</div></div>')
-    parts.append(_templates_part(run, tid, row))
+    parts.append(_templates_part(row))
     parts.append("</div>")
     return "".join(parts)
 
