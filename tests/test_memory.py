@@ -19,6 +19,7 @@ from eksfold.errors import ConfigError, ResourceError, TargetError
 from eksfold.memory import (CostModel, choose, crossovers, fold_with_oom_fallback, gpu_class_for,
                             is_out_of_memory, memory_budget, refuse_unfit)
 from eksfold.models.openfold2.settings import apply, next_lower
+from eksfold.memory import costmodel
 from eksfold.memory.limits import limited_child
 from eksfold.targets import Target
 
@@ -57,11 +58,29 @@ def test_fit_recovers_formulas_and_reports_loo():
     model = CostModel.fit(table())
     assert model.settings == ["default", "chunk", "lma"]
     for s in MEM:
-        assert model.predict(1000, s) == pytest.approx(mem(s, 1000), rel=1e-3)
         fit = model.fits[(s, "peak_rss_mb")]
+        assert fit.predict(300) == pytest.approx(mem(s, 300), rel=1e-3)
+        # the fitted formula itself extrapolates exactly; beyond the sweep a prediction is the
+        # highest plausible form's, never below it
+        exact = float(costmodel._design([1000], fit.powers) @ fit.coef)
+        assert exact == pytest.approx(mem(s, 1000), rel=1e-3)
+        assert model.predict(1000, s) >= exact * (1 - 1e-9)
         assert fit.loo_max_error < 1e-3 and len(fit.loo) == len(LENGTHS)
     loo = model.loo_table()
     assert set(loo["setting"]) == set(MEM) and (loo["rel_error"].abs() < 1e-3).all()
+
+
+def test_beyond_the_sweep_the_highest_plausible_form_counts():
+    # the committed tiny sweep (64..384 residues): a + bL^2 fits best inside it, but the
+    # unchunked setting's L^3 attention logits take over later: 7opk-a (883 residues) was
+    # killed at 23.2 GB with `default` chosen from a 12.1 GB prediction
+    model = CostModel.from_profile("cpu-2core", "tiny")
+    fit = model.fits[("default", "peak_rss_mb")]
+    assert fit.form == "a+bL^2" and max(fit.lengths) == 384
+    assert model.predict(384, "default") == pytest.approx(fit.predict(384))
+    assert fit.envelope_form(883) == "cubic" and model.predict(883, "default") > 20000
+    assert choose(883, 22000, model).setting == "chunk"
+    assert choose(300, 22000, model).setting == "default"
 
 
 def test_fit_of_a_curving_table_beats_a_power_law_through_zero():
@@ -124,7 +143,8 @@ def test_refuse_unfit_names_target_length_and_memory():
     assert [t.id for t in fit] == ["small", "mid"]
     (err,) = errors
     assert isinstance(err, TargetError) and err.target == "huge"
-    predicted = mem("lma", 4000)
+    predicted = model.predict(4000, "lma")   # beyond the sweep: the plausible forms' envelope
+    assert predicted >= mem("lma", 4000)
     assert f"4000 residues: predicted {predicted:,.0f} MB" in str(err)
     assert "'lma'" in str(err) and "6,000 MB available" in str(err)
 

@@ -8,6 +8,13 @@ lowest leave-one-length-out error is kept; that error is reported with the fit. 
 law through the origin (the report's old fit) cannot bend upward, which is why it sat ~2x
 below the longest targets.
 
+Beyond the longest measured length the forms that fit the sweep about equally well part ways:
+an unchunked setting's attention logits grow as L^3, which points up to 384 residues cannot
+tell from L^2 (tiny preset: a + bL^2 predicted 12.1 GB at 883 residues, the cubic 21.3 GB,
+and the fold was killed at 23.2 GB). There a prediction is the highest of the plausible forms
+(mean leave-one-out error within ``PLAUSIBLE`` of the best), so the chooser's distance margin
+is applied to the envelope, not to the lowest guess.
+
 >>> model = CostModel.from_profile("cpu-2core")                      # doctest: +SKIP
 >>> model.predict(400, "lma")                                        # doctest: +SKIP
 """
@@ -25,6 +32,8 @@ PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 TIME = "inference_s"
 FORMS = {"quadratic": (0, 1, 2), "a+bL^2": (0, 2), "cubic": (0, 1, 2, 3), "power": None}
 POWER_GRID = np.round(np.arange(1.0, 3.51, 0.05), 2)
+# a form is plausible beyond the sweep when its mean LOO error <= max(2 x best, best + 5 points)
+PLAUSIBLE = (2.0, 0.05)
 
 
 def _design(lengths, powers) -> np.ndarray:
@@ -76,9 +85,22 @@ class Fit:
     coef: np.ndarray
     loo: list = field(default_factory=list)   # (length, measured, predicted, rel_error)
     lengths: tuple = ()                        # the measured lengths it was fitted to
+    # other plausible forms (form, powers, coef): beyond ``lengths`` the highest one counts
+    plausible: list = field(default_factory=list)
 
     def predict(self, length) -> float:
-        return float(_design([length], self.powers) @ self.coef)
+        best = float(_design([length], self.powers) @ self.coef)
+        if not self.lengths or length <= max(self.lengths):
+            return best
+        return max([best] + [float(_design([length], p) @ c) for _, p, c in self.plausible])
+
+    def envelope_form(self, length) -> str:
+        """Which form gives :meth:`predict` at ``length`` (the fitted one inside the sweep)."""
+        if not self.lengths or length <= max(self.lengths) or not self.plausible:
+            return self.form
+        values = [(float(_design([length], self.powers) @ self.coef), self.form)]
+        values += [(float(_design([length], p) @ c), f) for f, p, c in self.plausible]
+        return max(values)[1]
 
     @property
     def loo_max_error(self) -> float:
@@ -97,19 +119,25 @@ def fit_curve(setting, metric, lengths, y) -> Fit:
     n = len(np.unique(lengths))
     if n < 2:
         raise ConfigError(f"setting {setting!r}: {metric} needs at least two lengths to fit")
-    best = None
+    scored = []
     for form, powers in FORMS.items():
         nparams = 2 if powers is None else len(powers)
         if n - 1 < nparams and not (n == 2 and form == "a+bL^2"):
             continue
         loo = _loo(form, lengths, y) if n > 2 else []
-        score = np.mean([abs(e[3]) for e in loo]) if loo else 0.0
-        if best is None or score < best[0] - 1e-9:
-            best = (score, form, loo)
-    _, form, loo = best
+        scored.append((np.mean([abs(e[3]) for e in loo]) if loo else 0.0, form, loo))
+    best = None
+    for entry in scored:
+        if best is None or entry[0] < best[0] - 1e-9:
+            best = entry
+    score, form, loo = best
     powers, coef = _fit_form(form, lengths, y)
+    limit = max(PLAUSIBLE[0] * score, score + PLAUSIBLE[1])
+    plausible = [(f, *_fit_form(f, lengths, y)) for s, f, _ in scored
+                 if f != form and loo and s <= limit]
     return Fit(setting, metric, form, tuple(powers), coef, loo,
-               tuple(int(v) for v in np.unique(lengths)))
+               tuple(int(v) for v in np.unique(lengths)),
+               [(f, tuple(p), c) for f, p, c in plausible])
 
 
 class CostModel:
@@ -188,4 +216,7 @@ class CostModel:
         for (setting, metric), f in sorted(self.fits.items()):
             lines.append(f"  {setting:8s} {metric:22s} {f.form:9s} {f.formula():55s} "
                          f"LOO max {100 * f.loo_max_error:5.1f}%")
+            if f.plausible:
+                lines.append(f"  {'':8s} {'':22s} beyond {max(f.lengths)}: highest of "
+                             f"{', '.join([f.form] + [p[0] for p in f.plausible])}")
         return "\n".join(lines)

@@ -15,7 +15,7 @@ import sys
 
 def run_point(length, setting, preset="demo", device="auto", weights="random", threads=None,
               limit_mb=None, coords_out=None, timeout=None, limit_kind="rlimit",
-              sequence=None) -> dict:
+              sequence=None, templates=0) -> dict:
     """The preset's back end's ``measure_point`` in a fresh subprocess (optionally under a memory limit).
 
     A failed point comes back as a row with ``error`` and ``returncode`` (negative: killed by
@@ -25,7 +25,7 @@ def run_point(length, setting, preset="demo", device="auto", weights="random", t
 
     args = json.dumps({"length": length, "setting": setting, "preset": preset, "device": device,
                        "weights": weights, "threads": threads, "coords_out": coords_out,
-                       "sequence": sequence})
+                       "sequence": sequence, "templates": templates})
     cmd = [sys.executable, "-m", "eksfold.memory.measure", "--one", args]
     with limited_child(limit_mb, limit_kind) as popen_kw:
         procs = popen_kw.pop("cgroup_procs", None)
