@@ -231,6 +231,13 @@ def test_a_worker_killed_for_memory_is_replaced_and_its_unit_retried_lower_in_th
     assert len(list((root / "logs" / "infer").glob("worker-*.out"))) == 2   # a fresh worker
     assert read_kills(Run.open(str(root)).store, "infer", "m1") == []      # committed: cleared
     assert verify_run(str(root)).ok
+    # the run's memory report counts the kill from the record the unit kept
+    from eksfold.memory.runreport import describe, summarise
+    summary = summarise(Run.open(str(root)))
+    assert (summary["folded"], summary["oom_kills"], summary["other_kills"]) == (1, 1, 0)
+    unit = summary["units"].set_index("target").loc["m1"]
+    assert (unit["tries"], unit["oom_kills"], unit["setting"]) == (2, 1, "chunk")
+    assert "out-of-memory kills 1" in describe(summary)
 
 
 def checkpoint(path: Path) -> Path:

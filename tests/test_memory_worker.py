@@ -60,6 +60,15 @@ def test_per_unit_peaks_differ_between_a_long_and_a_short_unit_in_one_warm_worke
     assert set(df["infer_peak_rss_scope"]) == {"unit"}
     assert df.loc["short", "infer_peak_rss_mb"] == short.metrics["peak_rss_mb"]
     assert df.loc["short", "infer_rss_start_mb"] == short.rss_start_mb
+    # the run's memory report: no kills, both with `default`, what the worker kept per unit
+    from eksfold.memory.runreport import summarise
+    summary = summarise(run)
+    assert (summary["folded"], summary["oom_kills"], summary["other_kills"]) == (2, 0, 0)
+    assert summary["settings"].set_index("setting").loc["default", "units"] == 2
+    units = summary["units"].set_index("target")
+    for rec in (long, short):
+        kept = rec.rss_end_mb - rec.metrics["worker_baseline_mb"]
+        assert units.loc[rec.target, "retained_mb"] == pytest.approx(kept, abs=0.11)
 
 
 def test_unit_memory_measures_each_unit_alone_and_release_returns_freed_memory():

@@ -10,6 +10,13 @@ folded only that point), same sequence, preset and setting.
     eksfold bench warm --preset tiny --lengths 64,128,256,384 --setting default
     eksfold bench warm --preset tiny --cameo 10 --max-length 160 --setting default --fresh \
         --parallel 3 --csv lib/eksfold/profiles/cpu-2core/warm-vs-fresh-tiny.csv
+    eksfold bench warm --from-run runs/cameo92 --longest 10 --fresh \
+        --csv lib/eksfold/profiles/cpu-2core/warm-vs-fresh-cameo92-tiny.csv
+
+``--from-run``: the warm side is a finished run's own warm worker (each unit's recorded
+peak, setting and resident memory; :mod:`eksfold.memory.runreport` prints the run's kills,
+settings and retained memory first), the fresh side each of its ``--longest`` units folded
+again alone in a fresh process with the setting the run used.
 
 Columns: ``warm_peak_mb`` (the unit's own peak RSS in the warm worker), ``fresh_peak_mb``,
 ``ratio`` (warm / fresh), ``rss_start_mb`` (the worker's RSS when the unit started),
@@ -133,6 +140,43 @@ def compare(points, setting: str, preset: str = "tiny", weights: str = "random",
     return pd.DataFrame(out).reindex(columns=list(COLUMNS))
 
 
+def compare_run(root: str, count: int, fresh: bool = True, threads: int | None = None,
+                log=print):
+    """The ``count`` longest folded units of the run at ``root`` against a fresh process each
+    (same sequence, preset, weights and setting); a DataFrame with the COLUMNS."""
+    import pandas as pd
+
+    from ..memory.runreport import infer_rows
+    from ..run import Run
+    from .settings import run_point
+
+    run = Run.open(root)
+    infer = run.config.infer
+    rows = [r for r in infer_rows(run) if r["status"] == "ok" and r["peak_rss_mb"]]
+    rows = sorted(rows, key=lambda r: (r["length"], r["target"]))[-count:]
+    out = []
+    for r in rows:
+        row = {"target": r["target"], "length": r["length"], "setting": r["setting"],
+               "preset": infer.preset, "warm_peak_mb": r["peak_rss_mb"],
+               "peak_rss_scope": r["peak_rss_scope"], "rss_start_mb": r["rss_start_mb"],
+               "rss_end_mb": r["rss_end_mb"], "baseline_mb": r["baseline_mb"],
+               "retained_mb": r["retained_mb"], "warm_inference_s": r["inference_s"]}
+        if fresh:
+            res = run_point(r["length"], r["setting"], infer.preset, "cpu", infer.weights,
+                            threads or infer.threads, sequence=run.target(r["target"]).sequence)
+            row["fresh_peak_mb"], row["fresh_inference_s"] = (res.get("peak_rss_mb"),
+                                                              res.get("inference_s"))
+            row["untrained"] = res.get("untrained")
+            if res.get("error"):
+                row["error"] = f"fresh: {res['error']}"
+            elif row["fresh_peak_mb"]:
+                row["ratio"] = round(row["warm_peak_mb"] / row["fresh_peak_mb"], 3)
+            log(f"{r['target']:>8s} L={r['length']:4d} {r['setting']:8s} warm {r['peak_rss_mb']} MB"
+                f" fresh {row['fresh_peak_mb']} MB ratio {row.get('ratio')} {row.get('error') or ''}")
+        out.append(row)
+    return pd.DataFrame(out).reindex(columns=list(COLUMNS))
+
+
 def cameo_points(fasta: str, count: int, max_length: int | None) -> list[tuple[str, str]]:
     """The longest ``count`` targets of ``fasta`` no longer than ``max_length``, shortest first
     (each unit then follows shorter ones, as in a run)."""
@@ -160,22 +204,36 @@ def add_parser(bsub) -> None:
                    help="fresh points run N at a time beside the warm series (default: after it)")
     s.add_argument("--no-release", action="store_true",
                    help="keep freed memory (no malloc_trim/gc after each unit)")
+    s.add_argument("--from-run", metavar="ROOT",
+                   help="the warm side from a finished run's records (its memory report first)")
+    s.add_argument("--longest", type=int, default=10, help="with --from-run: how many units")
     s.add_argument("--csv", help="write the table here")
     s.set_defaults(func=_cmd_warm)
 
 
 def _cmd_warm(args) -> int:
+    start = time.perf_counter()
+    if args.from_run:
+        from ..memory.runreport import describe, summarise
+        from ..run import Run
+
+        print(describe(summarise(Run.open(args.from_run))))
+        df = compare_run(args.from_run, args.longest, args.fresh, args.threads)
+        return _print_comparison(df, args, f"warm-worker memory of run {args.from_run}", start)
     if args.cameo:
         points = cameo_points(args.targets, args.cameo, args.max_length)
     else:
         points = [(f"synthetic-{L}", synthetic_sequence(L)) for L in parse_lengths(args.lengths or "64,128")]
-    start = time.perf_counter()
     df = compare(points, args.setting, args.preset, args.weights, args.threads, args.fresh,
                  not args.no_release, args.parallel)
-    print(f"warm-worker memory: preset={args.preset} setting={args.setting} "
-          f"weights={args.weights}" + (" (UNTRAINED: memory/runtime only)"
-                                       if args.weights.startswith("random") else "")
-          + f"; {time.perf_counter() - start:.0f}s")
+    title = (f"warm-worker memory: preset={args.preset} setting={args.setting} "
+             f"weights={args.weights}" + (" (UNTRAINED: memory/runtime only)"
+                                          if args.weights.startswith("random") else ""))
+    return _print_comparison(df, args, title, start)
+
+
+def _print_comparison(df, args, title: str, start: float) -> int:
+    print(f"\n{title}; {time.perf_counter() - start:.0f}s")
     shown = [c for c in COLUMNS if c not in ("preset", "untrained", "error", "peak_rss_scope")
              and df[c].notna().any()]
     print(df[shown].to_string(index=False))

@@ -158,7 +158,11 @@ class InferStage(Stage):
             exc.attempts = earlier + exc.attempts
             raise
         # the record keeps every try (UnitRecord.attempts): kills and out-of-memory retries
-        metrics.update(chosen, setting=attempts[-1]["setting"], attempts=earlier + attempts)
+        metrics.update(chosen, setting=attempts[-1]["setting"], attempts=earlier + attempts,
+                       # the worker's resident memory after loading: what it kept after this
+                       # unit is rss_end_mb minus this (eksfold.memory.runreport)
+                       worker_baseline_mb=(None if self.baseline_mb is None
+                                           else round(self.baseline_mb, 1)))
         markers.clear()
         # mmCIF beside the PDB, pLDDT in B_iso, as the AlphaFold Database distributes models
         # (a family that writes its own mmCIF keeps it)
