@@ -196,3 +196,21 @@ def test_s3_aborted_multipart_upload_leaves_nothing_visible(s3_env, tmp_path):
     assert not store.exists("half.bin") and store.list() == []  # in flight: invisible
     client.abort_multipart_upload(Bucket=store.bucket, Key=store.key("half.bin"), UploadId=upload["UploadId"])
     assert not store.exists("half.bin") and store.list() == []
+
+
+def test_committed_local_files_are_readable_by_others_as_plain_files_are(tmp_path):
+    # results are shared (JupyterHub users, Pods of another uid on FSx): an atomic write must
+    # not leave mkstemp's 0600 behind
+    import os
+    import stat
+
+    from eksfold.storage import open_store
+
+    local = open_store(str(tmp_path))
+    local.write_text("a/b.txt", "x")
+    assert local.create_exclusive("a/lock.json", b"{}")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = stat.S_IMODE(os.stat(plain).st_mode)
+    for rel in ("a/b.txt", "a/lock.json"):
+        assert stat.S_IMODE(os.stat(tmp_path / rel).st_mode) == expected

@@ -12,6 +12,20 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+# mkstemp creates 0600 files; results are shared (JupyterHub users, Pods of another uid on
+# FSx), so a committed file gets the mode an ordinary open() would give it under this umask.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def shared_mode(fd_or_path) -> None:
+    """Give a temporary file the mode a plainly created file would have."""
+    if isinstance(fd_or_path, int):
+        os.fchmod(fd_or_path, FILE_MODE)
+    else:
+        os.chmod(fd_or_path, FILE_MODE)
+
 
 @contextmanager
 def atomic_path(dest: str | os.PathLike):
@@ -19,6 +33,7 @@ def atomic_path(dest: str | os.PathLike):
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    shared_mode(fd)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import StorageError
-from .atomic import atomic_copy, atomic_write
+from .atomic import atomic_copy, atomic_write, shared_mode
 from .base import Store, _check_rel
 
 HINT_FULL = ("free space on the run root's file system, then run the same command again: "
@@ -66,6 +66,7 @@ class LocalStore(Store):
         with _space(dest):
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+            shared_mode(fd)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
