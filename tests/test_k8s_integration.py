@@ -545,11 +545,10 @@ def test_a_thousand_targets_run_as_a_few_shards(k8s, small_db, tmp_path, worker_
     src, root = fasta(tmp_path / "in.fasta", records), run_root(k8s, "scale")
     run = run_pipeline(src, str(root), preset="tiny", stages=(),
                        databases=DatabaseConfig(uniref90=str(small_db)))
-    ex = executor(k8s, poll_interval=1.0,   # shards wait for the one CPU node's
-                  unschedulable_timeout=1800,      # capacity: waiting, not unschedulable;
-                  # the shard count follows predicted work (UniRef90-scale alignment times
-                  # since #23), so the test bounds it as a one-node cluster's operator would
-                  max_shards={"align": 5})
+    # predicted work alone (UniRef90-scale alignment times since #23) would cut 1,000 targets
+    # into up to 256 shards; the executor reads the cluster: one 16-CPU node of the align pool
+    # holds two 8-CPU alignment Pods, so two shards
+    ex = executor(k8s, poll_interval=1.0, unschedulable_timeout=1800)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     n_pods = len(k8s.kubelet.history)
     from eksfold.executors import execute
@@ -563,6 +562,7 @@ def test_a_thousand_targets_run_as_a_few_shards(k8s, small_db, tmp_path, worker_
     print(f"\n1000 targets: {len(pods)} Pods, {len(jobs_)} Jobs, {ex.api_calls} list calls, "
           f"driver CPU {driver_cpu:.2f}s ({1000 * driver_cpu / 1000:.2f} ms per target)")
     assert objects <= 0.01 * 1000 + 4                  # shards, not targets
+    assert len(pods) == 2                              # as many as the cluster runs at once
     assert sorted(t for p in pods for t in pod_shard(p)) == [
         t for t, _ in records]                          # each target in exactly one shard
     assert ex.api_calls < 2 * 1000                      # two list calls per poll, not per target

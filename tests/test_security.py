@@ -360,7 +360,9 @@ RBAC_EXTRAS = {
 }
 # Called but deliberately not granted, with how the code copes.
 RBAC_NOT_GRANTED = {
-    ("", "nodes", "list"): "cluster-wide; checks.py shows 'forbidden' with a kubectl hint",
+    ("", "nodes", "list"): "cluster-wide; checks.py shows 'forbidden' with a kubectl hint, and "
+                           "the executor's shard bound (capacity.py) falls back to max_shards",
+    ("karpenter.sh", "nodepools", "list"): "cluster-wide; capacity.py falls back to max_shards",
 }
 
 

@@ -83,6 +83,8 @@ class Batcher:
         self.max_shards = max_shards or {}
         self.fixed_cost_s = fixed_cost_s or {}
         self.max_overhead = max_overhead
+        # (stage pool, Resources) -> Pods the cluster can run at once, or None (capacity.py)
+        self.slots = None
         self._buffer: list[tuple[float, Run, str, list[str]]] = []
 
     def window_for(self, stage: str) -> float:
@@ -139,7 +141,11 @@ class Batcher:
         align = run.config.align
         costs = shard_seconds(stage, lengths, resources, align.msa_mode,
                               align.mmseqs_sensitivity if align.msa_mode == "mmseqs2" else None)
+        limit = self.max_shards.get(stage)
+        room = self.slots(cls.pool, resources) if self.slots is not None else None
+        if room is not None:   # more shards than Pods that can run together buy no speed
+            limit = max(1, min(limit, room) if limit else room)
         shards = plan_shards(costs, fixed_cost_s=self.fixed_cost_s.get(stage, cls.fixed_cost_s),
                              max_overhead=self.max_overhead, shard_size=self.shard_size,
-                             max_shards=self.max_shards.get(stage), lengths=lengths)
+                             max_shards=limit, lengths=lengths)
         return Submission(run, stage, shards, resources)

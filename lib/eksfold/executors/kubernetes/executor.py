@@ -30,6 +30,7 @@ from ...run import Run
 from ..base import Executor, UnitEvent
 from .admin import RunAdmin
 from .batching import Batcher, Shard
+from .capacity import ClusterCapacity
 from .connection import Connection
 from .deaths import DeathWatch
 from .informer import Observing
@@ -105,6 +106,8 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         self.batcher = Batcher(self.sizing, batch_window, shard_size,
                                {"align": 256, "infer": 64, "relax": 64, **(max_shards or {})},
                                fixed_cost_s)
+        # shards bounded by what the cluster can run at once (nodes, Karpenter NodePool limits)
+        self.batcher.slots = ClusterCapacity(lambda: self.api).slots
         self.volume_root = Path(volume_root).resolve() if volume_root else None
         self._indexed = indexed
         self.retry = RetryPolicy(self.options.retries)
