@@ -118,9 +118,13 @@ def workers_of(root: Path) -> list[int]:
     return [int(x) for x in out.split()]
 
 
+KILL_CYCLES = 10 * max(2, round(5 * float(os.environ.get("EKSFOLD_SOAK_SCALE", "0.4"))))
+
+
 @pytest.mark.slow
 def test_fifty_kill_cycles_lose_and_duplicate_nothing(tmp_path, small_db, worker_env):
-    """50 seeded cycles: `eksfold run` started, then the driver or one of its workers gets
+    """50 seeded cycles (20 in `make test`; EKSFOLD_SOAK_SCALE=1 for all 50, as
+    test_fault_soak.py): `eksfold run` started, then the driver or one of its workers gets
     SIGKILL after a random delay; after each kill the run root must be consistent and no
     worker may outlive a killed driver by more than 5 s. Every 10th cycle the run is taken to
     completion and checked whole (each target once, outputs valid), then a new run starts."""
@@ -130,7 +134,7 @@ def test_fifty_kill_cycles_lose_and_duplicate_nothing(tmp_path, small_db, worker
     kills = {"driver": 0, "worker": 0}
     deadline = time.monotonic() + 1500
     root = None
-    for cycle in range(50):
+    for cycle in range(KILL_CYCLES):
         assert time.monotonic() < deadline, f"time bound reached after {cycle} cycles"
         if cycle % 10 == 0:
             root = tmp_path / f"run{cycle // 10}"
@@ -161,7 +165,7 @@ def test_fifty_kill_cycles_lose_and_duplicate_nothing(tmp_path, small_db, worker
                        for s in ("align", "infer"))
             assert verify_run(str(root)).ok
     print(f"\nkill cycles: {kills}")
-    assert kills["driver"] == 50 and kills["worker"] >= 10
+    assert kills["driver"] == KILL_CYCLES and kills["worker"] >= KILL_CYCLES // 5
 
 
 def test_verify_finds_changed_missing_and_unrecorded_outputs(aligned):

@@ -28,7 +28,10 @@ from eksfold.run import Run
 from eksfold.verify import verify_run
 from test_faults import GOOD, fill, own_s3, small_disk, write_fasta  # noqa: F401  (fixtures)
 
-CYCLES, TIME_BOUND_S = 100, 1500
+# `make test` runs 40 % of the full soak (CI's 30-minute budget); EKSFOLD_SOAK_SCALE=1 runs
+# the full 100 cycles whose figures the closing notes give
+SOAK_SCALE = float(os.environ.get("EKSFOLD_SOAK_SCALE", "0.4"))
+CYCLES, TIME_BOUND_S = max(20, round(100 * SOAK_SCALE)), 1500
 TARGETS = {f"k{i}": GOOD[i * 17:i * 17 + 20 + 3 * i] for i in range(3)}
 
 
@@ -168,4 +171,6 @@ def test_a_randomised_fault_soak_fails_no_unit_for_good(tmp_path, small_db, work
     print(f"\nfault soak: {CYCLES} cycles in {TIME_BOUND_S - (deadline - time.monotonic()):.0f} s: "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     assert counts["driver"] + counts["worker"] + counts["disk-full"] + counts["s3-outage"] == CYCLES
-    assert counts["worker kills"] >= 5 and counts["disk-full"] >= 5 and counts["s3-outage"] >= 5
+    least = CYCLES // 20     # each kind of fault several times (5 in the full soak)
+    assert (counts["worker kills"] >= least and counts["disk-full"] >= least
+            and counts["s3-outage"] >= least)
