@@ -96,9 +96,10 @@ def test_streaming_worker_takes_targets_as_their_alignments_arrive(small_db, tmp
     run = run_pipeline(fasta, str(tmp_path / "run"), preset="tiny", weights="random", stages=(),
                        databases=DatabaseConfig(uniref90=str(small_db)))
     env = {**os.environ, "EKSFOLD_FOLLOW_S": "300"}
+    run.write_batch("infer-0001-std", [["t60", "t40", "t25"]])   # one index, as a Job's
     infer = subprocess.Popen([sys.executable, "-m", "eksfold.worker", "--root", run.root,
-                              "--stage", "infer", "--targets", "t60,t40,t25"], env=env,
-                             stderr=subprocess.PIPE, text=True)
+                              "--stage", "infer", "--batch", "infer-0001-std", "--index", "0"],
+                             env=env, stderr=subprocess.PIPE, text=True)
     time.sleep(3.0)
     assert infer.poll() is None                  # waiting, not failed for missing inputs
     assert all(run.record("infer", t) is None for t in lengths)
@@ -114,3 +115,34 @@ def test_streaming_worker_takes_targets_as_their_alignments_arrive(small_db, tmp
     order = [ln.split("infer ", 1)[1].split(" ")[0] for ln in err.splitlines()
              if " starting" in ln and "infer t" in ln]
     assert sorted(order) == sorted(lengths)
+    # the progress file the driver reads for a streaming shard: what ran, in the worker's order
+    assert run.read_shard_progress("infer-0001-std", 0) == {"running": None, "done": order}
+
+
+def test_the_tracker_reports_a_streaming_shard_from_its_progress(tmp_path):
+    """A streaming worker takes targets out of shard order; the driver's events follow its
+    progress file, not the shard order (in-order reading would wait on `a` forever)."""
+    from eksfold.executors.kubernetes.batching import Shard
+    from eksfold.executors.kubernetes.observe import ShardTracker
+    from eksfold.k8s.status import UnitStatus
+
+    run = Run.create(str(tmp_path / "run"), _targets({"a": 90, "b": 60, "c": 30}), RunConfig())
+    shard = Shard(run, "rid", "infer", "infer-0001-std", [["a", "b", "c"]], 0,
+                  Sizing().for_length("infer", 90), True, job="j", streaming=True)
+    tracker = ShardTracker(60)
+    tracker.add(shard)
+    running = UnitStatus("running", pod="p0")
+
+    def seen(st):
+        return [(e.target, str(e.state)) for e in tracker.events(shard, st)]
+
+    assert seen(running) == []                                    # no progress yet
+    run.write_shard_progress("infer-0001-std", 0, "c", [])       # `a` and `b` still align
+    assert seen(running) == [("c", "running")]
+    run.write_shard_progress("infer-0001-std", 0, "b", ["c"])
+    got = seen(running)
+    assert got == [("c", "finished"), ("b", "running")]
+    assert seen(running) == []                                    # nothing twice
+    run.write_shard_progress("infer-0001-std", 0, None, ["c", "b", "a"])
+    assert seen(running) == [("b", "finished")]                   # the last waits for the Pod
+    assert seen(UnitStatus("finished", pod="p0")) == [("a", "finished")]

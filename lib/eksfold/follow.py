@@ -32,10 +32,14 @@ def follow_limit() -> float:
 
 
 def follow_shard(runner, run, shard: list[str], dependency: str, limit_s: float,
-                 poll_s: float = POLL_S, sleep=time.sleep, clock=time.monotonic) -> list[int]:
+                 poll_s: float = POLL_S, sleep=time.sleep, clock=time.monotonic,
+                 progress=None) -> list[int]:
     """Run ``shard`` as its ``dependency`` units are committed; returns the exit codes of the
-    units run (a target still waiting after ``limit_s`` of idle waiting counts as failed)."""
-    remaining, final, codes = list(shard), {}, []
+    units run (a target still waiting after ``limit_s`` of idle waiting counts as failed).
+    ``progress(running, done)``: told before each unit and after the last, so the driver can
+    report units taken out of shard order (:meth:`eksfold.run.Run.write_shard_progress`)."""
+    remaining, final, codes, done = list(shard), {}, [], []
+    say = progress or (lambda running, finished: None)
     idle_since = clock()
     while remaining:
         state: dict[str, str] = {}
@@ -60,6 +64,9 @@ def follow_shard(runner, run, shard: list[str], dependency: str, limit_s: float,
         if state[tid] != "done":
             log.warning("%s %s: %s %s; skipped", runner.stage.name, tid, dependency, state[tid])
             continue
+        say(tid, done)
         codes.append(runner.run(tid))
+        done.append(tid)
         idle_since = clock()
+    say(None, done)
     return codes

@@ -156,6 +156,22 @@ class Run:
         # a plain list is the older form: one target per index
         return [[t] for t in data] if isinstance(data, list) else data["shards"]
 
+    def progress_path(self, name: str, index: int) -> str:
+        return f"batches/{name}.progress/{index}.json"
+
+    def write_shard_progress(self, name: str, index: int, running: str | None,
+                             done: list[str]) -> None:
+        """A streaming shard's worker says what it runs now and what it has committed: it takes
+        targets out of shard order (as their inputs arrive), so the driver cannot infer this."""
+        self.store.write_json(self.progress_path(name, index),
+                              {"running": running, "done": list(done)})
+
+    def read_shard_progress(self, name: str, index: int) -> dict | None:
+        try:
+            return self.store.read_json(self.progress_path(name, index))
+        except (FileNotFoundError, ValueError):
+            return None
+
     def abandon_shard(self, name: str, index: int, reason: str) -> None:
         """Withdraw shard ``index`` of a batch (its units were reported failed, e.g. never
         scheduled): a Pod of that index that starts later runs nothing (the worker checks)."""

@@ -125,8 +125,14 @@ def main(argv: list[str] | None = None) -> int:
             shard = _shard(run, args)
             follow = follow_limit()
             if follow and runner.stage.depends_on:   # streaming: inputs still being computed
+                index = (args.index if args.index is not None
+                         else os.environ.get("JOB_COMPLETION_INDEX"))
+                progress = (None if not args.batch or index is None else
+                            lambda running, done: run.write_shard_progress(
+                                args.batch, int(index), running, done))
                 return process_exit_code(follow_shard(runner, run, shard,
-                                                      runner.stage.depends_on, follow))
+                                                      runner.stage.depends_on, follow,
+                                                      progress=progress))
             runner.prepare(shard)     # e.g. one MMseqs2 search for the whole shard
             codes, deferred = [], []
             for tid in shard:         # units held by another process: after the others

@@ -47,6 +47,7 @@ class Shard:
     attempt: int = 0
     created: float = 0.0                # monotonic time the Job was created
     final_since: float | None = None    # first poll that saw it final without a Pod reason
+    streaming: bool = False             # its worker takes targets as their inputs arrive
 
     @property
     def targets(self) -> list[str]:

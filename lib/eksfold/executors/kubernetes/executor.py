@@ -139,8 +139,9 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         batch = self._next_batch(run, stage, resources.size)
         run.write_batch(batch, shards)
         rid = self.run_id(run)
-        new = [Shard(run, rid, stage, batch, shards, i, resources, self.indexed)
-               for i in range(len(shards))]
+        streaming = self.streams and bool(get_stage(stage).depends_on)
+        new = [Shard(run, rid, stage, batch, shards, i, resources, self.indexed,
+                     streaming=streaming) for i in range(len(shards))]
         if self.indexed:
             created = self._create(new[0], all_shards=new)
             if created.spec.completion_mode == "Indexed":
