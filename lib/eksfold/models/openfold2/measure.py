@@ -10,10 +10,61 @@ import time
 from pathlib import Path
 
 
+class SweepTemplates:
+    """``n`` template structures for a sweep point, featurised by OpenFold's own
+    ``templates._extract_template_features`` from the template mmCIF folder (the stand-in
+    ``make setup`` builds): the longest entries, each aligned to the query residue by residue
+    (query i -> template i, as far as the template reaches; the rest masked, as an alignment
+    gap). The template stack computes on every template at full query length whatever their
+    content, so the point's time and memory are those of ``n`` real hits; the fold itself
+    means nothing (the sweep's sequences are synthetic anyway)."""
+
+    def __init__(self, n: int, mmcif_dir: str | None = None):
+        from ...errors import ConfigError
+
+        if mmcif_dir is None:
+            from ...templates.settings import default_template_databases
+
+            mmcif_dir = default_template_databases().get("template_mmcif_dir")
+        files = sorted(Path(mmcif_dir).glob("*.cif")) if mmcif_dir else []
+        if len(files) < n:
+            raise ConfigError(f"a sweep point with {n} templates needs {n} mmCIF files; "
+                              f"{mmcif_dir or 'no template folder'} has {len(files)} (make setup)")
+        self.n, self.files = n, files
+
+    def features(self, target, alignment_dir) -> dict:
+        import numpy as np
+        from openfold.data import mmcif_parsing, templates
+
+        entries = []
+        for path in self.files:
+            parsed = mmcif_parsing.parse(file_id=path.stem, mmcif_string=path.read_text())
+            chain, seqres = next(iter(parsed.mmcif_object.chain_to_seqres.items()))
+            entries.append((len(seqres), path.stem, parsed.mmcif_object, chain, seqres))
+        entries.sort(key=lambda e: (-e[0], e[1]))
+        stacked = {k: [] for k in templates.TEMPLATE_FEATURES}
+        for _, code, mmcif, chain, seqres in entries[:self.n]:
+            span = min(len(target.sequence), len(seqres))
+            feats, _ = templates._extract_template_features(
+                mmcif_object=mmcif, pdb_id=code, mapping={i: i for i in range(span)},
+                template_sequence=seqres, query_sequence=target.sequence,
+                template_chain_id=chain, kalign_binary_path="kalign")
+            feats["template_sum_probs"] = [float(span)]
+            for k in stacked:
+                stacked[k].append(feats[k])
+        return {k: np.stack(v, axis=0).astype(templates.TEMPLATE_FEATURES[k])
+                for k, v in stacked.items()}
+
+
 def measure_point(length: int, setting: str, preset: str = "demo", device: str = "auto",
                   weights: str = "random", threads: int | None = None,
-                  coords_out: str | None = None, sequence: str | None = None) -> dict:
-    """Build the model, switch it to ``setting`` and time one forward pass (in this process)."""
+                  coords_out: str | None = None, sequence: str | None = None,
+                  templates: int = 0, template_mmcif_dir: str | None = None,
+                  template_stack: bool = True) -> dict:
+    """Build the model, switch it to ``setting`` and time one forward pass (in this process).
+    ``templates``: fold with that many template structures (:class:`SweepTemplates`);
+    ``template_stack`` False: the template embedding switched off, as in OpenFold's presets
+    trained without templates (``model.template.enabled = False``)."""
     import resource
     import tempfile
 
@@ -36,13 +87,17 @@ def measure_point(length: int, setting: str, preset: str = "demo", device: str =
     t0 = time.perf_counter()
     model, of_config, info = build_model(get_preset(preset), cfg, dev)
     apply(setting, model)
+    if not template_stack:
+        model.config.template.enabled = False   # embed_templates skipped (config.py's no-templ)
     load_s = time.perf_counter() - t0
     seq = sequence or synthetic_sequence(length)
     with tempfile.TemporaryDirectory(prefix="eksfold-settings-") as tmp:
         aln = Path(tmp) / "aln"
         aln.mkdir()  # no MSA files: the single query sequence, as in `bench inference`
         t0 = time.perf_counter()
-        _, processed = make_features(Target(f"bench-{len(seq)}", seq), aln, of_config)
+        hits = SweepTemplates(templates, template_mmcif_dir) if templates else None
+        _, processed = make_features(Target(f"bench-{len(seq)}", seq), aln, of_config,
+                                     templates=hits)
         feature_s = time.perf_counter() - t0
         warm = dev.type == "cuda"  # on CPU the first pass has no kernel/allocator warm-up cost
         if warm:
@@ -55,7 +110,8 @@ def measure_point(length: int, setting: str, preset: str = "demo", device: str =
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     inference_s = time.perf_counter() - t0
-    row = {"length": len(seq), "setting": setting, "preset": preset, "device": dev.type,
+    row = {"length": len(seq), "setting": setting, "preset": preset, "templates": templates,
+           "template_stack": template_stack, "device": dev.type,
            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
            "threads": torch.get_num_threads(), "warmup": warm,
            "inference_s": round(inference_s, 3), "feature_s": round(feature_s, 3),
