@@ -56,6 +56,26 @@ def settings_sweep(lengths, settings, preset="demo", device="auto", weights="ran
     return pd.DataFrame(rows).reindex(columns=list(COLUMNS))
 
 
+def template_table(df):
+    """Mean time and peak memory per (setting, length) with 0 templates, 4 (or the count
+    measured) and the stack off, side by side, with the differences to 0 templates."""
+    import pandas as pd
+
+    ok = df[df["error"].isna()] if "error" in df else df
+    kind = ok["templates"].astype(int).astype(str).where(ok["template_stack"].astype(bool), "off")
+    wide = (ok.assign(kind=kind).groupby(["setting", "length", "kind"])
+            [["inference_s", "peak_rss_mb"]].mean().unstack("kind"))
+    out = pd.DataFrame(index=wide.index)
+    for metric, short in (("peak_rss_mb", "mb"), ("inference_s", "s")):
+        for k in wide[metric].columns:
+            out[f"{short}_{k}"] = wide[metric][k].round(1)
+        for k in wide[metric].columns:
+            if k != "0":
+                out[f"{short}_{k}-0"] = (wide[metric][k] - wide[metric]["0"]).round(1)
+    out["points_0"] = ok[kind == "0"].groupby(["setting", "length"]).size()   # repeats averaged
+    return out.reset_index()
+
+
 def profile_dir(name: str) -> Path:
     return Path(__file__).resolve().parent.parent / "profiles" / name
 
@@ -120,10 +140,14 @@ def _cmd_settings(args) -> int:
     print(df.drop(columns=["error"]).to_string(index=False))
     model = CostModel.fit(df)
     print(model.describe())
+    if "templates" in df:
+        print(template_table(df).to_string(index=False))
     if out:
         from ..memory.plots import plot_settings_tradeoff
 
-        plot_settings_tradeoff(df, model).savefig(out / f"settings{suffix}.png", dpi=110)
+        base = df[(df["templates"].fillna(0) == 0) & df["template_stack"].fillna(True).astype(bool)] \
+            if "templates" in df else df        # the curves' own points, not the template ones
+        plot_settings_tradeoff(base, model).savefig(out / f"settings{suffix}.png", dpi=110)
         model.loo_table().to_csv(out / f"settings{suffix}-loo.csv", index=False)
     return 0 if df["error"].isna().all() else 1
 

@@ -13,7 +13,7 @@ from pathlib import Path
 class SweepTemplates:
     """``n`` template structures for a sweep point, featurised by OpenFold's own
     ``templates._extract_template_features`` from the template mmCIF folder (the stand-in
-    ``make setup`` builds): the longest entries, each aligned to the query residue by residue
+    ``make setup`` builds): the biggest entries, each aligned to the query residue by residue
     (query i -> template i, as far as the template reaches; the rest masked, as an alignment
     gap). The template stack computes on every template at full query length whatever their
     content, so the point's time and memory are those of ``n`` real hits; the fold itself
@@ -36,14 +36,14 @@ class SweepTemplates:
         import numpy as np
         from openfold.data import mmcif_parsing, templates
 
-        entries = []
-        for path in self.files:
-            parsed = mmcif_parsing.parse(file_id=path.stem, mmcif_string=path.read_text())
-            chain, seqres = next(iter(parsed.mmcif_object.chain_to_seqres.items()))
-            entries.append((len(seqres), path.stem, parsed.mmcif_object, chain, seqres))
-        entries.sort(key=lambda e: (-e[0], e[1]))
+        # the n biggest files (most residues), parsed one at a time: the point's peak memory
+        # is the fold's, not that of parsing the whole folder
+        biggest = sorted(self.files, key=lambda p: (-p.stat().st_size, p.name))[:self.n]
         stacked = {k: [] for k in templates.TEMPLATE_FEATURES}
-        for _, code, mmcif, chain, seqres in entries[:self.n]:
+        for path in biggest:
+            code = path.stem
+            mmcif = mmcif_parsing.parse(file_id=code, mmcif_string=path.read_text()).mmcif_object
+            chain, seqres = next(iter(mmcif.chain_to_seqres.items()))
             span = min(len(target.sequence), len(seqres))
             feats, _ = templates._extract_template_features(
                 mmcif_object=mmcif, pdb_id=code, mapping={i: i for i in range(span)},
