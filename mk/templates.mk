@@ -1,5 +1,6 @@
 # Templates (issue 20): a real, small template database built from the CAMEO 2022 reference
-# structures that ship in data/cameo2022 (eksfold.templates.standin): mmCIF files written with
+# structures that ship in data/cameo2022, data/demo and data/demo/templates (the demo targets'
+# homologues released before them) (eksfold.templates.standin): mmCIF files written with
 # gemmi (SEQRES, release dates, method, resolution), pdb_seqres.txt, and a PDB70-style HH-suite
 # database made with hhmake / ffindex_build / cstranslate. About 10 s on 2 cores. Registered in
 # site.json (template_db), so runs with the default databases search templates for presets
@@ -8,9 +9,11 @@ SETUP_TARGETS += $(STAMPS)/templates
 
 TEMPLATE_DB := data/db/templates
 
+TEMPLATE_SETS := data/cameo2022 data/demo data/demo/templates
+
 $(STAMPS)/templates: $(STAMPS)/apt $(STAMPS)/venv mk/templates.mk lib/eksfold/templates/standin.py \
-                     data/cameo2022/targets.fasta data/cameo2022/metadata.tsv
+                     $(foreach d,$(TEMPLATE_SETS),$(d)/targets.fasta $(d)/metadata.tsv)
 	rm -rf $(TEMPLATE_DB)
-	$(BIN)/python -m eksfold.templates.standin data/cameo2022 $(TEMPLATE_DB)
+	$(BIN)/python -m eksfold.templates.standin $(TEMPLATE_SETS) $(TEMPLATE_DB)
 	$(BIN)/python -m eksfold.site template_db=$(TEMPLATE_DB)
 	@touch $@

@@ -18,7 +18,7 @@ REFS = PROJECT / "data" / "demo" / "structures"
 
 
 def seqres(path: Path) -> str:
-    """The sequence of the demo FASTA for a reference (`7sao.A.pdb` -> 7SAO chain A)."""
+    """The sequence of the demo FASTA for a reference (`7wj0.A.pdb` -> 7WJ0 chain A)."""
     pdb, chain = path.name.split(".")[:2]
     text = (PROJECT / "data" / "demo" / "targets.fasta").read_text().splitlines()
     i = next(i for i, line in enumerate(text) if f"pdbid: {pdb.upper()} | chain: {chain}" in line)
@@ -33,7 +33,7 @@ def write(tmp_path, name, text) -> Path:
 
 def test_pdb_file_gives_its_protein_chains(tmp_path):
     # a copy under a name that says nothing: recognised by content
-    src = REFS / "7sao.A.pdb"
+    src = REFS / "7wj0.A.pdb"
     path = write(tmp_path, "model.txt", src.read_text())
     (target,) = read_targets(path)
     assert target.id == "model-a"
@@ -42,10 +42,10 @@ def test_pdb_file_gives_its_protein_chains(tmp_path):
 
 
 def test_mmcif_with_two_chains_gives_two_targets_named_file_chain(tmp_path):
-    text = two_chain_mmcif({"A": REFS / "7sao.A.pdb", "B": REFS / "7y4n.A.pdb"}, "pair")
+    text = two_chain_mmcif({"A": REFS / "7wj0.A.pdb", "B": REFS / "7vrf.A.pdb"}, "pair")
     targets = read_targets(write(tmp_path, "pair.cif", text))
     assert [t.id for t in targets] == ["pair-a", "pair-b"]
-    assert targets[1].length == len(gemmi.read_structure(str(REFS / "7y4n.A.pdb"))[0][0])
+    assert targets[1].length == len(gemmi.read_structure(str(REFS / "7vrf.A.pdb"))[0][0])
 
 
 def test_pdb_with_seqres_uses_the_full_sequence(tmp_path):
@@ -82,7 +82,7 @@ def test_colabfold_a3m_without_its_suffix(tmp_path):
 
 def test_alphafold3_job_protein_chains_and_refused_kinds(tmp_path):
     job = {"name": "complex1", "modelSeeds": [1], "dialect": "alphafold3", "version": 2,
-           "sequences": [{"protein": {"id": ["A", "B"], "sequence": seqres(REFS / "7sao.A.pdb")}},
+           "sequences": [{"protein": {"id": ["A", "B"], "sequence": seqres(REFS / "7wj0.A.pdb")}},
                          {"protein": {"id": "C", "sequence": seqres(REFS / "7y0i.A.pdb")}},
                          {"dna": {"id": "D", "sequence": "GATTACA"}},
                          {"ligand": {"id": "E", "ccdCodes": ["ATP"]}}]}
@@ -110,13 +110,13 @@ def test_alphafold_server_job_list(tmp_path):
 def test_openfold3_query_file(tmp_path):
     queries = {"queries": {
         "ubq": {"chains": [{"molecule_type": "protein", "chain_ids": ["A"],
-                            "sequence": seqres(REFS / "7x1k.A.pdb")},
+                            "sequence": seqres(REFS / "7vp6.D.pdb")},
                            {"molecule_type": "ligand", "chain_ids": ["B"], "ccd_codes": "HEM"}]},
         "pair": {"chains": [{"molecule_type": "protein", "chain_ids": "A",
                              "sequence": seqres(REFS / "7y3k.A.pdb")}]}}}
     errors = []
     targets = read_targets(write(tmp_path, "q.json", json.dumps(queries)), errors=errors)
-    assert [(t.id, t.length) for t in targets] == [("ubq-a", 76), ("pair-a", 79)]
+    assert [(t.id, t.length) for t in targets] == [("ubq-a", 67), ("pair-a", 79)]
     assert len(errors) == 1 and "job 'ubq', chain B: a ligand entry" in str(errors[0])
 
 
@@ -152,6 +152,6 @@ def test_bare_sequence_still_says_fasta_needs_a_header(tmp_path):
 
 def test_directory_mixes_formats(tmp_path):
     (tmp_path / "d").mkdir()
-    write(tmp_path / "d", "a.pdb", (REFS / "7sao.A.pdb").read_text())
+    write(tmp_path / "d", "a.pdb", (REFS / "7wj0.A.pdb").read_text())
     write(tmp_path / "d", "b.fasta", ">b\nMKVLAAGIVGLLLAVVLSGCA\n")
     assert [t.id for t in read_targets(tmp_path / "d")] == ["a-a", "b"]

@@ -75,6 +75,8 @@ def _score_config(fasta) -> ScoreConfig:
     from .results import references_for
 
     found = references_for(fasta)
+    if found is not None and "://" in str(found):   # references on S3: read by the workers
+        return ScoreConfig(references=str(found))
     if found is not None and not Path(found).is_dir():
         log.warning("references folder %s not found: no score stage", found)
         found = None

@@ -80,23 +80,26 @@ def summary_rows(run: Run) -> list[dict]:
     return rows
 
 
-def default_references_dir(run: Run) -> Path | None:
+def default_references_dir(run: Run) -> Path | str | None:
     """Where a run's reference structures are when none is named.
 
     ``$EKSFOLD_REFERENCES`` if set, else a ``structures/`` folder beside the run's input FASTA
     (``data/cameo2022/targets.fasta`` -> ``data/cameo2022/structures``), else None.
     """
     if os.environ.get(REFERENCES_ENV):
-        return Path(os.environ[REFERENCES_ENV])
+        value = os.environ[REFERENCES_ENV]
+        return value if "://" in value else Path(value)   # Path() would fold s3:// into s3:/
     if run.config.score.references:   # what the run's score stage used
-        return Path(run.config.score.references)
+        ref = run.config.score.references
+        return ref if "://" in ref else Path(ref)
     return references_for((run.manifest.get("inputs") or {}).get("fasta"))
 
 
-def references_for(fasta) -> Path | None:
+def references_for(fasta) -> Path | str | None:
     """``$EKSFOLD_REFERENCES`` if set, else a ``structures/`` folder beside ``fasta``."""
     if os.environ.get(REFERENCES_ENV):
-        return Path(os.environ[REFERENCES_ENV])
+        value = os.environ[REFERENCES_ENV]
+        return value if "://" in value else Path(value)   # Path() would fold s3:// into s3:/
     if fasta and (Path(fasta).parent / "structures").is_dir():
         return Path(fasta).parent / "structures"
     return None

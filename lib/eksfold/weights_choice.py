@@ -3,8 +3,10 @@
 ``make demo`` and the notebooks ask for ``--weights auto`` (alias ``published-or-random``).
 :func:`choose_weights` turns that into what the run uses:
 
-- the preset's published OpenFold parameters (``finetuning_ptm_2`` for pTM presets,
-  ``demo`` and ``tiny`` included), downloaded once into the weights cache as
+- the published parameters the preset's model back end names
+  (:meth:`~eksfold.models.ModelBackend.published_weights`; for ``openfold2`` OpenFold's own,
+  ``finetuning_ptm_2`` for pTM presets, ``demo`` and ``tiny`` included), downloaded once into
+  the weights cache as
   ``eksfold data weights`` does it (resumable, size/ETag/SHA-256 verified); the run then treats
   them as any published weights (relax on, digest in the manifest and in every unit record);
 - otherwise ``random`` (UNTRAINED), with one line saying why: bucket unreachable, download
@@ -14,8 +16,10 @@ The bucket is ``$EKSFOLD_WEIGHTS_BUCKET`` (default ``s3://openfold/openfold_para
 endpoint ``$EKSFOLD_S3_ENDPOINT`` / ``$AWS_ENDPOINT_URL`` (default AWS): tests point both at
 the local S3 server. A reachability probe (one attempt, short timeouts) runs first, so an
 offline machine falls back in seconds instead of waiting out the download's retries. A
-checkpoint whose Evoformer does not match the preset is not used (the test-sized ``tiny``
-preset cannot load the published network; with the public bucket it is not even downloaded).
+checkpoint the back end says does not fit the preset is not used
+(:meth:`~eksfold.models.ModelBackend.weights_problem`: the test-sized ``tiny`` preset cannot load
+the published network; with the public bucket it is not even downloaded). Nothing here names a
+model family.
 
 >>> choose_weights("random").weights
 'random'
@@ -23,10 +27,10 @@ preset cannot load the published network; with the public bucket it is not even 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass
 
 from .errors import ConfigError, EksfoldError
+from .models import get_backend
 from .weights import parse_weights
 
 log = logging.getLogger(__name__)
@@ -70,17 +74,11 @@ def is_auto(spec: str) -> bool:
 
 
 def published_name(preset: str) -> str:
-    """The published parameter set of a preset: its own when OpenFold publishes one, else
-    ``finetuning_ptm_2`` for pTM presets (demo, tiny, model_N_ptm) and ``finetuning_2``."""
-    from .data.weights import OPENFOLD_PARAMS
-    from .models.openfold2.presets import get_preset
-
-    p = get_preset(preset)
-    own = p.name.partition("+")[0]
-    for name in OPENFOLD_PARAMS:   # "finetuning_no_templ_ptm" -> "finetuning_no_templ_ptm_1"
-        if name == own or (name.startswith(own + "_") and name[len(own) + 1:].isdigit()):
-            return name
-    return "finetuning_ptm_2" if p.is_ptm else "finetuning_2"
+    """The published parameter set the preset's model back end uses (its own name for it)."""
+    found = get_backend(preset).published_weights()
+    if found is None:
+        raise ConfigError(f"preset {preset!r}: its model family publishes no weights")
+    return found.name
 
 
 def _probe(uri: str) -> str | None:
@@ -107,35 +105,6 @@ def _probe(uri: str) -> str | None:
     return None
 
 
-def _architecture_problem(path, name: str, preset: str) -> str | None:
-    """None when the checkpoint's Evoformer has the preset's number of blocks, else why not
-    (the test-sized ``tiny`` preset cannot load the published 48-block parameters)."""
-    import re
-
-    import torch
-
-    from .models.openfold2.presets import get_preset
-
-    try:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except (RuntimeError, ValueError):   # an old (non-zip) checkpoint cannot be mapped
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        if isinstance(state, dict) and "ema" in state:
-            state = state["ema"]["params"]
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a reason, not a crash
-        return f"{name} is not a readable OpenFold checkpoint ({type(exc).__name__}: {exc})"
-    if not isinstance(state, dict):
-        return f"{name} is not an OpenFold state dict ({type(state).__name__})"
-    found = {int(m[1]) for k in state for m in [re.search(r"(?:^|\.)evoformer\.blocks\.(\d+)\.", k)]
-             if m}
-    want = get_preset(preset).overrides.get("model.evoformer_stack.no_blocks", 48)
-    if len(found) != want:
-        return (f"{name} has {len(found)} Evoformer blocks, preset {preset!r} has {want} "
-                "(published weights fit the presets demo and model_*)")
-    return None
-
-
 def choose_weights(spec: str, preset: str = "demo", *, cache=None,
                    progress: bool | None = None) -> WeightsChoice:
     """Resolve a weights setting; ``auto`` downloads the published weights or falls back.
@@ -149,21 +118,16 @@ def choose_weights(spec: str, preset: str = "demo", *, cache=None,
         return WeightsChoice(asked=spec, weights=spec,
                              published=spec if parse_weights(spec).kind == "remote"
                              and "://" not in spec else None)
-    from .data.weights import download_weights, weights_uri
-    from .models.openfold2.presets import get_preset
+    from .data.weights import download_weights
 
-    name = published_name(preset)
-    try:
-        uri = weights_uri(name)
-    except ConfigError as exc:
-        return WeightsChoice(spec, "random", name, reason=str(exc))
-    blocks = get_preset(preset).overrides.get("model.evoformer_stack.no_blocks", 48)
-    if blocks != 48 and not os.environ.get("EKSFOLD_WEIGHTS_BUCKET"):
-        # OpenFold publishes the 48-block network only: no point downloading 370 MB for it.
-        return WeightsChoice(spec, "random", name, source=uri,
-                             reason=f"preset {preset!r} is a test-sized network ({blocks} "
-                                    "Evoformer blocks); OpenFold publishes weights for the full "
-                                    "network only (--preset demo or model_1_ptm)")
+    backend = get_backend(preset)
+    found = backend.published_weights()
+    if found is None:
+        return WeightsChoice(spec, "random", reason=f"preset {preset!r}: its model family "
+                                                    "publishes no weights")
+    name, uri = found.name, found.uri
+    if found.skip:       # the back end knows the file cannot serve this preset
+        return WeightsChoice(spec, "random", name, source=uri, reason=found.skip)
     why_not = _probe(uri)
     if why_not is None:
         try:
@@ -171,7 +135,7 @@ def choose_weights(spec: str, preset: str = "demo", *, cache=None,
         except (EksfoldError, OSError) as exc:
             why_not = f"downloading {uri} failed: {exc}"
         else:
-            unfit = _architecture_problem(result.path, name, preset)
+            unfit = backend.weights_problem(result.path, name)
             if unfit is None:
                 return WeightsChoice(spec, name, name, result.sha256, uri)
             log.info("weights=%s: %s; using UNTRAINED random weights", spec, unfit)

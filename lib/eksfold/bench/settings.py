@@ -9,6 +9,14 @@ automatic settings.
     eksfold bench settings --preset demo --lengths 32,64,96,128 --settings default,chunk,lma \
         --profile cpu-2core
     eksfold bench settings --cameo-check --budget-mb 6000 --profile cpu-2core
+    eksfold bench settings --preset tiny --lengths 32,64,96 --settings default \
+        --templates 0,4,off --profile cpu-2core        # settings-tiny-templates.csv
+
+``--templates``: each point also with that many template structures (``off``: the template
+stack switched off, as presets trained without templates build the network). OpenFold pads
+the template features to the preset's ``max_templates`` (4) in prediction, so a template
+preset's fold runs the template stack on four (masked) templates even with no hits: ``0`` and
+``4`` differ only by the hits' content, ``off`` shows what the stack itself costs.
 """
 from __future__ import annotations
 
@@ -18,29 +26,54 @@ from pathlib import Path
 from ..memory.measure import run_point
 from .common import parse_lengths
 
-COLUMNS = ("length", "setting", "preset", "device", "device_name", "threads", "warmup",
+COLUMNS = ("length", "setting", "preset", "templates", "template_stack", "device", "device_name", "threads", "warmup",
            "inference_s", "feature_s", "model_load_s", "peak_rss_mb", "peak_cuda_alloc_mb",
            "peak_cuda_reserved_mb", "untrained", "error")
 
 
 def settings_sweep(lengths, settings, preset="demo", device="auto", weights="random",
-                   threads=None, csv=None, log=print):
-    """Every (length, setting) point; appends to ``csv`` as it goes (a long sweep can stop)."""
+                   threads=None, csv=None, log=print, templates=(0,)):
+    """Every (length, setting, templates) point; appends to ``csv`` as it goes (a long sweep
+    can stop). ``templates``: numbers of template structures, or "off" (no template stack)."""
     import pandas as pd
 
     rows = []
     for length in lengths:
-        for setting in settings:
+        for setting, n in ((s, t) for s in settings for t in templates):
             t0 = time.perf_counter()
-            row = run_point(length, setting, preset, device, weights, threads)
+            stack = n != "off"
+            row = run_point(length, setting, preset, device, weights, threads,
+                            templates=int(n) if stack else 0, template_stack=stack)
+            row.setdefault("templates", int(n) if stack else 0)
+            row["template_stack"] = stack
             rows.append(row)
-            log(f"L={length:5d} {setting:8s} {row.get('inference_s')}s "
+            log(f"L={length:5d} {setting:8s} templates={n} {row.get('inference_s')}s "
                 f"rss={row.get('peak_rss_mb')}MB cuda={row.get('peak_cuda_reserved_mb')}MB "
                 f"({time.perf_counter() - t0:.0f}s wall) {row.get('error') or ''}")
             if csv:
                 df = pd.DataFrame(rows).reindex(columns=list(COLUMNS))
                 df.to_csv(csv, index=False)
     return pd.DataFrame(rows).reindex(columns=list(COLUMNS))
+
+
+def template_table(df):
+    """Mean time and peak memory per (setting, length) with 0 templates, 4 (or the count
+    measured) and the stack off, side by side, with the differences to 0 templates."""
+    import pandas as pd
+
+    ok = df[df["error"].isna()] if "error" in df else df
+    kind = ok["templates"].astype(int).astype(str).where(ok["template_stack"].astype(bool), "off")
+    wide = (ok.assign(kind=kind).groupby(["setting", "length", "kind"])
+            [["inference_s", "peak_rss_mb"]].mean().unstack("kind"))
+    out = pd.DataFrame(index=wide.index)
+    for metric, short in (("peak_rss_mb", "mb"), ("inference_s", "s")):
+        for k in wide[metric].columns:
+            out[f"{short}_{k}"] = wide[metric][k].round(1)
+        for k in wide[metric].columns:
+            if k != "0":
+                out[f"{short}_{k}-0"] = (wide[metric][k] - wide[metric]["0"]).round(1)
+    out["points_0"] = ok[kind == "0"].groupby(["setting", "length"]).size()   # repeats averaged
+    return out.reset_index()
 
 
 def profile_dir(name: str) -> Path:
@@ -56,6 +89,9 @@ def add_parser(bsub) -> None:
     s.add_argument("--device", default="auto")
     s.add_argument("--weights", default="random")
     s.add_argument("--threads", type=int)
+    s.add_argument("--templates", default="0",
+                   help="comma-separated template counts per point (e.g. 0,4); 'off': the "
+                        "template stack switched off (writes settings-PRESET-templates.csv)")
     s.add_argument("--profile", help="write profiles/NAME/settings[-PRESET].csv and .png")
     s.add_argument("--csv", help="write the table here (default: the profile's CSV)")
     s.add_argument("--fit-only", action="store_true", help="refit and plot an existing CSV")
@@ -76,7 +112,8 @@ def _cmd_settings(args) -> int:
 
     from ..memory.costmodel import CostModel
 
-    suffix = "" if args.preset == "demo" else f"-{args.preset}"
+    suffix = ("" if args.preset == "demo" else f"-{args.preset}") + (
+        "-templates" if args.templates != "0" else "")
     out = profile_dir(args.profile) if args.profile else None
     csv = args.csv or (str(out / f"settings{suffix}.csv") if out else None)
     if args.cameo_check:
@@ -95,17 +132,22 @@ def _cmd_settings(args) -> int:
     else:
         start = time.perf_counter()
         df = settings_sweep(parse_lengths(args.lengths), args.settings.split(","), args.preset,
-                            args.device, args.weights, args.threads, csv)
+                            args.device, args.weights, args.threads, csv,
+                            templates=args.templates.split(","))
         print(f"sweep took {time.perf_counter() - start:.0f}s")
     print(f"settings sweep: preset={args.preset} weights={args.weights}"
           + (" (UNTRAINED: runtime/memory only)" if args.weights.startswith("random") else ""))
     print(df.drop(columns=["error"]).to_string(index=False))
     model = CostModel.fit(df)
     print(model.describe())
+    if "templates" in df:
+        print(template_table(df).to_string(index=False))
     if out:
         from ..memory.plots import plot_settings_tradeoff
 
-        plot_settings_tradeoff(df, model).savefig(out / f"settings{suffix}.png", dpi=110)
+        base = df[(df["templates"].fillna(0) == 0) & df["template_stack"].fillna(True).astype(bool)] \
+            if "templates" in df else df        # the curves' own points, not the template ones
+        plot_settings_tradeoff(base, model).savefig(out / f"settings{suffix}.png", dpi=110)
         model.loo_table().to_csv(out / f"settings{suffix}-loo.csv", index=False)
     return 0 if df["error"].isna().all() else 1
 

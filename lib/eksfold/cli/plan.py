@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import json
 
 
@@ -34,7 +35,8 @@ def cmd_plan(args) -> int:
                           batch_window=args.batch_window, limit=args.limit,
                           mmseqs_sensitivity=args.mmseqs_sensitivity,
                           mmseqs_index_gib=args.mmseqs_index_gib,
-                          msa_cache_hit=args.msa_cache_hit)
+                          msa_cache_hit=args.msa_cache_hit, templates=_template_route(args),
+                          score=args.score)
     print(result.summary())
     if result.settings.get("executor_options"):
         print("executor options for `eksfold run --executor kubernetes`: "
@@ -45,6 +47,17 @@ def cmd_plan(args) -> int:
     if args.save:
         print("saved", planner.save_plan(args.save, result))
     return 0
+
+
+def _template_route(args) -> str | None:
+    """The template search the planned run does: --templates/--no-templates, else the preset's
+    default (on for presets trained with templates, as ``eksfold run`` with template databases)."""
+    from ..models import get_backend
+
+    wanted = args.templates
+    if wanted is None:
+        wanted = get_backend(args.preset).uses_templates(None)
+    return args.template_search if wanted else None
 
 
 def add_parsers(sub) -> None:
@@ -60,6 +73,13 @@ def add_parsers(sub) -> None:
                                       "(e.g. 45m, 8h, 2d)")
     p.add_argument("--budget", type=float, help="plan the fastest cluster within this many USD")
     p.add_argument("--relax", action="store_true", help="include Amber relaxation")
+    p.add_argument("--score", action="store_true",
+                   help="include the optional score stage (targets with reference structures)")
+    p.add_argument("--templates", action=argparse.BooleanOptionalAction, default=None,
+                   help="include the template search in the align time (default: when --preset "
+                        "was trained with templates)")
+    p.add_argument("--template-search", default="hhsearch", choices=["hhsearch", "hmmsearch"],
+                   help="the template search route whose measured time is added")
     p.add_argument("--batch-window", type=float, help="plan the classic Kubernetes executor with "
                                                       "this inference batch window, seconds "
                                                       "(default: the streaming executor)")
@@ -79,7 +99,8 @@ def add_parsers(sub) -> None:
     v.add_argument("--validate-local", action="store_true",
                    help="calibrate this machine, predict two target sets, run them, compare")
     v.add_argument("--out", help="folder for the validation's run roots")
-    v.add_argument("--preset", default="tiny", help="model preset of the validation runs")
+    v.add_argument("--preset", default="tiny", help="model preset of the validation runs (and "
+                                                    "whose template default the plan follows)")
     v.add_argument("--calibration", type=int, default=4, help="calibration targets")
     v.add_argument("--small", type=int, default=8, help="targets in set A (the shortest)")
     v.add_argument("--mixed", type=int, default=6, help="targets in set B (a length mix)")

@@ -156,8 +156,9 @@ def beyond_sweep(model, length: int, setting: str) -> tuple[int | None, float]:
 
 
 def choose(length: int, budget_mb: float, model, margin: float = 0.15,
-           settings=None) -> Choice:
-    """The fastest setting predicted to fit ``budget_mb`` with its margin at ``length``.
+           settings=None, templates: int = 0) -> Choice:
+    """The fastest setting predicted to fit ``budget_mb`` with its margin at ``length``
+    (``templates``: template structures the fold uses; their measured term is added).
 
     The margin is ``margin`` inside the sweep's measured lengths and grows by
     ``BEYOND_MARGIN`` per sweep length beyond the longest one. When none fits, the most
@@ -170,8 +171,10 @@ def choose(length: int, budget_mb: float, model, margin: float = 0.15,
 
     def candidate(name):
         top, beyond = beyond_sweep(model, length, name)
-        mem, m = model.predict(length, name), margin + BEYOND_MARGIN * beyond
-        return Choice(name, length, mem, _time_or_none(model, length, name), budget_mb, m,
+        mem = model.predict(length, name, templates=templates)
+        m = margin + BEYOND_MARGIN * beyond
+        return Choice(name, length, mem, _time_or_none(model, length, name, templates),
+                      budget_mb, m,
                       mem * (1 + m) <= budget_mb, top, round(beyond, 3))
 
     cands = [candidate(n) for n in names]
@@ -189,7 +192,8 @@ def choose(length: int, budget_mb: float, model, margin: float = 0.15,
 
 
 def choose_in_worker(length: int, budget: Budget, baseline_mb: float | None, model,
-                     margin: float = 0.15, settings=None, granted_mb: float | None = None) -> dict:
+                     margin: float = 0.15, settings=None, granted_mb: float | None = None,
+                     templates: int = 0) -> dict:
     """:func:`choose` for a warm worker: the budget read now, less what the worker holds above
     ``baseline_mb`` (its resident memory after loading); the record says all three figures.
     ``granted_mb``: the executor's grant beside other running units
@@ -197,8 +201,8 @@ def choose_in_worker(length: int, budget: Budget, baseline_mb: float | None, mod
     mb, source = budget.for_prediction(baseline_mb), budget.source
     if granted_mb is not None and granted_mb < mb:
         mb, source = granted_mb, "admission"
-    choice = choose(length, mb, model, margin, settings)
-    return {**choice.as_dict(), "budget_source": source,
+    choice = choose(length, mb, model, margin, settings, templates)
+    return {**choice.as_dict(), "budget_source": source, "templates": templates,
             "limit_mb": round(budget.mb, 1), "resident_mb": round(budget.resident_mb, 1),
             "baseline_mb": None if baseline_mb is None else round(baseline_mb, 1),
             "free_mb": round(budget.free_mb, 1)}
@@ -221,9 +225,9 @@ def _time_trusted(model, name) -> bool:
     return bool(inner) and max(inner) <= TIME_TRUST
 
 
-def _time_or_none(model, length, name):
+def _time_or_none(model, length, name, templates: int = 0):
     try:
-        return model.predict_time(length, name)
+        return model.predict_time(length, name, templates=templates)
     except Exception:  # a table without times still chooses by ladder order
         return None
 

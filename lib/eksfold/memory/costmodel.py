@@ -140,11 +140,55 @@ def fit_curve(setting, metric, lengths, y) -> Fit:
                [(f, tuple(p), c) for f, p, c in plausible])
 
 
-class CostModel:
-    """Fitted time and memory per setting, for one device kind and preset."""
+@dataclass
+class TemplateTerm:
+    """What one template structure adds to a fold, measured: per length, (metric at ``n``
+    templates - metric at 0 templates) / ``n`` for the same setting and length in one sweep
+    (``eksfold bench settings --templates 0,4``). Between measured lengths it is interpolated
+    linearly, outside them held at the nearest one; a negative difference (noise: a template
+    never removes work) counts as 0."""
 
-    def __init__(self, fits: dict, device: str, preset: str | None = None):
+    setting: str
+    metric: str
+    lengths: tuple
+    per_template: tuple
+    templates: int                    # the template count the difference was measured with
+
+    def predict(self, length) -> float:
+        return max(0.0, float(np.interp(length, self.lengths, self.per_template)))
+
+
+def template_terms(df, device: str, metrics) -> dict:
+    """(setting, metric) -> :class:`TemplateTerm` from the sweep rows with templates (rows with
+    the template stack off describe another network and are not used)."""
+    if "templates" not in df:
+        return {}
+    on = df[df["template_stack"].fillna(True).astype(bool)] if "template_stack" in df else df
+    base, hits = on[on["templates"].fillna(0) == 0], on[on["templates"].fillna(0) > 0]
+    terms = {}
+    for (setting, n), rows in hits.groupby(["setting", "templates"]):
+        ref = base[base["setting"] == setting].groupby("length").mean(numeric_only=True)
+        with_t = rows.groupby("length").mean(numeric_only=True)
+        common = sorted(set(ref.index) & set(with_t.index))
+        for metric in metrics:
+            if not common or metric not in rows or rows[metric].isna().all():
+                continue
+            diff = [(with_t.at[L, metric] - ref.at[L, metric]) / n for L in common]
+            prev = terms.get((setting, metric))
+            if prev is None or n > prev.templates:   # the largest count measured speaks
+                terms[(setting, metric)] = TemplateTerm(setting, metric, tuple(map(int, common)),
+                                                        tuple(float(d) for d in diff), int(n))
+    return terms
+
+
+class CostModel:
+    """Fitted time and memory per setting, for one device kind and preset; with a templates
+    sweep, the measured term per template structure (:class:`TemplateTerm`)."""
+
+    def __init__(self, fits: dict, device: str, preset: str | None = None,
+                 templates: dict | None = None):
         self.fits, self.device, self.preset = fits, device, preset
+        self.templates = templates or {}
         self.memory_metric = "peak_cuda_reserved_mb" if device == "cuda" else "peak_rss_mb"
         # the back end's ladder order (every rung, whatever this machine has installed)
         order = [s.name for s in get_backend(preset if isinstance(preset, str) else None).ladder("cuda")]
@@ -161,13 +205,18 @@ class CostModel:
         df = df[df["device"] == device] if "device" in df else df
         metrics = [TIME, "peak_rss_mb"] + (["peak_cuda_reserved_mb", "peak_cuda_alloc_mb"]
                                            if device == "cuda" else [])
+        terms = template_terms(df, device, metrics)
+        if "templates" in df:   # the curves: folds as the preset runs them without hits
+            stack = (df["template_stack"].fillna(True).astype(bool) if "template_stack" in df
+                     else True)
+            df = df[(df["templates"].fillna(0) == 0) & stack]
         fits = {}
         for setting, rows in df.groupby("setting"):
             for metric in metrics:
                 if metric in rows and rows[metric].notna().sum() and rows["length"].nunique() >= 2:
                     fits[(setting, metric)] = fit_curve(setting, metric, rows["length"], rows[metric])
         preset = df["preset"].iloc[0] if "preset" in df else None
-        return cls(fits, device, preset)
+        return cls(fits, device, preset, terms)
 
     @classmethod
     def from_csv(cls, path, device: str | None = None) -> "CostModel":
@@ -179,8 +228,19 @@ class CostModel:
 
     @classmethod
     def from_profile(cls, profile: str = "cpu-2core", preset: str = "demo") -> "CostModel":
+        """The profile's sweep for ``preset``, with its templates sweep
+        (``settings[-PRESET]-templates.csv``) when one was measured."""
         suffix = "" if preset == "demo" else f"-{preset}"
-        return cls.from_csv(PROFILES / profile / f"settings{suffix}.csv")
+        model = cls.from_csv(PROFILES / profile / f"settings{suffix}.csv")
+        extra = PROFILES / profile / f"settings{suffix}-templates.csv"
+        if extra.is_file():
+            import pandas as pd
+
+            table = pd.read_csv(extra)
+            table = table[table["error"].isna()] if "error" in table else table
+            model.templates = template_terms(table[table["device"] == model.device],
+                                             model.device, [TIME, model.memory_metric])
+        return model
 
     def _fit(self, setting, metric) -> Fit:
         try:
@@ -189,17 +249,28 @@ class CostModel:
             raise ConfigError(f"no {metric} model for setting {setting!r} on {self.device} "
                               f"(fitted: {', '.join(self.settings)})") from None
 
-    def predict(self, length: int, setting: str, metric: str | None = None) -> float:
-        """Predicted peak memory in MB (or ``metric``) at ``length`` with ``setting``."""
-        return self._fit(setting, metric or self.memory_metric).predict(length)
+    def template_term(self, length: int, setting: str, templates: int,
+                    metric: str | None = None) -> float:
+        """What ``templates`` template structures add to ``metric`` (0 when not measured)."""
+        term = self.templates.get((setting, metric or self.memory_metric))
+        return templates * term.predict(length) if term is not None and templates else 0.0
+
+    def predict(self, length: int, setting: str, metric: str | None = None,
+                templates: int = 0) -> float:
+        """Predicted peak memory in MB (or ``metric``) at ``length`` with ``setting``, plus
+        the measured term of ``templates`` template structures."""
+        metric = metric or self.memory_metric
+        return (self._fit(setting, metric).predict(length)
+                + self.template_term(length, setting, templates, metric))
 
     def measured_lengths(self, setting: str) -> tuple:
         """The lengths the memory model of ``setting`` was fitted to (empty if none)."""
         fit = self.fits.get((setting, self.memory_metric))
         return fit.lengths if fit is not None else ()
 
-    def predict_time(self, length: int, setting: str) -> float:
-        return self._fit(setting, TIME).predict(length)
+    def predict_time(self, length: int, setting: str, templates: int = 0) -> float:
+        return (self._fit(setting, TIME).predict(length)
+                + self.template_term(length, setting, templates, TIME))
 
     def loo_table(self):
         """Leave-one-length-out errors of every fit as a DataFrame."""
@@ -219,4 +290,8 @@ class CostModel:
             if f.plausible:
                 lines.append(f"  {'':8s} {'':22s} beyond {max(f.lengths)}: highest of "
                              f"{', '.join([f.form] + [p[0] for p in f.plausible])}")
+        for (setting, metric), t in sorted(self.templates.items()):
+            lines.append(f"  {setting:8s} {metric:22s} per template (measured with "
+                         f"{t.templates}): " + ", ".join(
+                             f"L={L} {d:+.2f}" for L, d in zip(t.lengths, t.per_template)))
         return "\n".join(lines)

@@ -15,7 +15,8 @@ import sys
 
 def run_point(length, setting, preset="demo", device="auto", weights="random", threads=None,
               limit_mb=None, coords_out=None, timeout=None, limit_kind="rlimit",
-              sequence=None, templates=0) -> dict:
+              sequence=None, templates=0, template_mmcif_dir=None,
+              template_stack=True) -> dict:
     """The preset's back end's ``measure_point`` in a fresh subprocess (optionally under a memory limit).
 
     A failed point comes back as a row with ``error`` and ``returncode`` (negative: killed by
@@ -25,7 +26,10 @@ def run_point(length, setting, preset="demo", device="auto", weights="random", t
 
     args = json.dumps({"length": length, "setting": setting, "preset": preset, "device": device,
                        "weights": weights, "threads": threads, "coords_out": coords_out,
-                       "sequence": sequence, "templates": templates})
+                       "sequence": sequence,
+                       **({"templates": templates, "template_mmcif_dir": template_mmcif_dir}
+                          if templates else {}),
+                       **({} if template_stack else {"template_stack": False})})
     cmd = [sys.executable, "-m", "eksfold.memory.measure", "--one", args]
     with limited_child(limit_mb, limit_kind) as popen_kw:
         procs = popen_kw.pop("cgroup_procs", None)
@@ -37,7 +41,8 @@ def run_point(length, setting, preset="demo", device="auto", weights="random", t
     tail = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
     if res.returncode < 0:
         tail = f"killed by signal {-res.returncode} ({tail})"
-    return {"length": length, "setting": setting, "preset": preset, "error": tail[-300:],
+    return {"length": length, "setting": setting, "preset": preset, "templates": templates,
+            "error": tail[-300:],
             "returncode": res.returncode}
 
 

@@ -17,7 +17,7 @@ import os
 from ..contracts import DEFAULT_PRESET
 from ..errors import ConfigError
 from ..plugins import load_registered
-from .base import AlignInputs, Folder, ModelBackend, SettingInfo  # noqa: F401
+from .base import AlignInputs, Folder, ModelBackend, PublishedWeights, SettingInfo  # noqa: F401
 
 PLUGIN_ENV = "EKSFOLD_MODELS"
 # family -> "module:Class"; classes load on first use (no torch on import)

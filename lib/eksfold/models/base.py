@@ -45,6 +45,17 @@ class Folder(Protocol):
 
 
 @dataclass(frozen=True)
+class PublishedWeights:
+    """The published parameters a preset uses: ``name`` (a catalogue entry of
+    :mod:`eksfold.data.weights`), ``uri`` it is downloaded from, and ``skip``: why it is not
+    worth fetching here (None: fetch it)."""
+
+    name: str
+    uri: str | None
+    skip: str | None = None
+
+
+@dataclass(frozen=True)
 class SettingInfo:
     """One rung of a family's inference-settings ladder, as generic code sees it."""
 
@@ -100,6 +111,15 @@ class ModelBackend:
     def inputs(self, templates: bool | None = None) -> AlignInputs:
         raise NotImplementedError
 
+    # -- published weights (``--weights auto``, eksfold.weights_choice) ---------------------
+    def published_weights(self) -> PublishedWeights | None:
+        """Which published parameters this preset uses and where from (None: none published)."""
+        return None
+
+    def weights_problem(self, path, name: str) -> str | None:
+        """Why a downloaded parameter file cannot be loaded for this preset (None: it can)."""
+        return None
+
     # -- the network ------------------------------------------------------------------------
     def load(self, config) -> Folder:
         """Build the network for ``config`` (an InferConfig: weights, device, seed, warm-up)."""
@@ -107,6 +127,11 @@ class ModelBackend:
 
     def attach_templates(self, folder: Folder, run_config) -> None:
         """Give a loaded ``folder`` the run's template inputs (a family without templates: no-op)."""
+
+    def templates_per_fold(self, folder: Folder) -> int:
+        """Template structures a fold of ``folder`` may use (the cost model adds their measured
+        term; 0: none attached, or a family without templates)."""
+        return 0
 
     # -- settings ladder and costs ----------------------------------------------------------
     def ladder(self, device_type: str = "cpu", names=None) -> list[SettingInfo]:

@@ -72,7 +72,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
          batch_window: float | None = None, costs: Costs | None = None, local: bool = False,
          workers: dict | None = None, limit: int | None = None,
          memory: tuple | None = None, mmseqs_sensitivity: float | None = None,
-         mmseqs_index_gib: float | None = None, msa_cache_hit: float = 0.0) -> Plan:
+         mmseqs_index_gib: float | None = None, msa_cache_hit: float = 0.0,
+         templates: str | None = None, score: bool = False) -> Plan:
     """Predict the schedule, makespan and cost of running ``targets``.
 
     Parameters
@@ -97,6 +98,10 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     mmseqs_index_gib : the MMseqs2 database index in GiB: alignment Pods ask for its memory,
         as the executor does from the index files (:mod:`eksfold.alignment.podmemory`)
     msa_cache_hit : fraction of targets whose MSA is already in the cache (an assumption)
+    templates : the template search route of the run ("hhsearch", "hmmsearch"; None: no
+        templates): its measured seconds (:mod:`eksfold.templates.cost`) are added to every
+        align unit the planner costs itself (not to ``costs`` given by the caller)
+    score : include the optional score stage (after inference, on the CPU pool)
 
     Raises
     ------
@@ -104,15 +109,19 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     InfeasiblePlan : no cluster within the limits meets the deadline or the budget
     """
     lengths = target_lengths(targets, limit)
-    stages = ("align", "infer") + (("relax",) if relax else ())
+    stages = ("align", "infer") + (("relax",) if relax else ()) + (("score",) if score else ())
+    from ..templates.cost import with_template_search
+
     if local:
         from .localsim import simulate_local
 
         spec = cluster if isinstance(cluster, ClusterSpec) else local_cluster(
             **{f"{stage}_workers": n for stage, n in (workers or {}).items()})
-        costs = costs or stage_costs(msa_mode)
+        costs = costs or with_template_search(stage_costs(msa_mode), templates)
         result = simulate_local(lengths, spec, costs, stages=stages, memory=memory)
-        result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers}
+        result.notes += _template_note(costs, lengths)
+        result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers,
+                           "templates": getattr(costs, "template_search", None)}
         return result
     from .costs import REFERENCE, align_curve
     from .levers import cache_hit_targets, describe_levers, index_sizing, lower_bounds, stream_lead
@@ -127,6 +136,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         if msa_mode == "mmseqs2" and mmseqs_sensitivity is not None:
             costs.curves["align"], costs.sources[1] = align_curve(msa_mode,
                                                                   sensitivity=mmseqs_sensitivity)
+        with_template_search(costs, templates)   # after the align curve is final
     sizing = index_sizing(mmseqs_index_gib if msa_mode == "mmseqs2" else None)
     hits = cache_hit_targets(lengths, msa_cache_hit)
     options = dict(stages=stages, spot=spot, sizing=sizing, cache_hits=hits)
@@ -163,10 +173,12 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     delay = result.settings.get("stream_delay", {})
     result.sources = [s for s in result.sources if s.split(":")[0].split(" ")[0] in stages]
     result.bounds = lower_bounds(result, costs.fixed, stages)
+    result.notes += _template_note(costs, lengths)
     result.levers = describe_levers(result, spec, spot, msa_cache_hit, mmseqs_index_gib,
                                     msa_mode)
     result.settings = {
         "msa_mode": msa_mode, "spot": spot, "profile": profile or REFERENCE,
+        "templates": getattr(costs, "template_search", None),
         "cluster_source": spec.source, "deadline_s": deadline_s, "budget": budget,
         "executor": "kubernetes", "msa_cache_hit": msa_cache_hit,
         "mmseqs_index_gib": mmseqs_index_gib,
@@ -178,6 +190,20 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         "fixed_costs": {k: v for k, v in vars(costs.fixed).items() if k != "sources"},
         "fixed_cost_sources": costs.fixed.sources}
     return result
+
+
+def _template_note(costs, lengths: dict) -> list[str]:
+    """How much of an align unit is template search, at the targets' mean length."""
+    route = getattr(costs, "template_search", None)
+    if not route:
+        return []
+    from ..templates.cost import search_seconds_curve
+
+    mean = sum(lengths.values()) / len(lengths)
+    search = search_seconds_curve(route)[0](mean)
+    return [f"align time includes the template search ({route}): {search:.1f} s of the "
+            f"{costs.work('align', mean):.1f} s align unit at the mean length {mean:.0f} "
+            "(--no-templates: without it)"]
 
 
 def _max_shards(result, spec) -> dict:

@@ -62,6 +62,7 @@ class Costs:
         self.curves, self.fixed, self.sources, self.msa_mode = curves, fixed, sources, msa_mode
         self.reference_gpu = reference_gpu   # None: the curves are for the pool as it is
         self.memory_model = None             # a CUDA CostModel: GPU class routing by memory
+        self.template_search = None          # the route whose search align units include
 
     def seconds(self, stage: str, length: int, pool=None) -> float:
         """The unit's work plus its per-unit overhead (features, commit)."""
@@ -172,6 +173,16 @@ def relax_curve(profile: str = "cpu-2core"):
     return loglog_curve(_mean_by_length(pts)), f"relax: measured, profiles/{profile}/relax.csv"
 
 
+def score_curve():
+    """The optional score stage's seconds vs length: its stage class's own estimate (TM-score
+    search and lDDT on C-alpha atoms on one CPU; no benchmark measures it separately)."""
+    from ..stages import get_stage
+
+    cls = get_stage("score")
+    return (cls.__new__(cls).predicted_seconds,
+            "score: the score stage's predicted_seconds (stated estimate, CPU, not measured)")
+
+
 def _mean_by_length(pts):
     by: dict[float, list[float]] = {}
     for x, y in pts:
@@ -190,11 +201,12 @@ def reference_costs(msa_mode: str = "jackhmmer", profile: str = REFERENCE,
     infer = loglog_curve([(float(r["length"]), float(r["inference_s"])) for r in rows])
     align, align_src = align_curve(msa_mode, profile)
     relax, relax_src = relax_curve()
+    score, score_src = score_curve()
     sources = [f"infer: {device} times of profiles/{profile}/infer.csv (literature, not "
                "measured), scaled to each pool's GPU by memory bandwidth and FP32 throughput",
-               align_src, relax_src]
-    return Costs({"align": align, "infer": infer, "relax": relax}, fixed or FixedCosts(),
-                 sources, msa_mode, reference_gpu=device)
+               align_src, relax_src, score_src]
+    return Costs({"align": align, "infer": infer, "relax": relax, "score": score},
+                 fixed or FixedCosts(), sources, msa_mode, reference_gpu=device)
 
 
 def gpu_profile_costs(profile: str, msa_mode: str = "jackhmmer", preset: str = "demo",
@@ -237,7 +249,7 @@ def stage_costs(msa_mode: str = "jackhmmer") -> Costs:
     from ..stages import get_stage
 
     curves, open_s = {}, {}
-    for name in ("align", "infer", "relax"):
+    for name in ("align", "infer", "relax", "score"):
         cls = get_stage(name)
         stage = cls.__new__(cls)          # predicted_seconds reads no run state
         stage.run = stage.config = SimpleNamespace()

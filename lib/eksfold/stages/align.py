@@ -41,7 +41,13 @@ class AlignStage(Stage):
 
     def predicted_seconds(self, length: int) -> float:
         # jackhmmer on the 20,000-sequence database: ~0.1 s; real databases scale with their size
-        return 0.2 + 0.0005 * length
+        seconds = 0.2 + 0.0005 * length
+        route = getattr(getattr(self, "templates", None), "route", None)   # after open()
+        if route:   # the template search follows the MSA in the same unit: measured (#20)
+            from ..templates.cost import search_seconds_curve
+
+            seconds += search_seconds_curve(route)[0](length)
+        return seconds
 
     def resources(self, length: int) -> Resources:
         # jackhmmer's memory grows with query length and database chunking

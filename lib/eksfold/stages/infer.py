@@ -115,7 +115,8 @@ class InferStage(Stage):
         budget = memory_budget(str(self.folder.device))
         granted = read_grant(self.run.store, self.name, target.id)   # beside other units
         choice = choose_in_worker(target.length, budget, self.baseline_mb, self.cost_model,
-                                  granted_mb=granted)
+                                  granted_mb=granted,
+                                  templates=backend.templates_per_fold(self.folder))
         return {"setting": choice["setting"], "chosen_by": f"auto ({choice['budget_source']})",
                 "choice": choice}
 
@@ -179,7 +180,9 @@ class InferStage(Stage):
 
         predicted = None
         if getattr(self, "cost_model", None) is not None and setting in self.cost_model.settings:
-            predicted = self.cost_model.predict(target.length, setting)
+            predicted = self.cost_model.predict(
+                target.length, setting,
+                templates=self.model_backend.templates_per_fold(self.folder))
         return predicted, memory_budget(str(self.folder.device)).mb
 
     def _refusal(self, target: Target, history: list, attempts: list) -> ResourceError:

@@ -44,12 +44,19 @@ class ScoreStage(Stage):
     def resources(self, length: int) -> Resources:
         return Resources("cpu", cpu=1, memory_gb=2)
 
-    def reference(self, target: Target) -> Path | None:
+    def reference(self, target: Target) -> Path | str | None:
+        """The target's reference: a path, or a URI when the references are on S3."""
         from ..data.references import reference_path
 
-        if not (target.pdb_id and target.chain and self.config.score.references):
+        folder = self.config.score.references
+        if not (target.pdb_id and target.chain and folder):
             return None
-        path = reference_path(self.config.score.references, target.pdb_id, target.chain)
+        if "://" in folder:   # s3://bucket/prefix: read through the storage layer
+            from ..storage import open_store
+
+            name = reference_path(".", target.pdb_id, target.chain).name
+            return f"{folder.rstrip('/')}/{name}" if open_store(folder).exists(name) else None
+        path = reference_path(folder, target.pdb_id, target.chain)
         return path if path.exists() else None
 
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
@@ -59,19 +66,30 @@ class ScoreStage(Stage):
         if not model.is_file():
             raise TargetError(target.id, "scoring needs the infer stage's unrelaxed.pdb")
         folder = self.config.score.references
-        if folder and not Path(folder).is_dir():   # e.g. a laptop path a Pod cannot see
+        if folder and "://" not in folder and not Path(folder).is_dir():   # a laptop path
             raise TargetError(target.id, f"references folder {folder} is not visible to this "
                                          "worker (put it on the shared volume)")
         reference = self.reference(target)
         scores = {c: None for c in ACCURACY_COLUMNS}
         if reference is not None:
             try:
-                scores.update(compare_structures(model.read_text(), reference))
+                scores.update(compare_structures(model.read_text(), _reference_text(reference)))
             except Exception as exc:   # a malformed reference fails this unit, not the run
-                raise TargetError(target.id, f"reference {reference.name} not scored: "
+                name = reference.rsplit("/", 1)[-1] if isinstance(reference, str) else reference.name
+                raise TargetError(target.id, f"reference {name} not scored: "
                                              f"{type(exc).__name__}: {exc}") from exc
         scores = {c: scores[c] for c in ACCURACY_COLUMNS}
         metrics = {**scores, "reference": str(reference) if reference else None}
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.json").write_text(json.dumps(metrics, indent=1) + "\n")
         return metrics
+
+
+def _reference_text(reference: Path | str):
+    """A local reference as its path; one on S3 as its text (through :mod:`eksfold.storage`)."""
+    if isinstance(reference, str) and "://" in reference:
+        from ..storage import open_store
+
+        folder, name = reference.rsplit("/", 1)
+        return open_store(folder).read_text(name)
+    return reference

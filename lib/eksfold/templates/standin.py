@@ -162,12 +162,14 @@ def build_pdb70(chains: list[Chain], prefix: Path) -> None:
     shutil.rmtree(hhm)
 
 
-def build(target_set: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Build the stand-in template databases under ``dest`` (skipped when complete)."""
+def build(target_set, dest: str | os.PathLike) -> Path:
+    """Build the stand-in template databases under ``dest`` (skipped when complete) from one
+    target set folder or several (a chain in two sets is taken once)."""
     dest = Path(dest)
     if (dest / DONE).is_file():
         return dest
-    chains = read_chains(target_set)
+    sets = [target_set] if isinstance(target_set, (str, os.PathLike)) else list(target_set)
+    chains = list({(c.pdb_id, c.chain): c for s in sets for c in read_chains(s)}.values())
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".build-", dir=dest.parent) as tmp:
         tmp = Path(tmp)
@@ -188,7 +190,7 @@ def build(target_set: str | os.PathLike, dest: str | os.PathLike) -> Path:
         tmp.chmod(0o755)                # a scratch folder is private; the database is not
         os.replace(tmp, dest)
         tmp.mkdir()      # TemporaryDirectory removes its (now empty) folder on exit
-    (dest / DONE).write_text(f"{len(chains)} chains from {target_set}\n")
+    (dest / DONE).write_text(f"{len(chains)} chains from {', '.join(map(str, sets))}\n")
     return dest
 
 
@@ -206,7 +208,7 @@ def release_dates_path(root: str | os.PathLike) -> str:
     return str(Path(root) / "pdb_mmcif" / "release_dates.json")
 
 
-if __name__ == "__main__":   # python -m eksfold.templates.standin TARGET_SET DEST
-    out = build(sys.argv[1], sys.argv[2])
+if __name__ == "__main__":   # python -m eksfold.templates.standin TARGET_SET [TARGET_SET...] DEST
+    out = build(sys.argv[1:-1], sys.argv[-1])
     print(f"{out}: {len(list((out / 'pdb_mmcif' / 'mmcif_files').glob('*.cif')))} template "
           "entries (mmCIF, pdb_seqres, pdb70)")

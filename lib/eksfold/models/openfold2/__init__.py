@@ -72,6 +72,17 @@ class OpenFold2(ModelBackend):
         return AlignInputs(msas=("uniref90", "mgnify", "bfd", "small_bfd"),
                            template_hits=("pdb70",) if self.uses_templates(templates) else ())
 
+    # -- published weights ------------------------------------------------------------------
+    def published_weights(self):
+        from .published import published_for
+
+        return published_for(self.preset)
+
+    def weights_problem(self, path, name: str) -> str | None:
+        from .published import architecture_problem
+
+        return architecture_problem(path, name, self.preset)
+
     # -- the network ------------------------------------------------------------------------
     def model_config(self):
         """OpenFold's ml_collections config for this preset (imports OpenFold)."""
@@ -90,6 +101,12 @@ class OpenFold2(ModelBackend):
         from ...templates.featurize import for_run   # None when the run uses no templates
 
         folder.templates = for_run(run_config, folder.of_config)
+
+    def templates_per_fold(self, folder) -> int:
+        # up to the preset's max_templates hits are used (OpenFold's max_hits)
+        if getattr(folder, "templates", None) is None:
+            return 0
+        return int(folder.of_config.data.predict.max_templates)
 
     def features(self, target, alignment_dir, seed: int = 0):
         """(raw, processed) OpenFold features of ``target`` from its alignment folder."""

@@ -10,14 +10,61 @@ import time
 from pathlib import Path
 
 
+class SweepTemplates:
+    """``n`` template structures for a sweep point, featurised by OpenFold's own
+    ``templates._extract_template_features`` from the template mmCIF folder (the stand-in
+    ``make setup`` builds): the biggest entries, each aligned to the query residue by residue
+    (query i -> template i, as far as the template reaches; the rest masked, as an alignment
+    gap). The template stack computes on every template at full query length whatever their
+    content, so the point's time and memory are those of ``n`` real hits; the fold itself
+    means nothing (the sweep's sequences are synthetic anyway)."""
+
+    def __init__(self, n: int, mmcif_dir: str | None = None):
+        from ...errors import ConfigError
+
+        if mmcif_dir is None:
+            from ...templates.settings import default_template_databases
+
+            mmcif_dir = default_template_databases().get("template_mmcif_dir")
+        files = sorted(Path(mmcif_dir).glob("*.cif")) if mmcif_dir else []
+        if len(files) < n:
+            raise ConfigError(f"a sweep point with {n} templates needs {n} mmCIF files; "
+                              f"{mmcif_dir or 'no template folder'} has {len(files)} (make setup)")
+        self.n, self.files = n, files
+
+    def features(self, target, alignment_dir) -> dict:
+        import numpy as np
+        from openfold.data import mmcif_parsing, templates
+
+        # the n biggest files (most residues), parsed one at a time: the point's peak memory
+        # is the fold's, not that of parsing the whole folder
+        biggest = sorted(self.files, key=lambda p: (-p.stat().st_size, p.name))[:self.n]
+        stacked = {k: [] for k in templates.TEMPLATE_FEATURES}
+        for path in biggest:
+            code = path.stem
+            mmcif = mmcif_parsing.parse(file_id=code, mmcif_string=path.read_text()).mmcif_object
+            chain, seqres = next(iter(mmcif.chain_to_seqres.items()))
+            span = min(len(target.sequence), len(seqres))
+            feats, _ = templates._extract_template_features(
+                mmcif_object=mmcif, pdb_id=code, mapping={i: i for i in range(span)},
+                template_sequence=seqres, query_sequence=target.sequence,
+                template_chain_id=chain, kalign_binary_path="kalign")
+            feats["template_sum_probs"] = [float(span)]
+            for k in stacked:
+                stacked[k].append(feats[k])
+        return {k: np.stack(v, axis=0).astype(templates.TEMPLATE_FEATURES[k])
+                for k, v in stacked.items()}
+
+
 def measure_point(length: int, setting: str, preset: str = "demo", device: str = "auto",
                   weights: str = "random", threads: int | None = None,
                   coords_out: str | None = None, sequence: str | None = None,
-                  templates: int = 0) -> dict:
+                  templates: int = 0, template_mmcif_dir: str | None = None,
+                  template_stack: bool = True) -> dict:
     """Build the model, switch it to ``setting`` and time one forward pass (in this process).
-
-    ``templates``: that many template structures in the features (:class:`StandInTemplates`),
-    so the sweep measures the template stack a run with templates pays for."""
+    ``templates``: fold with that many template structures (:class:`SweepTemplates`);
+    ``template_stack`` False: the template embedding switched off, as in OpenFold's presets
+    trained without templates (``model.template.enabled = False``)."""
     import resource
     import tempfile
 
@@ -40,14 +87,17 @@ def measure_point(length: int, setting: str, preset: str = "demo", device: str =
     t0 = time.perf_counter()
     model, of_config, info = build_model(get_preset(preset), cfg, dev)
     apply(setting, model)
+    if not template_stack:
+        model.config.template.enabled = False   # embed_templates skipped (config.py's no-templ)
     load_s = time.perf_counter() - t0
     seq = sequence or synthetic_sequence(length)
     with tempfile.TemporaryDirectory(prefix="eksfold-settings-") as tmp:
         aln = Path(tmp) / "aln"
         aln.mkdir()  # no MSA files: the single query sequence, as in `bench inference`
         t0 = time.perf_counter()
+        hits = SweepTemplates(templates, template_mmcif_dir) if templates else None
         _, processed = make_features(Target(f"bench-{len(seq)}", seq), aln, of_config,
-                                     templates=StandInTemplates(templates) if templates else None)
+                                     templates=hits)
         feature_s = time.perf_counter() - t0
         warm = dev.type == "cuda"  # on CPU the first pass has no kernel/allocator warm-up cost
         if warm:
@@ -60,10 +110,10 @@ def measure_point(length: int, setting: str, preset: str = "demo", device: str =
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     inference_s = time.perf_counter() - t0
-    row = {"length": len(seq), "setting": setting, "preset": preset, "device": dev.type,
+    row = {"length": len(seq), "setting": setting, "preset": preset, "templates": templates,
+           "template_stack": template_stack, "device": dev.type,
            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
            "threads": torch.get_num_threads(), "warmup": warm,
-           "templates": int(processed["template_aatype"].shape[0]) if templates else 0,
            "inference_s": round(inference_s, 3), "feature_s": round(feature_s, 3),
            "model_load_s": round(load_s, 3),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -76,42 +126,3 @@ def measure_point(length: int, setting: str, preset: str = "demo", device: str =
         np.savez(coords_out, positions=out["final_atom_positions"].cpu().numpy(),
                  mask=out["final_atom_mask"].cpu().numpy(), plddt=out["plddt"].cpu().numpy())
     return row
-
-
-class StandInTemplates:
-    """``count`` template structures for a sweep point, in OpenFold's raw feature layout.
-
-    Memory and time of the template stack depend on the number of templates and the length,
-    not on the coordinates, so each template is the query's own sequence on an ideal
-    alpha-helix trace (backbone and CB atoms; 1.5 Å rise, 100° per residue), which keeps the
-    template distogram, frames and torsion features finite. Passed to ``make_features`` where a
-    run passes its :class:`~eksfold.templates.featurize.TemplateInputs`.
-    """
-
-    ATOMS = {"N": (-0.53, 1.36, -0.3), "CA": (0.0, 0.0, 0.0), "C": (1.52, 0.0, 0.0),
-             "O": (2.15, -1.05, 0.1), "CB": (-0.53, -0.76, -1.2)}
-
-    def __init__(self, count: int):
-        self.count, self.record = int(count), {"templates_used": int(count),
-                                               "templates_source": "stand-in (sweep)"}
-
-    def features(self, target, alignment_dir) -> dict:
-        import numpy as np
-        from openfold.np import residue_constants as rc
-
-        L = len(target.sequence)
-        angle = np.deg2rad(100.0) * np.arange(L)
-        ca = np.stack([2.3 * np.cos(angle), 2.3 * np.sin(angle), 1.5 * np.arange(L)], axis=1)
-        positions = np.zeros((L, rc.atom_type_num, 3), np.float32)
-        mask = np.zeros((L, rc.atom_type_num), np.float32)
-        for atom, offset in self.ATOMS.items():
-            positions[:, rc.atom_order[atom]] = ca + np.asarray(offset)
-            mask[:, rc.atom_order[atom]] = 1.0
-        aatype = rc.sequence_to_onehot(target.sequence, rc.HHBLITS_AA_TO_ID)
-        tile = lambda a: np.repeat(a[None], self.count, axis=0)  # noqa: E731
-        return {"template_aatype": tile(aatype).astype(np.float32),
-                "template_all_atom_positions": tile(positions),
-                "template_all_atom_mask": tile(mask),
-                "template_sum_probs": np.ones((self.count, 1), np.float32),
-                "template_domain_names": np.array([f"standin{i}".encode()
-                                                   for i in range(self.count)], dtype=object)}
