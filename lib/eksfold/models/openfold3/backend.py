@@ -106,6 +106,38 @@ class OpenFold3(ModelBackend):
             return (4, 16, 1)
         return (8, 32, 1) if length <= 2000 else (8, 64, 1)
 
+    def prepare_targets(self, targets: list, errors: list) -> list:
+        """Ligands checked with RDKit and the CCD in ``.venv-of3`` (one process for the run):
+        an invalid SMILES or unknown CCD code refuses its target (target, chain, value named);
+        the others get their token count (polymer residues + ligand heavy atoms)."""
+        import dataclasses
+
+        from .chemistry import ligand_report
+        from .complex import ComplexInputError, ComplexTarget
+
+        complexes = {t.id: ComplexTarget.from_dict({k: v for k, v in t.complex.items()
+                                                    if k != "tokens"})
+                     for t in targets if t.complex is not None}
+        report = ligand_report(list(complexes.values()))
+        bad, atoms = {}, {}
+        for item in report:
+            if item["problem"]:
+                bad.setdefault(item["target"], ComplexInputError(item["target"], item["chain"],
+                                                                 item["problem"]))
+            else:
+                atoms[item["target"]] = atoms.get(item["target"], 0) + item["atoms"] * (
+                    item["chain"].count(",") + 1)   # every copy of the ligand
+        errors.extend(bad.values())
+        out = []
+        for t in targets:
+            if t.id in bad:
+                continue
+            if t.id in complexes:
+                tokens = complexes[t.id].polymer_residues + atoms.get(t.id, 0)
+                t = dataclasses.replace(t, complex={**t.complex, "tokens": tokens})
+            out.append(t)
+        return out
+
     # -- refusal ----------------------------------------------------------------------------
     def refuse(self, target) -> str | None:
         if target.complex is not None:
