@@ -94,11 +94,14 @@ def default_references_dir(run: Run) -> Path | None:
 
 
 def references_for(fasta) -> Path | None:
-    """``$EKSFOLD_REFERENCES`` if set, else a ``structures/`` folder beside ``fasta``."""
+    """``$EKSFOLD_REFERENCES`` if set, else a ``structures/`` folder beside ``fasta`` (or in
+    it, for a folder of target files)."""
     if os.environ.get(REFERENCES_ENV):
         return Path(os.environ[REFERENCES_ENV])
     if fasta and (Path(fasta).parent / "structures").is_dir():
         return Path(fasta).parent / "structures"
+    if fasta and Path(fasta).is_dir() and (Path(fasta) / "structures").is_dir():
+        return Path(fasta) / "structures"   # a folder of target files (data/complexes)
     return None
 
 
