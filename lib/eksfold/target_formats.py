@@ -115,12 +115,18 @@ def read_json_job(text: str, source: str, stem: str, complexes: bool = False) ->
                     else chain_records(target, source))
 
 
+def _plain(target) -> dict:
+    """The complex record as the run root stores it (JSON: lists, not tuples), so a target
+    read here equals the same target loaded by a worker."""
+    return json.loads(json.dumps(target.to_dict()))
+
+
 def complex_records(target, source: str) -> Iterator[Record]:
     """One record for a whole complex (``Target.complex``)."""
     polymer = ":".join(c.sequence for c in target.chains if c.sequence
                        for _ in c.chain_ids)
     yield Record(target.name or target.id, polymer, source, 0, name=target.id,
-                 complex=target.to_dict())
+                 complex=_plain(target))
 
 
 def chain_records(target, source: str) -> Iterator[Record]:
@@ -155,7 +161,7 @@ def colabfold_complex(rec: Record) -> Record:
                       problem=err.problem if err else "no chains")
     target = found[0]
     return Record(rec.header, rec.sequence.upper(), rec.source, rec.line, name=target.id,
-                  complex=target.to_dict())
+                  complex=_plain(target))
 
 
 # -- structures ---------------------------------------------------------------------------

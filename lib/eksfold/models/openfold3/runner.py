@@ -78,11 +78,15 @@ class WarmRunner:
         # later seeds are featurised after predict_step's seed_everything and reproduce. Here
         # the RNGs are seeded once after loading and that state restored before every query:
         # every seed of a query reproduces, independent of process and order.
+        # torch's too: whatever ran before in this process (making a random checkpoint draws
+        # from it) must not change the result.
         import random
 
         import numpy as np
+        import torch
         random.seed(0)
         np.random.seed(0)
+        torch.manual_seed(0)
         self._rng_state = _rng_state()
         self.default_seeds = list(self.runner.seeds)
         self.samples = int(self.runner.num_diffusion_samples)
