@@ -33,8 +33,9 @@ class ScoreStage(Stage):
     pool = "cpu"
     optional = True
     outputs = ("scores.json",)
-    summary_columns = {**{c: c for c in ACCURACY_COLUMNS},
-                       "dockq": "dockq", "dockq_min": "dockq_min", "ligand_rmsd": "ligand_rmsd"}
+    # complexes' DockQ figures first: the single-chain accuracy columns still close the table
+    summary_columns = {"dockq": "dockq", "dockq_min": "dockq_min", "ligand_rmsd": "ligand_rmsd",
+                       **{c: c for c in ACCURACY_COLUMNS}}
     # the accuracy columns close the table, as they did before scoring was a stage
     status_column = False
     summary_at_end = True
