@@ -255,7 +255,8 @@ def test_inference_notebook_runs_the_monitor_and_shows_the_structure(inferred, r
 
 def test_run_summary_has_accuracy_columns(inferred, run_params):
     df = load_summary(run_params["run_root"])
-    assert list(df.columns) == columns(("align", "infer")) + ACCURACY_COLUMNS
+    assert list(df.columns) == columns(("align", "infer", "score"))
+    assert list(df.columns[-len(ACCURACY_COLUMNS):]) == ACCURACY_COLUMNS
     assert (df.infer_status == "done").all() and df.untrained.all()
     assert df[ACCURACY_COLUMNS].notna().all().all()
     # untrained weights: far from the experimental structures

@@ -24,12 +24,17 @@ from .weights_choice import WeightsChoice, choose_weights, is_auto
 log = logging.getLogger(__name__)
 
 
-def load_targets_for_run(source, ids=None, limit=None, shortest=False, max_length=None):
-    """Targets from a FASTA path or a list of Targets; returns (targets, rejected, inputs)."""
+def load_targets_for_run(source, ids=None, limit=None, shortest=False, max_length=None,
+                         backend=None):
+    """Targets from a FASTA path or a list of Targets; returns (targets, rejected, inputs).
+    ``backend``: the run's model back end (whether it folds complexes, its own checks)."""
     rejected: list = []
     if isinstance(source, (str, Path)):
         source = target_file(source)   # a file or folder of targets, or a set like "cameo2022"
-        targets = read_targets(source, errors=rejected)
+        targets = read_targets(source, errors=rejected,
+                               complexes=bool(getattr(backend, "takes_complexes", False)))
+        if backend is not None:
+            targets = backend.prepare_targets(targets, rejected)
         # Absolute: analysis run from elsewhere finds the target set (and its references) again.
         inputs = {"fasta": str(source), "fasta_sha256": _digest(source)}
     else:
@@ -109,7 +114,8 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
     """
     backend = get_backend(preset)  # fail fast on a typo, before any work
     root = root or run_dir("default")
-    targets, rejected, inputs = load_targets_for_run(source, ids, limit, shortest, max_length)
+    targets, rejected, inputs = load_targets_for_run(source, ids, limit, shortest, max_length,
+                                                     backend)
     if not isinstance(weights, WeightsChoice):
         choice = choose_weights(weights, preset)
         if is_auto(weights):

@@ -96,12 +96,15 @@ def default_references_dir(run: Run) -> Path | str | None:
 
 
 def references_for(fasta) -> Path | str | None:
-    """``$EKSFOLD_REFERENCES`` if set, else a ``structures/`` folder beside ``fasta``."""
+    """``$EKSFOLD_REFERENCES`` if set (an ``s3://`` URI stays a string), else a
+    ``structures/`` folder beside ``fasta`` (or in it, for a folder of target files)."""
     if os.environ.get(REFERENCES_ENV):
         value = os.environ[REFERENCES_ENV]
         return value if "://" in value else Path(value)   # Path() would fold s3:// into s3:/
     if fasta and (Path(fasta).parent / "structures").is_dir():
         return Path(fasta).parent / "structures"
+    if fasta and Path(fasta).is_dir() and (Path(fasta) / "structures").is_dir():
+        return Path(fasta) / "structures"   # a folder of target files (data/complexes)
     return None
 
 

@@ -49,12 +49,14 @@ _CONTROL_BYTES = re.compile(_CONTROL.pattern.encode())
 
 
 def read_targets(path: str | Path, errors: list | None = None,
-                 max_length: int | None = None) -> list[Target]:
+                 max_length: int | None = None, complexes: bool = False) -> list[Target]:
     """Targets of a file or directory, in file order (directories: by file name).
 
     ``errors``: collect problems there instead of raising; a file that cannot be read at all
     (binary, truncated) contributes no record. ``max_length``: the longest sequence any memory
-    setting can fold (default :data:`eksfold.targets.MAX_LENGTH`).
+    setting can fold (default :data:`eksfold.targets.MAX_LENGTH`). ``complexes``: the preset's
+    family folds complexes (``ModelBackend.takes_complexes``): a FASTA record in ColabFold's
+    ``A:B`` notation and an AlphaFold3/OpenFold3 job each become one complex target.
     """
     path = Path(path)
     if path.is_dir():
@@ -68,14 +70,15 @@ def read_targets(path: str | Path, errors: list | None = None,
     else:
         raise TargetError(str(path), "target file not found")
     return _read([(lambda f=f: open(f, "rb"), str(f), f.name) for f in files], str(path),
-                 errors, max_length)
+                 errors, max_length, complexes)
 
 
 def read_text(text: str, source: str = "<fasta>", errors: list | None = None,
-              max_length: int | None = None) -> list[Target]:
+              max_length: int | None = None, complexes: bool = False) -> list[Target]:
     """Targets of FASTA (or CSV) text held in memory, as :func:`read_targets` reads files."""
     data = text.encode("utf-8", "surrogateescape")
-    return _read([(lambda: io.BytesIO(data), source, source)], source, errors, max_length)
+    return _read([(lambda: io.BytesIO(data), source, source)], source, errors, max_length,
+                 complexes)
 
 
 def read_fasta(path: str | Path, errors: list | None = None) -> list[Target]:
@@ -89,13 +92,14 @@ def parse_fasta(text: str, source: str = "<fasta>", errors: list | None = None,
     return read_text(text, source, errors=errors, max_length=max_length)
 
 
-def _read(inputs, label: str, errors: list | None, max_length: int | None) -> list[Target]:
+def _read(inputs, label: str, errors: list | None, max_length: int | None,
+          complexes: bool = False) -> list[Target]:
     records: list[Record] = []
     for opener, source, name in inputs:
         found: list[Record] = []  # a file counts whole or not at all (binary, truncated)
         try:
             with opener() as raw:
-                for rec in _stream_records(raw, source, name, max_length):
+                for rec in _stream_records(raw, source, name, max_length, complexes):
                     if len(records) + len(found) >= MAX_RECORDS:
                         raise TargetError(source, f"more than {MAX_RECORDS} records: this looks "
                                                   "like a sequence database, not a target list")
@@ -106,6 +110,10 @@ def _read(inputs, label: str, errors: list | None, max_length: int | None) -> li
             errors.append(exc)
         else:
             records += found
+    if complexes:   # ColabFold's A:B notation: one complex, chains A, B, ...
+        records = [target_formats.colabfold_complex(r)
+                   if ":" in r.sequence and r.complex is None and not r.problem else r
+                   for r in records]
     targets = assign_ids(records, errors, max_length)
     if not targets and not errors:
         raise TargetError(label, "no target records found")
@@ -119,7 +127,7 @@ def _inner_name(name: str) -> Path:
 
 
 def _stream_records(raw: BinaryIO, source: str, name: str,
-                    max_length: int | None) -> Iterator[Record]:
+                    max_length: int | None, complexes: bool = False) -> Iterator[Record]:
     """Records of one byte stream; any failure to read becomes a TargetError on ``source``."""
     buf = raw if hasattr(raw, "peek") else io.BufferedReader(raw)
     magic = buf.peek(8)[:8]
@@ -151,7 +159,9 @@ def _stream_records(raw: BinaryIO, source: str, name: str,
                              inner.stem)
             return
         if kind in target_formats.readers():
-            yield from target_formats.readers()[kind](_joined(lines), source, inner.stem)
+            extra = {"complexes": True} if complexes and kind == "json" else {}
+            yield from target_formats.readers()[kind](_joined(lines), source, inner.stem,
+                                                      **extra)
             return
         if kind is not None:
             raise target_formats.refusal(source, kind)

@@ -2,9 +2,11 @@
 
 - AlphaFold3 jobs (``{"name", "sequences": [{"protein": {"id", "sequence"}}, ...]}``, one job
   or a list; AlphaFold Server's ``proteinChain`` entries too) and OpenFold3 query files
-  (``{"queries": {name: {"chains": [{"molecule_type", "chain_ids", "sequence"}]}}}``): one target
-  per protein chain, ``<job>-<chain>``; a DNA, RNA or ligand entry is refused by name (job,
-  chain, kind) while the job's protein chains go on.
+  (``{"queries": {name: {"chains": [{"molecule_type", "chain_ids", "sequence"}]}}}``), parsed
+  by :mod:`eksfold.models.openfold3.inputs`: for a preset that folds complexes one target per
+  job (``Target.complex``); otherwise one target per protein chain, ``<job>-<chain>``, and a
+  DNA, RNA or ligand entry is refused by name (job, chain, kind) while the job's protein
+  chains go on.
 - PDB and mmCIF structures (read with gemmi): one target per protein chain of the first model,
   ``<file>-<chain>``, with the chain's full sequence (SEQRES / entity_poly_seq) when the file
   has one, else its modelled residues.
@@ -82,82 +84,84 @@ def readers():
 
 
 # -- AlphaFold3 / OpenFold3 jobs ------------------------------------------------------------
-_AF3_KINDS = {"protein": "protein", "proteinChain": "protein", "rna": "RNA",
-              "rnaSequence": "RNA", "dna": "DNA", "dnaSequence": "DNA", "ligand": "ligand",
-              "ion": "ion"}
-_CHAIN_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# One parser for both formats: eksfold.models.openfold3.inputs (validated chain by chain).
+# With ``complexes`` (a preset whose family folds complexes) every job or query is one complex
+# target; otherwise each protein chain is a target of its own and other kinds are refused.
+_KIND_NAMES = {"protein": "protein", "rna": "RNA", "dna": "DNA", "ligand": "ligand"}
 
 
-def read_json_job(text: str, source: str, stem: str) -> Iterator[Record]:
+def read_json_job(text: str, source: str, stem: str, complexes: bool = False) -> Iterator[Record]:
+    from .models.openfold3.inputs import parse_alphafold3_json, parse_openfold3_json
+
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TargetError(source, f"line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    problems: list = []
     if isinstance(doc, dict) and isinstance(doc.get("queries"), dict):
-        yield from _openfold3(doc["queries"], source)
+        found = parse_openfold3_json(doc, source, problems)
     elif isinstance(doc, dict) and isinstance(doc.get("sequences"), list):
-        yield from _alphafold3(doc, source, stem)
+        found = parse_alphafold3_json({"name": stem, **doc}, source, problems)
     elif (isinstance(doc, list) and doc
           and all(isinstance(j, dict) and isinstance(j.get("sequences"), list) for j in doc)):
-        for i, job in enumerate(doc, 1):
-            yield from _alphafold3(job, source, f"{stem}-{i}")
+        found = parse_alphafold3_json([{"name": f"{stem}-{i}", **j} for i, j in enumerate(doc, 1)],
+                                      source, problems)
     else:
         raise refusal(source, "json")
+    for err in problems:   # a bad job or chain: named, the other jobs go on
+        yield Record(err.target, "", source, 0, name=err.target, problem=err.problem)
+    for target in found:
+        yield from (complex_records(target, source) if complexes
+                    else chain_records(target, source))
 
 
-def _ids(value, fallback: list[str]) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return value
-    return fallback
+def _plain(target) -> dict:
+    """The complex record as the run root stores it (JSON: lists, not tuples), so a target
+    read here equals the same target loaded by a worker."""
+    return json.loads(json.dumps(target.to_dict()))
 
 
-def _alphafold3(job: dict, source: str, default_name: str) -> Iterator[Record]:
-    name = str(job.get("name") or default_name)
-    letters = iter(_CHAIN_LETTERS)
-    for entry in job["sequences"]:
-        if not isinstance(entry, dict) or len(entry) != 1:
-            yield Record(name, "", source, 0, name=name,
-                         problem=f"job {name!r}: a 'sequences' entry must have one key "
-                                 "(protein, rna, dna, ligand)")
-            continue
-        (key, body), = entry.items()
-        kind = _AF3_KINDS.get(key, key)
-        body = body if isinstance(body, dict) else {}
-        count = body.get("count", 1) if key.endswith(("Chain", "Sequence")) else 1
-        chains = _ids(body.get("id"), [next(letters, "X") for _ in range(max(1, int(count)))])
-        for chain in chains:
-            label = f"{name}-{chain}"
-            if kind != "protein":
-                yield _refused(label, source, name, chain, kind)
+def complex_records(target, source: str) -> Iterator[Record]:
+    """One record for a whole complex (``Target.complex``)."""
+    polymer = ":".join(c.sequence for c in target.chains if c.sequence
+                       for _ in c.chain_ids)
+    yield Record(target.name or target.id, polymer, source, 0, name=target.id,
+                 complex=_plain(target))
+
+
+def chain_records(target, source: str) -> Iterator[Record]:
+    """One record per protein chain, ``<job>-<chain>``; other kinds refused by name."""
+    for chain in target.chains:
+        for cid in chain.chain_ids:
+            label = f"{target.name or target.id}-{cid}"
+            if chain.molecule_type != "protein":
+                yield Record(label, "", source, 0, name=label, problem=(
+                    f"job {target.name!r}, chain {cid}: a {_KIND_NAMES[chain.molecule_type]} "
+                    "entry; this preset folds protein chains only (an OpenFold3 preset, of3, "
+                    "folds the whole complex)"))
             else:
-                yield Record(label, str(body.get("sequence", "")), source, 0, name=label)
+                yield Record(label, chain.sequence, source, 0, name=label)
 
 
-def _openfold3(queries: dict, source: str) -> Iterator[Record]:
-    for name, query in queries.items():
-        chains = query.get("chains") if isinstance(query, dict) else None
-        if not isinstance(chains, list):
-            yield Record(name, "", source, 0, name=str(name),
-                         problem=f"query {name!r} has no 'chains' list")
-            continue
-        letters = iter(_CHAIN_LETTERS)
-        for chain in chains:
-            chain = chain if isinstance(chain, dict) else {}
-            kind = str(chain.get("molecule_type", "unknown")).lower()
-            for cid in _ids(chain.get("chain_ids"), [next(letters, "X")]):
-                label = f"{name}-{cid}"
-                if kind != "protein":
-                    yield _refused(label, source, name, cid, kind)
-                else:
-                    yield Record(label, str(chain.get("sequence", "")), source, 0, name=label)
+def colabfold_complex(rec: Record) -> Record:
+    """A FASTA record in ColabFold's ``A:B`` notation as a complex record (chains A, B, ...);
+    a bad chain becomes the record's problem, named."""
+    from .models.openfold3.complex import ComplexInputError
+    from .models.openfold3.inputs import parse_colabfold_fasta
 
-
-def _refused(label, source, job, chain, kind) -> Record:
-    return Record(label, "", source, 0, name=label,
-                  problem=f"job {job!r}, chain {chain}: a {kind} entry; eksfold folds protein "
-                          "chains only (its back end takes no other molecule kinds yet)")
+    errors: list = []
+    try:
+        found = parse_colabfold_fasta(f">{rec.header}\n{rec.sequence}\n", rec.where, errors)
+    except ComplexInputError as exc:
+        errors.append(exc)
+        found = []
+    if errors or not found:
+        err = errors[0] if errors else None
+        return Record(rec.header, rec.sequence, rec.source, rec.line, rec.length, rec.name,
+                      problem=err.problem if err else "no chains")
+    target = found[0]
+    return Record(rec.header, rec.sequence.upper(), rec.source, rec.line, name=target.id,
+                  complex=_plain(target))
 
 
 # -- structures ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from .errors import TargetError
 
@@ -41,24 +41,45 @@ _SPACE = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class Target:
-    """One protein chain to fold."""
+    """One protein chain to fold, or a complex (``complex`` set).
+
+    A complex (proteins, RNA, DNA, ligands: issue 24) keeps its chains in ``complex``, the
+    record of :class:`eksfold.models.openfold3.complex.ComplexTarget` (``to_dict``) plus
+    ``tokens``; its ``sequence`` is the polymer chains in ColabFold's ``A:B`` notation (for
+    people and the summary) and its ``length`` the token count, which is what time and memory
+    grow with for a complex model.
+    """
 
     id: str
     sequence: str
     description: str = ""
     pdb_id: str | None = None
     chain: str | None = None
+    complex: dict | None = field(default=None, compare=False, hash=False)
 
     @property
     def length(self) -> int:
+        if self.complex is not None:
+            return int(self.complex.get("tokens") or len(self.sequence.replace(":", "")))
         return len(self.sequence)
 
+    @property
+    def chains(self) -> int:
+        """Chains (copies counted): 1 for a single chain."""
+        if self.complex is None:
+            return 1
+        return sum(len(c["chain_ids"]) for c in self.complex["chains"])
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "length": self.length}
+        out = {**asdict(self), "length": self.length}
+        if self.complex is None:
+            del out["complex"]   # single-chain records stay as they were
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "Target":
-        return cls(**{k: data.get(k) for k in ("id", "sequence", "description", "pdb_id", "chain")})
+        return cls(**{k: data.get(k) for k in ("id", "sequence", "description", "pdb_id",
+                                               "chain", "complex")})
 
     def fasta(self) -> str:
         return f">{self.id} {self.description}".rstrip() + "\n" + self.sequence + "\n"
@@ -80,6 +101,7 @@ class Record:
     length: int | None = None
     name: str | None = None
     problem: str | None = None  # found by the reader (e.g. a complex in a CSV row)
+    complex: dict | None = None  # a complex target, validated by its reader (Target.complex)
 
     @property
     def where(self) -> str:
@@ -138,6 +160,10 @@ def validate_sequence(target_id: str, sequence: str, max_length: int | None = No
         fail(f"looks like a nucleotide sequence ({100 * acgt // len(seq)}% A/C/G/T/U/N), not "
              "a protein: translate it first")
     bad = set(seq) - AMINO_ACIDS - AMBIGUOUS
+    if ":" in bad:
+        fail(f"a complex of {seq.count(':') + 1} chains in ColabFold's 'A:B' notation; this "
+             "preset folds one protein chain: use an OpenFold3 preset (--preset of3) for "
+             "complexes")
     if bad:
         first = min(seq.index(c) for c in bad) + 1
         fail(f"invalid residue letters {_letters(bad)} (first at residue {first}); protein "
@@ -178,6 +204,12 @@ def assign_ids(records, errors: list | None = None,
         try:
             if rec.problem:
                 raise TargetError(label, f"{rec.where}: {rec.problem}")
+            if rec.complex is not None:   # checked chain by chain by its reader
+                if slug in seen:
+                    raise TargetError(slug, f"{rec.where}: target id {slug!r} used twice")
+                seen[slug] = (name, rec.sequence, rec.where)
+                targets.append(Target(slug, rec.sequence, rec.header, complex=rec.complex))
+                continue
             seq = validate_sequence(label, rec.sequence, max_length, rec.where, rec.length)
             if not slug:
                 raise TargetError(label, f"{rec.where}: header {rec.header[:60]!r} has no "

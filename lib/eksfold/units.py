@@ -179,6 +179,8 @@ class UnitRunner:
         record.rss_start_mb, record.rss_end_mb = figures["rss_start_mb"], figures["rss_end_mb"]
         if record.done:
             record.metrics["rss_before_release_mb"] = figures.get("rss_before_release_mb")
+            if figures.get("child_peak_rss_mb"):   # counted in peak_rss_mb (OpenFold3's runner)
+                record.metrics["child_peak_rss_mb"] = figures["child_peak_rss_mb"]
 
     def _run_into(self, record: UnitRecord, target, out: Path) -> None:
         stage, store = self.stage, self.run_.store

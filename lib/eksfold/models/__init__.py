@@ -1,7 +1,8 @@
 """Model back ends: one package per family, chosen by preset (:class:`ModelBackend`).
 
 ``openfold2``: OpenFold 0.0.1, the AlphaFold2 architecture (monomer presets ``model_1_ptm``
-... ``finetuning_*``, plus ``demo`` and ``tiny``). Adding a family = a package
+... ``finetuning_*``, plus ``demo`` and ``tiny``); ``openfold3``: OpenFold3 0.5 in its own
+environment (complexes of proteins, RNA, DNA, ligands; presets ``of3``, ``of3-tiny``). Adding a family = a package
 ``eksfold/models/<family>/`` with a :class:`ModelBackend` subclass + one
 :func:`register_family` line here (docs/DESIGN.md shows a throwaway one).
 
@@ -62,6 +63,7 @@ def get_backend(preset: str | None = None) -> ModelBackend:
 
 
 register_family("openfold2", "eksfold.models.openfold2:OpenFold2")
+register_family("openfold3", "eksfold.models.openfold3.backend:OpenFold3")
 
 # Families from elsewhere (a plugin package, a test): EKSFOLD_MODELS="family=module:Class,...";
 # the variable reaches worker processes and Pods, so every process sees the same registry.

@@ -80,6 +80,9 @@ class ModelBackend:
     as_built_setting: str | None = None
     default_setting: str = "default"     # used when no cost model chooses one
     fixed_cost_s: float = 30.0           # per worker: start, imports, build, weights, warm-up
+    # folds complexes (Target.complex): ColabFold "A:B" records and AlphaFold3/OpenFold3 jobs
+    # are read as one target each (eksfold.target_files.read_targets(complexes=True))
+    takes_complexes: bool = False
 
     def __init__(self, preset: str):
         self.preset = preset
@@ -155,6 +158,11 @@ class ModelBackend:
     def resources(self, length: int) -> tuple[float, float, int]:
         """(CPUs, memory GB, GPUs) one fold of ``length`` needs."""
         return (4, 32, 1)
+
+    def prepare_targets(self, targets: list, errors: list) -> list:
+        """Checks that need the family's own tools, once per run when targets are read (e.g.
+        OpenFold3's ligands with RDKit); bad targets go to ``errors``. Default: none."""
+        return targets
 
     # -- refusal ----------------------------------------------------------------------------
     def refuse(self, target) -> str | None:

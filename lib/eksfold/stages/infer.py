@@ -47,6 +47,9 @@ class InferStage(Stage):
                        "peak_cuda_mb": "peak_cuda_mb",
                        "device": "device", "preset": "preset", "weights": "weights",
                        "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm",
+                       # complexes (#24, OpenFold3): None for single-chain families
+                       "chains": "chains", "tokens": "tokens", "iptm": "iptm",
+                       "ranking_score": "ranking_score",
                        # templates (#20): eksfold.templates.featurize's record
                        "templates_used": "templates_used", "top_template": "top_template",
                        "top_template_identity": "top_template_identity",

@@ -9,6 +9,11 @@ the reason, and the rest of the run goes on.
 
 Metrics: :data:`eksfold.metrics.ACCURACY_COLUMNS` (``tm_score``, ``gdt_ts``, ``lddt_ca``,
 ``rmsd``, ``n_aligned``, ``seq_identity``) and ``reference`` (the file scored against).
+
+A complex target (``Target.complex``, issue 24) is scored against ``<references>/<target
+id>.cif`` (or ``.pdb``) with DockQ (:mod:`eksfold.complex_scores`): ``dockq`` (the mean over
+the reference's interfaces), ``dockq_min``, ``ligand_rmsd`` (after superposing the receptor's
+pocket) and every interface in ``interfaces``.
 """
 from __future__ import annotations
 
@@ -28,7 +33,9 @@ class ScoreStage(Stage):
     pool = "cpu"
     optional = True
     outputs = ("scores.json",)
-    summary_columns = {c: c for c in ACCURACY_COLUMNS}
+    # complexes' DockQ figures first: the single-chain accuracy columns still close the table
+    summary_columns = {"dockq": "dockq", "dockq_min": "dockq_min", "ligand_rmsd": "ligand_rmsd",
+                       **{c: c for c in ACCURACY_COLUMNS}}
     # the accuracy columns close the table, as they did before scoring was a stage
     status_column = False
     summary_at_end = True
@@ -49,6 +56,12 @@ class ScoreStage(Stage):
         from ..data.references import reference_path
 
         folder = self.config.score.references
+        if target.complex is not None and folder:
+            if "://" in str(folder):   # complexes: local references only, for now
+                return None
+            folder = Path(folder)
+            return next((folder / f"{target.id}{ext}" for ext in (".cif", ".pdb")
+                         if (folder / f"{target.id}{ext}").exists()), None)
         if not (target.pdb_id and target.chain and folder):
             return None
         if "://" in folder:   # s3://bucket/prefix: read through the storage layer
@@ -61,6 +74,9 @@ class ScoreStage(Stage):
 
     def run_unit(self, target: Target, inputs: Path | None, out: Path) -> dict:
         from ..metrics import compare_structures
+
+        if target.complex is not None:
+            return self._complex(target, inputs, out)
 
         model = Path(inputs) / "unrelaxed.pdb"
         if not model.is_file():
@@ -82,6 +98,27 @@ class ScoreStage(Stage):
         metrics = {**scores, "reference": str(reference) if reference else None}
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        return metrics
+
+    def _complex(self, target: Target, inputs: Path | None, out: Path) -> dict:
+        from ..complex_scores import score_complex
+
+        model = Path(inputs) / "unrelaxed.cif"
+        if not model.is_file():
+            raise TargetError(target.id, "scoring a complex needs the infer stage's "
+                                         "unrelaxed.cif")
+        reference = self.reference(target)
+        metrics = {c: None for c in ACCURACY_COLUMNS}
+        metrics.update(dockq=None, dockq_min=None, ligand_rmsd=None, interfaces=[],
+                       reference=str(reference) if reference else None)
+        if reference is not None:
+            try:
+                metrics.update(score_complex(model, reference))
+            except Exception as exc:   # a reference without interfaces fails this unit only
+                raise TargetError(target.id, f"reference {reference.name} not scored: "
+                                             f"{type(exc).__name__}: {exc}") from exc
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scores.json").write_text(json.dumps(metrics, indent=1, default=str) + "\n")
         return metrics
 
 

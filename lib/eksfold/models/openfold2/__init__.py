@@ -140,6 +140,11 @@ class OpenFold2(ModelBackend):
 
     # -- refusal ----------------------------------------------------------------------------
     def refuse(self, target) -> str | None:
+        if getattr(target, "complex", None) is not None:
+            kinds = ", ".join(f"{','.join(c['chain_ids'])}: {c['molecule_type']}"
+                              for c in target.complex["chains"])
+            return (f"preset {self.preset} ({self.family}) folds one protein chain; target "
+                    f"{target.id} is a complex ({kinds}): use an OpenFold3 preset (of3)")
         odd = sorted(set(target.sequence.upper()) - ALPHABET)
         if odd:
             return (f"preset {self.preset} ({self.family}) folds one protein chain; the sequence "

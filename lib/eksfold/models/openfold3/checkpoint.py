@@ -12,6 +12,7 @@ a checkpoint are random structures and are labelled so wherever they are reporte
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .settings import model_update
@@ -62,7 +63,7 @@ def make_random_checkpoint(path: str | Path, seed: int = 0,
                 param.add_(torch.randn_like(param) * PERTURBATION)
     state = module.model.state_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")   # two workers may race
     torch.save(state, tmp)
     tmp.replace(path)
     label = {**wanted, "parameters": sum(p.numel() for p in module.model.parameters()),

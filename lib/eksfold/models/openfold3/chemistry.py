@@ -45,6 +45,44 @@ def check(items: list[dict]) -> list[dict]:
             if (p := problem(item["kind"], item["value"]))]
 
 
+def heavy_atoms(kind: str, value: str) -> int:
+    """Heavy atoms of a valid SMILES string or CCD component: its OpenFold3 tokens (one per
+    ligand atom, as AlphaFold3 tokenises ligands)."""
+    if kind == "smiles":
+        from rdkit import Chem
+        return Chem.MolFromSmiles(value).GetNumHeavyAtoms()
+    import biotite.structure.info as info
+    component = info.residue(value)
+    return int((component.element != "H").sum())
+
+
+def describe(items: list[dict]) -> list[dict]:
+    """Every item with ``problem`` (None when usable) and, when usable, ``atoms``."""
+    out = []
+    for item in items:
+        why = problem(item["kind"], item["value"])
+        out.append({**item, "problem": why,
+                    "atoms": None if why else heavy_atoms(item["kind"], item["value"])})
+    return out
+
+
+def ligand_report(targets, python: str | None = None) -> list[dict]:
+    """:func:`describe` for every ligand of ``targets`` (ComplexTarget), from either
+    environment (one ``.venv-of3`` process for all of them)."""
+    from .environment import run_in_of3
+
+    items = [{"target": t.id, "chain": chain, "kind": kind, "value": value}
+             for t in targets for chain, kind, value in t.ligands()]
+    if not items:
+        return []
+    try:
+        import rdkit  # noqa: F401  (inside .venv-of3: no subprocess)
+        return describe(items)
+    except ImportError:
+        return json.loads(run_in_of3(["-m", __name__, "--describe"], json.dumps(items),
+                                     python=python))
+
+
 def check_targets(targets, errors: list | None = None, python: str | None = None):
     """Refuse targets whose ligands fail :func:`problem`, from either environment.
 
@@ -76,7 +114,8 @@ def check_targets(targets, errors: list | None = None, python: str | None = None
 
 
 def main() -> int:
-    print(json.dumps(check(json.load(sys.stdin))))
+    items = json.load(sys.stdin)
+    print(json.dumps(describe(items) if "--describe" in sys.argv else check(items)))
     return 0
 
 

@@ -31,7 +31,10 @@ def of3_python(python: str | None = None) -> str:
 def of3_env(work: str | Path | None = None, base: dict | None = None) -> dict:
     """Environment for a ``.venv-of3`` child: our ``lib`` first; scratch under ``work``."""
     env = dict(os.environ if base is None else base)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
+    # $EKSFOLD_OF3_LIB: a folder holding only the eksfold package (a worker image, where LIB
+    # would be the main environment's site-packages, numpy 1.x and all)
+    lib = os.environ.get("EKSFOLD_OF3_LIB") or str(LIB)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (lib, env.get("PYTHONPATH")) if p)
     env.pop("VIRTUAL_ENV", None)
     if work is not None:
         work = Path(work).resolve()

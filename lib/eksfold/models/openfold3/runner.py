@@ -78,11 +78,15 @@ class WarmRunner:
         # later seeds are featurised after predict_step's seed_everything and reproduce. Here
         # the RNGs are seeded once after loading and that state restored before every query:
         # every seed of a query reproduces, independent of process and order.
+        # torch's too: whatever ran before in this process (making a random checkpoint draws
+        # from it) must not change the result.
         import random
 
         import numpy as np
+        import torch
         random.seed(0)
         np.random.seed(0)
+        torch.manual_seed(0)
         self._rng_state = _rng_state()
         self.default_seeds = list(self.runner.seeds)
         self.samples = int(self.runner.num_diffusion_samples)
@@ -200,6 +204,11 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--settings", required=True, help="runner settings JSON (settings.py)")
     parser.add_argument("--work", required=True, help="scratch directory for OpenFold3")
+    parser.add_argument("--random-seed", type=int, default=None,
+                        help="make the checkpoint first (seeded random, UNTRAINED) if it is "
+                             "missing: one process start instead of two")
+    parser.add_argument("--configuration", default="reduced",
+                        help="architecture of a --random-seed checkpoint (full, reduced)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
     run.add_argument("queries", help="OpenFold3 query JSON")
@@ -208,6 +217,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     proto = _protocol_stdout()
+    if args.random_seed is not None:
+        from .checkpoint import make_random_checkpoint
+        confine_environment(args.work)
+        make_random_checkpoint(args.checkpoint, args.random_seed, args.configuration)
     warm = WarmRunner(args.checkpoint, json.loads(Path(args.settings).read_text()), args.work)
     proto.write(json.dumps(warm.info()) + "\n")
     failed = 0

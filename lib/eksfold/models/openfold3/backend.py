@@ -1,0 +1,150 @@
+"""The ``openfold3`` family as the rest of eksfold sees it (:class:`OpenFold3`).
+
+Presets: ``of3`` is OpenFold3's own predict configuration (368 M parameters, five diffusion
+samples as AlphaFold3 and OpenFold3 default to); ``of3-tiny`` the reduced configuration of
+:mod:`.settings` (33.6 M parameters, one sample) for tests and the demo. With ``random``
+weights both are seeded random checkpoints labelled UNTRAINED (:mod:`.checkpoint`).
+
+Costs scale with tokens (a residue or nucleotide each, a ligand's heavy atoms one each):
+``Target.length`` of a complex is its token count.
+"""
+from __future__ import annotations
+
+from ...errors import ConfigError
+from ..base import AlignInputs, ModelBackend, SettingInfo
+from .complex import ALPHABETS
+
+# preset -> (architecture of .settings, diffusion samples per seed)
+PRESETS = {"of3": ("full", 5), "of3-tiny": ("reduced", 1)}
+AS_BUILT = "openfold3"
+
+# FACTS (2026-12-05), full model, 1 sample, one thread on the shared 2-core machine:
+# 51 tokens 160 s, 85 tokens (dimer) 314 s -> t^1.32. Reduced configuration, warm runner
+# (tests/test_openfold3_pipeline.py, loaded machine): 10-21 CPU s a query at 28-48 tokens,
+# mostly featurisation and fixed per-query costs -> 8 s + a tenth of the full model's.
+CPU_FULL = (160.0, 51, 1.32)
+# NVIDIA's OpenFold3 NIM 1.6 on one H100: 186 residues 2.9 s, 1,869 residues 72.5 s -> t^1.40
+H100 = (2.9, 186, 1.40)
+
+
+class OpenFold3(ModelBackend):
+    family = "openfold3"
+    title = "OpenFold3 (AlphaFold3-style: proteins, RNA, DNA, ligands)"
+    outputs = ("unrelaxed.cif", "plddt.npy", "pae.npy", "confidences.json", "ranking.json")
+    confidence = {"mean_plddt": "mean predicted lDDT over atoms (0-100), best sample",
+                  "ptm": "predicted TM-score of the complex",
+                  "iptm": "interface pTM (None for one chain)",
+                  "ranking_score": "OpenFold3's sample ranking score (best sample)",
+                  "chain_pair_iptm": "ipTM per pair of chains, as OpenFold3 writes it"}
+    memory_grows_with = "tokens"
+    as_built_setting = AS_BUILT
+    default_setting = AS_BUILT
+    fixed_cost_s = 40.0   # runner start: torch + openfold3 imports, network build, checkpoint
+    takes_complexes = True
+
+    @classmethod
+    def presets(cls) -> tuple[str, ...]:
+        return tuple(PRESETS)
+
+    @classmethod
+    def setup_checks(cls) -> list[tuple[str, str, str, object]]:
+        from .environment import of3_python
+
+        try:
+            return [("openfold3", "environment", "ok", of3_python())]
+        except Exception as exc:  # noqa: BLE001 - MissingDependencyError names the fix
+            return [("openfold3", "environment", "optional", str(exc))]
+
+    def check(self) -> None:
+        base, _, option = self.preset.partition("+")
+        if base not in PRESETS:
+            raise ConfigError(f"unknown preset {base!r}; OpenFold3 presets are "
+                              f"{', '.join(PRESETS)}")
+        if option:
+            raise ConfigError(f"unknown preset option {option!r} for {base} (OpenFold3 has "
+                              "no option presets)")
+        self.configuration, self.samples = PRESETS[base]
+
+    # -- inputs -----------------------------------------------------------------------------
+    def uses_templates(self, requested: bool | None = None) -> bool:
+        if requested:
+            raise ConfigError(f"preset {self.preset}: templates are not wired to OpenFold3 yet; "
+                              "use --no-templates")
+        return False
+
+    def inputs(self, templates: bool | None = None) -> AlignInputs:
+        # OpenFold3 pairs MSAs itself from files named uniprot_hits (species in UniProt
+        # headers); no configured database gives those yet: unpaired MSAs only (docs/DESIGN.md)
+        self.uses_templates(templates)
+        return AlignInputs(msas=("uniref90", "mgnify", "bfd", "small_bfd"))
+
+    # -- the network ------------------------------------------------------------------------
+    def load(self, config):
+        from .folder import OpenFold3Folder
+
+        return OpenFold3Folder(self, config).load()
+
+    def ladder(self, device_type: str = "cpu", names=None) -> list[SettingInfo]:
+        return [SettingInfo(AS_BUILT, "OpenFold3's settings as its config builds them")]
+
+    # -- costs ------------------------------------------------------------------------------
+    def predicted_seconds(self, length: int) -> float:
+        """CPU seconds of one fold of ``length`` tokens on the reference machine (FACTS)."""
+        seconds, tokens, power = CPU_FULL
+        full = seconds * (max(length, 1) / tokens) ** power * self.samples ** 0.5
+        return full if self.configuration == "full" else 8.0 + full / 10.0
+
+    @staticmethod
+    def gpu_seconds(length: int) -> float:
+        """One H100, NVIDIA's OpenFold3 NIM figures (what a GPU run still has to confirm)."""
+        seconds, tokens, power = H100
+        return seconds * (max(length, 1) / tokens) ** power
+
+    def resources(self, length: int) -> tuple[float, float, int]:
+        # 4.3 GB at 51 tokens on CPU (full); the pair representation grows with tokens^2 and
+        # the NIM folds 1,869 tokens on an 80 GB H100
+        if length <= 500:
+            return (4, 16, 1)
+        return (8, 32, 1) if length <= 2000 else (8, 64, 1)
+
+    def prepare_targets(self, targets: list, errors: list) -> list:
+        """Ligands checked with RDKit and the CCD in ``.venv-of3`` (one process for the run):
+        an invalid SMILES or unknown CCD code refuses its target (target, chain, value named);
+        the others get their token count (polymer residues + ligand heavy atoms)."""
+        import dataclasses
+
+        from .chemistry import ligand_report
+        from .complex import ComplexInputError, ComplexTarget
+
+        complexes = {t.id: ComplexTarget.from_dict({k: v for k, v in t.complex.items()
+                                                    if k != "tokens"})
+                     for t in targets if t.complex is not None}
+        report = ligand_report(list(complexes.values()))
+        bad, atoms = {}, {}
+        for item in report:
+            if item["problem"]:
+                bad.setdefault(item["target"], ComplexInputError(item["target"], item["chain"],
+                                                                 item["problem"]))
+            else:
+                atoms[item["target"]] = atoms.get(item["target"], 0) + item["atoms"] * (
+                    item["chain"].count(",") + 1)   # every copy of the ligand
+        errors.extend(bad.values())
+        out = []
+        for t in targets:
+            if t.id in bad:
+                continue
+            if t.id in complexes:
+                tokens = complexes[t.id].polymer_residues + atoms.get(t.id, 0)
+                t = dataclasses.replace(t, complex={**t.complex, "tokens": tokens})
+            out.append(t)
+        return out
+
+    # -- refusal ----------------------------------------------------------------------------
+    def refuse(self, target) -> str | None:
+        if target.complex is not None:
+            return None   # checked chain by chain when it was read
+        odd = sorted(set(target.sequence) - ALPHABETS["protein"])
+        if odd:
+            return (f"preset {self.preset} (openfold3) reads the 20 amino acids and X; the "
+                    f"sequence holds {''.join(odd)!r}")
+        return None

@@ -1,0 +1,303 @@
+"""The OpenFold3 folder of a warm eksfold worker (main environment): the warm runner of
+:mod:`.runner` as a child process in ``.venv-of3``, one query per unit.
+
+The worker stays in the main environment (records, commits, leases); the child is started once
+per worker by :meth:`OpenFold3Folder.load` (``runner ... serve``: the network built and the
+checkpoint loaded once) and dies with it (``PR_SET_PDEATHSIG``). Each :meth:`fold` writes one
+JSON request (the target as one OpenFold3 query, its chains pointing at the MSAs the align
+stage wrote) and reads one JSON line back. OpenFold3 exits 0 for a failed query: the runner
+reports a query done only when its outputs exist and parse (:mod:`.outputs`), so a failure
+here is a failed unit carrying OpenFold3's reason.
+
+Per unit the child's own peak memory is measured (its ``VmHWM``, reset before the query) and
+added to the unit's (:meth:`eksfold.memory.usage.UnitMemory.count_child`).
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from ...errors import ConfigError, TargetError
+from .complex import ComplexTarget, make_chain, make_target
+from .environment import LIB, of3_env, of3_python
+from .settings import runner_settings, write_runner_yaml
+
+log = logging.getLogger(__name__)
+
+# MSA files of the align stage -> the names OpenFold3 reads them by (its MSASettings'
+# max_seq_counts keys; a file with any other name is skipped by OpenFold3's parser).
+# tests/test_openfold3_backend.py checks the targets against the installed OpenFold3.
+MSA_NAMES = {
+    "uniref90_hits.sto": "uniref90_hits.sto",
+    "mgnify_hits.sto": "mgnify_hits.sto",
+    "bfd_uniclust_hits.a3m": "bfd_uniclust_hits.a3m",
+    "small_bfd_hits.sto": "bfd_uniref_hits.sto",       # no reduced-BFD name in OpenFold3
+    "uniref_mmseqs.a3m": "mmseqs_colabfold.a3m",       # MMseqs2 mode, UniRef search
+    "env_mmseqs.a3m": "colabfold_main.a3m",            # MMseqs2 mode, environmental search
+}
+UNTRAINED_NOTE = ("UNTRAINED RANDOM OpenFold3 WEIGHTS: structures and confidences are "
+                  "meaningless; they exist to exercise the pipeline and measure cost.")
+
+
+def chain_dir(chain_ids) -> str:
+    """The align stage's sub-folder for one protein entity of a complex (its first chain)."""
+    return f"chain_{chain_ids[0]}"
+
+
+def as_complex(target) -> ComplexTarget:
+    """The target as a :class:`ComplexTarget` (a single chain: one protein, chain A)."""
+    if target.complex is not None:
+        return ComplexTarget.from_dict({k: v for k, v in target.complex.items()
+                                        if k != "tokens"})
+    return make_target(target.id, [make_chain(target.id, "protein", ["A"],
+                                              sequence=target.sequence)], target_id=target.id)
+
+
+def msa_files(folder: Path, staging: Path) -> tuple[list[str], list[str]]:
+    """Links in ``staging`` named as OpenFold3 reads them, for the MSAs in ``folder``:
+    (paths given to OpenFold3, files it would not read)."""
+    used, unused = [], []
+    if not folder.is_dir():
+        return used, unused
+    staging.mkdir(parents=True, exist_ok=True)
+    for path in sorted(folder.iterdir()):
+        if path.suffix not in (".sto", ".a3m"):
+            continue
+        name = MSA_NAMES.get(path.name)
+        if name is None:
+            unused.append(path.name)
+            continue
+        link = staging / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(path.resolve())
+        used.append(str(link))
+    return used, unused
+
+
+def query_for(target, alignment_dir: Path | None, staging: Path) -> tuple[dict, dict]:
+    """One OpenFold3 query for ``target`` with each protein entity's MSAs, and what was used.
+
+    A single-chain target's MSAs are the align folder itself; a complex's are one sub-folder
+    per protein entity (:func:`chain_dir`). RNA, DNA and ligands get none (OpenFold3 then uses
+    the query sequence alone). Chains that name their own MSA files keep them.
+    """
+    complex_ = as_complex(target)
+    query, used = complex_.to_query(), {}
+    for chain in query["chains"]:
+        if chain["molecule_type"] != "protein" or "main_msa_file_paths" in chain:
+            continue
+        folder = (alignment_dir if target.complex is None or alignment_dir is None
+                  else alignment_dir / chain_dir(chain["chain_ids"]))
+        files, unused = (msa_files(folder, staging / chain_dir(chain["chain_ids"]))
+                         if folder is not None else ([], []))
+        if files:
+            chain["main_msa_file_paths"] = files
+        used[",".join(chain["chain_ids"])] = {"files": [Path(f).name for f in files],
+                                              "not_read": unused}
+    return query, used
+
+
+def _die_with_parent():
+    # The runner holds GBs: it must not outlive a worker killed for memory or by a signal.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+
+
+class OpenFold3Folder:
+    """A warm OpenFold3 runner (child process) folding one target per :meth:`fold`."""
+
+    def __init__(self, backend, config):
+        self.backend, self.config = backend, config
+        self.preset = backend.preset
+        self.device_type = self.device = _device(config.device)
+        self.timings: dict = {}
+        self.proc = None
+        self.info: dict = {}
+        self.work = Path(tempfile.mkdtemp(prefix="eksfold-of3-"))
+
+    # -- the child process ---------------------------------------------------------------------
+    def _checkpoint(self) -> tuple[Path, list[str]]:
+        """The checkpoint file and runner options: seeded random (made by the runner, cached
+        under ``$EKSFOLD_CACHE/openfold3``) or a file."""
+        from ...weights import parse_weights
+
+        spec = parse_weights(self.config.weights)
+        configuration = self.backend.configuration
+        if spec.untrained:
+            from ...data.weights import cache_dir
+
+            seed = spec.seed if spec.seed is not None else self.config.seed
+            path = cache_dir().parent / "openfold3" / f"random-{configuration}-{seed}.pt"
+            return path, ["--random-seed", str(seed), "--configuration", configuration]
+        if spec.kind != "file":
+            raise ConfigError(f"weights {self.config.weights!r}: OpenFold3 weights are a local "
+                              "checkpoint file (.pt) or random[:SEED]; no OpenFold3 checkpoint "
+                              "can be downloaded here")
+        path = Path(spec.value)
+        if not path.is_file():
+            raise ConfigError(f"OpenFold3 checkpoint {path} not found")
+        return path, []
+
+    def load(self) -> "OpenFold3Folder":
+        started = time.perf_counter()
+        checkpoint, options = self._checkpoint()
+        settings = runner_settings(self.backend.configuration,
+                                   "gpu" if self.device_type == "cuda" else "cpu",
+                                   num_diffusion_samples=self.backend.samples,
+                                   seeds=[self.config.seed])
+        self.settings_path = write_runner_yaml(self.work / "runner.json", settings)
+        self.log_path = self.work / "runner.log"
+        env = of3_env(self.work / "scratch")
+        if self.config.threads:
+            env["OMP_NUM_THREADS"] = str(self.config.threads)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [of3_python(), "-m", "eksfold.models.openfold3.runner", "--checkpoint",
+             str(checkpoint), "--settings", str(self.settings_path), "--work",
+             str(self.work / "scratch"), *options, "serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            bufsize=1, env=env, cwd=str(self.work), preexec_fn=_die_with_parent)
+        self.info = self._read("loading the network")
+        if self.info.get("untrained"):
+            log.warning(UNTRAINED_NOTE)
+        self.timings = {"model_load_s": round(time.perf_counter() - started, 3),
+                        "load_seconds": self.info.get("load_seconds")}
+        return self
+
+    def _read(self, doing: str) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait(timeout=30)
+            self.proc = None
+            raise RuntimeError(f"the OpenFold3 runner exited ({code}) while {doing}: "
+                               f"{self._log_tail()}")
+        return json.loads(line)
+
+    def _log_tail(self, since: int = 0, chars: int = 1500) -> str:
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(since)
+                return fh.read().decode(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def apply_setting(self, name: str) -> None:   # no ladder: OpenFold3's settings as built
+        if name != self.backend.as_built_setting:
+            raise ConfigError(f"preset {self.preset}: no setting {name!r} (OpenFold3 runs as "
+                              f"built: {self.backend.as_built_setting})")
+
+    # -- one unit -------------------------------------------------------------------------------
+    def fold(self, target, alignment_dir, out_dir) -> dict:
+        from ...memory.usage import UnitMemory, process_hwm_mb, reset_process_hwm
+
+        if self.proc is None or self.proc.poll() is not None:
+            self.load()   # the runner died with an earlier unit: a fresh one
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = self.work / "msas" / target.id
+        query, msas = query_for(target, Path(alignment_dir) if alignment_dir else None,
+                                staging)
+        complex_ = as_complex(target)
+        seeds = list(complex_.seeds or (self.config.seed,))
+        request = {"query_set": {"seeds": seeds, "queries": {target.id: query}},
+                   "out_dir": str(out)}
+        (out / "query.json").write_text(json.dumps(request["query_set"], indent=1) + "\n")
+        log_start = self.log_path.stat().st_size
+        pid = self.proc.pid
+        reset_process_hwm(pid)
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            result = self._read(f"folding {target.id}")
+        finally:
+            peak = process_hwm_mb(pid)
+            if UnitMemory.current is not None:
+                UnitMemory.current.count_child(peak)
+            shutil.rmtree(staging, ignore_errors=True)
+            (out / "openfold3.log").write_text(self._log_tail(log_start, 200_000))
+        if not result.get("ok"):
+            raise TargetError(target.id, f"OpenFold3 did not predict it: {result.get('error')}")
+        return self._outputs(target, out, result, msas, peak)
+
+    def _outputs(self, target, out: Path, result: dict, msas: dict, peak) -> dict:
+        """The best sample as the unit's main outputs, and the metrics."""
+        import gemmi
+        import numpy as np
+
+        best = result["best"]
+        shutil.copyfile(out / best["structure"], out / "unrelaxed.cif")
+        structure = gemmi.read_structure(str(out / "unrelaxed.cif"))
+        try:   # PDB only where representable (chain ids of one letter, < 100,000 atoms)
+            structure.setup_entities()
+            (out / "unrelaxed.pdb").write_text(structure.make_pdb_string())
+        except (RuntimeError, ValueError) as exc:
+            log.info("%s: no PDB file (%s)", target.id, exc)
+        with np.load(out / best["confidences"]) as data:
+            np.save(out / "plddt.npy", data["plddt"].astype(np.float32))   # per atom
+            np.save(out / "pae.npy", data["pae"].astype(np.float32))       # token x token
+        scores = best["scores"]
+        confidences = {"target": target.id, "untrained": result.get("untrained"),
+                       "best": best, "ranking": str(Path(result["ranking"]).relative_to(out))}
+        (out / "confidences.json").write_text(json.dumps(confidences, indent=1) + "\n")
+        shutil.copyfile(result["ranking"], out / "ranking.json")
+
+        def number(key):
+            value = scores.get(key)
+            return None if value is None else round(float(value), 4)
+
+        return {"mean_plddt": number("avg_plddt"), "ptm": number("ptm"),
+                "iptm": number("iptm"), "ranking_score": number("sample_ranking_score"),
+                "chain_ptm": scores.get("chain_ptm"),
+                "chain_pair_iptm": scores.get("chain_pair_iptm"),
+                "has_clash": scores.get("has_clash"),
+                "chains": len(best["chains"]), "tokens": best["tokens"], "atoms": best["atoms"],
+                "best_sample": {"seed": best["seed"], "sample": best["sample"]},
+                "seeds": result["seeds"], "samples": result["samples"],
+                "msas": msas, "msa_files": sum(len(m["files"]) for m in msas.values()),
+                "preset": self.preset, "weights": self.config.weights,
+                "untrained": bool(result.get("untrained")),
+                "checkpoint": self.info.get("checkpoint"),
+                "parameters": self.info.get("parameters"),
+                "device": self.device, "feature_s": None,
+                "inference_s": result.get("seconds"),
+                "child_cpu_s": result.get("cpu_seconds"),
+                "child_peak_rss_mb": None if peak is None else round(peak, 1)}
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()   # the runner ends at end of input
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def _device(spec: str) -> str:
+    """"cpu" or "cuda" without importing torch in the worker (the runner has its own)."""
+    if spec == "auto":
+        return "cuda" if Path("/dev/nvidiactl").exists() else "cpu"
+    if spec.startswith("cuda"):
+        return "cuda"
+    return "cpu"
+
+
+__all__ = ["OpenFold3Folder", "MSA_NAMES", "query_for", "chain_dir", "LIB"]
