@@ -141,9 +141,11 @@ def compare(points, setting: str, preset: str = "tiny", weights: str = "random",
 
 
 def compare_run(root: str, count: int, fresh: bool = True, threads: int | None = None,
-                log=print):
+                log=print, csv: str | None = None, only=None):
     """The ``count`` longest folded units of the run at ``root`` against a fresh process each
-    (same sequence, preset, weights and setting); a DataFrame with the COLUMNS."""
+    (same sequence, preset, weights and setting); a DataFrame with the COLUMNS, also written to
+    ``csv`` after every point (a long comparison can stop). ``only``: fresh points for these
+    targets only (the others keep their warm figures, e.g. to finish a stopped comparison)."""
     import pandas as pd
 
     from ..memory.runreport import infer_rows
@@ -161,7 +163,7 @@ def compare_run(root: str, count: int, fresh: bool = True, threads: int | None =
                "peak_rss_scope": r["peak_rss_scope"], "rss_start_mb": r["rss_start_mb"],
                "rss_end_mb": r["rss_end_mb"], "baseline_mb": r["baseline_mb"],
                "retained_mb": r["retained_mb"], "warm_inference_s": r["inference_s"]}
-        if fresh:
+        if fresh and (only is None or r["target"] in only):
             res = run_point(r["length"], r["setting"], infer.preset, "cpu", infer.weights,
                             threads or infer.threads, sequence=run.target(r["target"]).sequence)
             row["fresh_peak_mb"], row["fresh_inference_s"] = (res.get("peak_rss_mb"),
@@ -174,6 +176,8 @@ def compare_run(root: str, count: int, fresh: bool = True, threads: int | None =
             log(f"{r['target']:>8s} L={r['length']:4d} {r['setting']:8s} warm {r['peak_rss_mb']} MB"
                 f" fresh {row['fresh_peak_mb']} MB ratio {row.get('ratio')} {row.get('error') or ''}")
         out.append(row)
+        if csv:
+            pd.DataFrame(out).reindex(columns=list(COLUMNS)).to_csv(csv, index=False)
     return pd.DataFrame(out).reindex(columns=list(COLUMNS))
 
 
@@ -207,6 +211,7 @@ def add_parser(bsub) -> None:
     s.add_argument("--from-run", metavar="ROOT",
                    help="the warm side from a finished run's records (its memory report first)")
     s.add_argument("--longest", type=int, default=10, help="with --from-run: how many units")
+    s.add_argument("--only", help="with --from-run: fresh points for these targets only")
     s.add_argument("--csv", help="write the table here")
     s.set_defaults(func=_cmd_warm)
 
@@ -218,7 +223,9 @@ def _cmd_warm(args) -> int:
         from ..run import Run
 
         print(describe(summarise(Run.open(args.from_run))))
-        df = compare_run(args.from_run, args.longest, args.fresh, args.threads)
+        only = set(args.only.split(",")) if args.only else None
+        df = compare_run(args.from_run, args.longest, args.fresh, args.threads,
+                         csv=args.csv, only=only)
         return _print_comparison(df, args, f"warm-worker memory of run {args.from_run}", start)
     if args.cameo:
         points = cameo_points(args.targets, args.cameo, args.max_length)
