@@ -157,7 +157,7 @@ class Run:
         return [[t] for t in data] if isinstance(data, list) else data["shards"]
 
     def progress_path(self, name: str, index: int) -> str:
-        return f"batches/{name}.progress/{index}.json"
+        return f"progress/{name}/{index}.json"
 
     def write_shard_progress(self, name: str, index: int, running: str | None,
                              done: list[str]) -> None:

@@ -27,6 +27,7 @@ from ...k8s.client import Api
 from ...k8s.status import unit_status
 from ...records import UnitRecord
 from ...run import Run
+from ...stages import get_stage
 from ..base import Executor, UnitEvent
 from .admin import RunAdmin
 from .batching import Batcher, Shard
