@@ -76,15 +76,9 @@ def _mem_available_mb() -> float:
 
 
 def _pid_rss_mb(pid: int | None) -> float:
-    if not pid:
-        return 0.0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    from .usage import status_mb
+
+    return (status_mb("VmRSS", pid) or 0.0) if pid else 0.0
 
 
 @dataclass

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import TargetError
+from .usage import rss_mb
 
 TIE = 0.10
 BEYOND_MARGIN = 0.25   # extra margin per sweep length past the longest measured one
@@ -85,7 +86,7 @@ def _cgroup_limit_mb() -> float | None:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
         return None
-    own = _rss_mb()
+    own = rss_mb()
     for line in lines:
         _, controllers, rel = line.split(":", 2)
         if controllers == "":  # v2 unified
@@ -104,16 +105,6 @@ def _cgroup_limit_mb() -> float | None:
     return None
 
 
-def _rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def memory_budget(device: str = "cpu") -> Budget:
     """What the next fold may use, in MB: the tightest of the limits that apply here.
 
@@ -129,7 +120,7 @@ def memory_budget(device: str = "cpu") -> Budget:
         free, _ = torch.cuda.mem_get_info(dev)
         cached = torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
         return Budget((free + cached) / 2**20, f"{dev} free")
-    own = _rss_mb()
+    own = rss_mb()
     found = []
     cg = _cgroup_limit_mb()
     if cg is not None:

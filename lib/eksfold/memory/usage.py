@@ -26,7 +26,6 @@ import sys
 import threading
 from pathlib import Path
 
-STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")
 UNIT_SCOPES = ("unit", "unit-sampled")
 SAMPLE_S = 0.02
@@ -34,9 +33,11 @@ SAMPLE_S = 0.02
 _libc = None
 
 
-def _status_mb(key: str) -> float | None:
+def status_mb(key: str, pid: int | str = "self") -> float | None:
+    """A ``/proc/<pid>/status`` memory field (``VmRSS``, ``VmHWM``) in MB; None if the process
+    or the field is gone."""
     try:
-        for line in STATUS.read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -46,23 +47,17 @@ def _status_mb(key: str) -> float | None:
 
 def rss_mb() -> float:
     """This process's resident memory now, MB (0 where /proc is missing)."""
-    return _status_mb("VmRSS") or 0.0
+    return status_mb("VmRSS") or 0.0
 
 
 def hwm_mb() -> float | None:
     """The kernel's high-water mark of this process's RSS since start or the last reset."""
-    return _status_mb("VmHWM")
+    return status_mb("VmHWM")
 
 
 def process_hwm_mb(pid: int) -> float | None:
     """Another process's high-water mark (a model back end's child), MB; None if it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    return status_mb("VmHWM", pid)
 
 
 def reset_process_hwm(pid: int) -> bool:
