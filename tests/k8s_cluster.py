@@ -301,9 +301,12 @@ class Kubelet:
     """Runs the Pods bound to ``nodes`` as local subprocesses and reports their status."""
 
     def __init__(self, api: k8sclient.Api, nodes: list[str], workdir: Path, base_env: dict,
-                 interval: float = 0.25):
+                 interval: float = 0.25, images: dict | None = None):
         self.api, self.nodes, self.workdir = api, set(nodes), workdir
         self.base_env, self.interval = base_env, interval
+        # image repository name -> what that image adds to the environment (its contents, as
+        # far as a local process can have them); an image not listed gets the base env only
+        self.images = images or {}
         self.runs: dict[str, PodRun] = {}        # pod uid -> run
         self.history: list[PodRun] = []          # every Pod ever started, in order
         self.errors: list[str] = []
@@ -383,6 +386,8 @@ class Kubelet:
 
     def _pod_env(self, pod, container) -> dict:
         env = dict(self.base_env)
+        repository = container.image.rpartition("/")[2].partition(":")[0].partition("@")[0]
+        env.update(self.images.get(repository, {}))
         for e in container.env or []:
             if e.value is not None:
                 env[e.name] = _VAR.sub(lambda m: env.get(m.group(1), m.group(0)), e.value)
@@ -580,9 +585,10 @@ class Cluster:
         (sa_dir / "namespace").write_text(names.NAMESPACE)
         return sa_dir
 
-    def start(self, image_env: dict | None = None) -> "Cluster":
+    def start(self, image_env: dict | None = None, images: dict | None = None) -> "Cluster":
         """Start everything; ``image_env`` is added to the Pods' base environment (what the
-        worker image would provide, e.g. PATH to its Python)."""
+        worker image would provide, e.g. PATH to its Python); ``images`` maps an image
+        repository name to what that image adds on top (e.g. OpenFold3's interpreter)."""
         missing = missing_binaries()
         if missing:
             raise RuntimeError("Kubernetes control-plane binaries are missing: "
@@ -596,7 +602,7 @@ class Cluster:
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         base_env.update(image_env or {})
         self.kubelet = Kubelet(self.api, [n.name for n in self.node_specs],
-                               self.workdir / "kubelet", base_env)
+                               self.workdir / "kubelet", base_env, images=images)
         self.kubelet.heartbeat()
         self.kubelet.start()
         self._wait_nodes_schedulable(120)

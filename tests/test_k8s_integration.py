@@ -55,9 +55,14 @@ def k8s(tmp_path_factory):
     cluster = k8s_cluster.Cluster(tmp_path_factory.mktemp("k8s"))
     # the worker image's environment: this checkout's package and the venv's `python`
     image_env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
-                 "PYTHONPATH": str(PROJECT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+                 "PYTHONPATH": str(PROJECT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                 # the base worker image has no OpenFold3 environment ...
+                 "EKSFOLD_OF3_PYTHON": "/opt/openfold3-not-in-this-image/bin/python"}
+    # ... the OpenFold3 worker image has (cluster/images/worker-openfold3 sets the same variable)
+    images = {"eksfold-worker-openfold3": {
+        "EKSFOLD_OF3_PYTHON": str(PROJECT / ".venv-of3" / "bin" / "python")}}
     try:
-        cluster.start(image_env)
+        cluster.start(image_env, images=images)
     except Exception:
         print(cluster.diagnostics())
         cluster.stop()
@@ -616,3 +621,43 @@ def test_streaming_inference_starts_before_the_last_alignment(k8s, small_db, tmp
     for batch in (root / "batches").iterdir():
         shard = json.loads(batch.read_text())["shards"][0]
         assert [lengths[t] for t in shard] == sorted((lengths[t] for t in shard), reverse=True)
+
+
+@pytest.mark.slow
+def test_openfold3_complex_runs_its_inference_pods_on_the_openfold3_image(k8s, of3, small_db,
+                                                                          tmp_path, worker_env):
+    """A heterodimer with the real OpenFold3 code (reduced configuration, UNTRAINED random
+    weights) through the Kubernetes executor: the alignment Pods run the base image, the
+    inference Pod the OpenFold3 image, which alone has OpenFold3's environment here (the
+    kubelet gives each image its own), so a Pod on the wrong image would fail its unit."""
+    src = tmp_path / "dimer.fasta"
+    src.write_text(">dimer\nMKTAYIAKQRQISFVKSHFSRQLEERLG:GSHMLEDPVDAFQRLLKEAW\n")
+    root = run_root(k8s, "of3")
+    ex_opts = dict(kubeconfig=str(k8s.kubeconfig), volume_root=str(k8s.volume_dir),
+                   poll_interval=0.3, ttl_seconds=600, image="registry.local/eksfold-worker:1.2")
+    run = run_pipeline(src, str(root), preset="of3-tiny", weights="random:3", seed=42,
+                       device="cpu", databases=DatabaseConfig(uniref90=str(small_db)),
+                       stages=("align", "infer"), executor="kubernetes",
+                       executor_options=ex_opts, reporter=TextProgress(bars=False))
+    df = load_summary(run.root).set_index("target")
+    assert df.loc["dimer", "infer_status"] == "done", df.loc["dimer"].to_dict()
+    assert df.loc["dimer", "chains"] == 2
+    ran = [r for r in k8s.kubelet.history if str(root) in r.argv]
+    by_stage = {}
+    for r in ran:
+        by_stage.setdefault(r.argv[r.argv.index("--stage") + 1], []).append(r)
+    assert set(by_stage) == {"align", "infer"}
+    jobs_ = KubernetesExecutor(kubeconfig=str(k8s.kubeconfig),
+                               volume_root=str(k8s.volume_dir)).run_jobs(run)
+    images = {j.metadata.labels[names.STAGE_LABEL]: {c.image for c in
+                                                     j.spec.template.spec.containers}
+              for j in jobs_}
+    assert images == {"align": {"registry.local/eksfold-worker:1.2"},
+                      "infer": {"registry.local/eksfold-worker-openfold3:1.2"}}
+    for r in by_stage["infer"]:
+        assert r.env["EKSFOLD_OF3_PYTHON"].endswith(".venv-of3/bin/python")
+    for r in by_stage["align"]:
+        assert "not-in-this-image" in r.env["EKSFOLD_OF3_PYTHON"]
+    metrics = json.loads((root / "targets" / "dimer" / "infer" / "metrics.json").read_text())
+    assert metrics["metrics"]["untrained"] is True
+    assert metrics["pod"] in {r.name for r in by_stage["infer"]}

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
 from kubernetes import client as kclient
 
 from eksfold.contracts import POD_NAME_ENV
@@ -215,3 +217,34 @@ def test_inference_is_routed_by_predicted_gpu_memory_with_a_gpu_profile(tmp_path
     assert int(short.memory[:-2]) >= 8 and huge.memory.endswith("Gi")
     with pytest.raises(TargetError, match="largest GPU class"):
         sizing.for_length("infer", 20000)
+
+
+def test_inference_pods_run_the_image_their_model_family_names(monkeypatch):
+    from eksfold.errors import ConfigError
+    from eksfold.k8s.images import family_env, sibling, stage_image
+
+    base = "123.dkr.ecr.us-east-1.amazonaws.com/eksfold-worker:0.1.0"
+    of3 = "123.dkr.ecr.us-east-1.amazonaws.com/eksfold-worker-openfold3:0.1.0"
+    monkeypatch.delenv(family_env("openfold3"), raising=False)
+    # only the stage that loads the model, and only for a family with its own image
+    assert stage_image(base, {}, "infer", "of3-tiny") == of3
+    assert stage_image(base, {}, "align", "of3-tiny") == base
+    assert stage_image(base, {}, "relax", "of3") == base
+    assert stage_image(base, {}, "infer", "tiny") == base
+    # explicit choices win: the executor option, then the environment
+    monkeypatch.setenv(family_env("openfold3"), "elsewhere/of3:9")
+    assert stage_image(base, {}, "infer", "of3") == "elsewhere/of3:9"
+    assert stage_image(base, {"openfold3": "mine:1"}, "infer", "of3") == "mine:1"
+    assert sibling("eksfold-worker", "eksfold-worker-openfold3") == "eksfold-worker-openfold3:latest"
+    assert sibling("localhost:5000/eksfold-worker", "x") == "localhost:5000/x:latest"
+    with pytest.raises(ConfigError, match="pinned by digest"):
+        sibling("r/eksfold-worker@sha256:" + "0" * 64, "eksfold-worker-openfold3")
+
+
+def test_the_openfold3_worker_image_is_built_and_pushed_under_the_name_the_backend_asks_for():
+    from eksfold.models import get_backend
+
+    name = get_backend("of3").worker_image
+    script = (PROJECT / "cluster" / "scripts" / "build-push.sh").read_text()
+    assert f"/{name}:" in script and name in script.split("for name in", 1)[1].split("\n")[0]
+    assert (PROJECT / "cluster" / "images" / name.replace("eksfold-", "")).is_dir()

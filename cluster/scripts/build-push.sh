@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the eksfold-worker and eksfold-notebook images and push them to ECR.
+# Build the eksfold-worker, eksfold-worker-openfold3 and eksfold-notebook images and push them
+# to ECR (one IMAGE_TAG: the executor finds a family's inference image beside the base one).
 #
 #   cluster/scripts/build-push.sh [--no-push] [ENV_FILE]      ENV_FILE defaults to cluster/env.sh
 #
@@ -21,16 +22,19 @@ env_file=${1:-$here/env.sh}
 
 registry=$AWS_ACCOUNT_ID.dkr.ecr.$AWS_REGION.amazonaws.com
 worker=$registry/eksfold-worker:$IMAGE_TAG
+worker_of3=$registry/eksfold-worker-openfold3:$IMAGE_TAG
 notebook=$registry/eksfold-notebook:$IMAGE_TAG
 
 export DOCKER_BUILDKIT=1
 cd "$repo_root"
 docker build --platform linux/amd64 -f cluster/images/worker/Dockerfile -t "$worker" .
+docker build --platform linux/amd64 -f cluster/images/worker-openfold3/Dockerfile \
+  --build-arg "BASE=$worker" -t "$worker_of3" .
 docker build --platform linux/amd64 -f cluster/images/notebook/Dockerfile \
   --build-arg "WORKER_IMAGE=$worker" -t "$notebook" .
-[ "$push" = 1 ] || { echo "built $worker and $notebook (not pushed)"; exit 0; }
+[ "$push" = 1 ] || { echo "built $worker, $worker_of3 and $notebook (not pushed)"; exit 0; }
 
-for name in eksfold-worker eksfold-notebook; do
+for name in eksfold-worker eksfold-worker-openfold3 eksfold-notebook; do
   if ! aws ecr describe-repositories --region "$AWS_REGION" --repository-names "$name" >/dev/null 2>&1; then
     aws ecr create-repository --region "$AWS_REGION" --repository-name "$name" \
       --image-scanning-configuration scanOnPush=true --image-tag-mutability IMMUTABLE \
@@ -40,5 +44,6 @@ for name in eksfold-worker eksfold-notebook; do
 done
 aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "$registry"
 docker push "$worker"
+docker push "$worker_of3"
 docker push "$notebook"
-echo "pushed $worker and $notebook"
+echo "pushed $worker, $worker_of3 and $notebook"

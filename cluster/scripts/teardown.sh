@@ -56,4 +56,5 @@ done
 log "done. Kept, delete yourself if you want them gone:"
 echo "  aws s3 rb s3://$EKSFOLD_BUCKET --force"
 echo "  aws ecr delete-repository --region $AWS_REGION --force --repository-name eksfold-worker"
+echo "  aws ecr delete-repository --region $AWS_REGION --force --repository-name eksfold-worker-openfold3"
 echo "  aws ecr delete-repository --region $AWS_REGION --force --repository-name eksfold-notebook"

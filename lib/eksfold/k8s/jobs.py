@@ -45,6 +45,9 @@ class JobOptions:
 
     namespace: str = names.NAMESPACE
     image: str = f"{names.WORKER_IMAGE}:latest"
+    # model family -> image of its inference Pods (eksfold.k8s.images: default, the family's
+    # repository beside `image`)
+    images: dict = field(default_factory=dict)
     image_pull_policy: str = "IfNotPresent"
     service_account: str = names.WORKER_SERVICE_ACCOUNT
     pvc: str | None = names.PVC_NAME           # None: no shared volume (s3:// run roots)

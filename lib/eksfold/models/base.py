@@ -83,6 +83,9 @@ class ModelBackend:
     # folds complexes (Target.complex): ColabFold "A:B" records and AlphaFold3/OpenFold3 jobs
     # are read as one target each (eksfold.target_files.read_targets(complexes=True))
     takes_complexes: bool = False
+    # the container image (ECR repository name) a worker folding with this family needs, when
+    # the base worker image cannot (eksfold.k8s.images); None: the base image
+    worker_image: str | None = None
 
     def __init__(self, preset: str):
         self.preset = preset

@@ -40,6 +40,7 @@ class Stage:
     depends_on: str | None = None     # the stage whose outputs this one reads
     pool: str = "cpu"
     optional: bool = False            # runs only when the run's config asks for it
+    runs_model: bool = False          # loads the run's model back end (its worker image)
     outputs: tuple[str, ...] = ()     # files every successful unit writes (others may be added)
     # summary-table column -> key in the unit record's metrics (or a record field: "wall_s", ...)
     summary_columns: dict[str, str] = {}

@@ -39,6 +39,7 @@ class InferStage(Stage):
     title = "inference"
     depends_on = "align"
     pool = "gpu"
+    runs_model = True
     outputs = ("unrelaxed.pdb", "unrelaxed.cif", "plddt.npy")
     summary_columns = {"feature_s": "feature_s", "inference_s": "inference_s",
                        "infer_peak_rss_mb": "peak_rss_mb",

@@ -24,6 +24,7 @@ from pathlib import Path
 from ...errors import ConfigError
 from ...k8s import jobs as kjobs
 from ...k8s.client import Api
+from ...k8s.images import stage_image
 from ...k8s.status import unit_status
 from ...records import UnitRecord
 from ...run import Run
@@ -160,10 +161,12 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
 
     def _create(self, shard: Shard, all_shards: list[Shard] | None = None):
         from kubernetes.client import V1Job
+        image = stage_image(self.options.image, self.options.images, shard.stage,
+                            shard.run.config.infer.preset)
         manifest = kjobs.build_job(
             run_id=shard.run_id, pod_root=self.pod_root(shard.run.root), stage=shard.stage,
             batch=shard.batch, shards=shard.shards, resources=shard.resources,
-            options=replace(self.options, namespace=self.namespace),
+            options=replace(self.options, namespace=self.namespace, image=image),
             index=None if shard.indexed else shard.index, attempt=shard.attempt)
         name = manifest["metadata"]["name"]
         created = self.api.batch.create_namespaced_job(self.namespace, V1Job.from_dict(manifest))

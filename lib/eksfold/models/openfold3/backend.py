@@ -41,6 +41,8 @@ class OpenFold3(ModelBackend):
     default_setting = AS_BUILT
     fixed_cost_s = 40.0   # runner start: torch + openfold3 imports, network build, checkpoint
     takes_complexes = True
+    # its own environment (numpy 2, biotite >= 1) in its own image: cluster/images/worker-openfold3
+    worker_image = "eksfold-worker-openfold3"
 
     @classmethod
     def presets(cls) -> tuple[str, ...]:
