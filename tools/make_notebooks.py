@@ -332,6 +332,20 @@ label = " (UNTRAINED weights)" if first.untrained else ""
 viz.view_structure(pred["pdb"], reference, title=f"{first.target}{label}")'''),
     code('''\
 viz.plot_plddt(pred["plddt"], title=f"pLDDT of {first.target}{label}")'''),
+    md("## Complexes: chains, interfaces and their scores\n"
+       "OpenFold3 presets (`preset = \"of3-tiny\"` or `\"of3\"`) fold complexes: a ColabFold "
+       "`A:B` record or an AlphaFold3/OpenFold3 JSON job is one target (try "
+       "`targets = \"data/complexes/complexes.json\"`). ipTM is the model's confidence in the "
+       "interfaces; DockQ and the ligand RMSD compare them with the reference complex. The "
+       "view gives each chain a colour and draws ligands as sticks. A run of single chains "
+       "shows an empty table here."),
+    code('''\
+complexes = finished[finished.reindex(columns=["chains"])["chains"].fillna(1) > 1]
+display(complexes.reindex(columns=["target", "chains", "tokens", "ptm", "iptm",
+                                   "ranking_score", "dockq", "dockq_min", "ligand_rmsd"]))
+if not complexes.empty:
+    name = complexes.iloc[0].target
+    display(viz.view_complex(read_prediction(run.root, name)["pdb"], title=f"{name}{label}"))'''),
     md("Accuracy, PAE, the grid of all targets and the scaling plots are in `analysis.ipynb` "
        "(`eksfold report RUN` renders it as a shareable HTML page)."),
 ]

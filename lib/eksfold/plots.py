@@ -209,13 +209,25 @@ def plot_plddt(plddt, title: str | None = None) -> Figure:
     return fig
 
 
-def plot_pae(pae, title: str | None = None, vmax: float = 30.0) -> Figure:
-    """Predicted aligned error matrix (Å) as a heatmap, AlphaFold style."""
+def plot_pae(pae, title: str | None = None, vmax: float = 30.0, blocks=None) -> Figure:
+    """Predicted aligned error matrix (Å) as a heatmap, AlphaFold style. ``blocks``:
+    ``(chain id, first token, end)`` per chain of a complex, drawn as lines and labels."""
     fig, (ax,) = _figure(size=(4.8, 4.0))
     image = ax.imshow(np.asarray(pae), cmap="Greens_r", vmin=0, vmax=vmax,
                       extent=(0.5, len(pae) + 0.5, len(pae) + 0.5, 0.5))
     fig.colorbar(image, ax=ax, label="expected position error (Å)")
-    ax.set(xlabel="scored residue", ylabel="aligned residue", title=title or "PAE")
+    unit = "residue" if not blocks else "token"
+    ax.set(xlabel=f"scored {unit}", ylabel=f"aligned {unit}", title=title or "PAE")
+    if blocks:
+        for _, _, end in blocks[:-1]:
+            ax.axhline(end + 0.5, color="black", lw=0.8)
+            ax.axvline(end + 0.5, color="black", lw=0.8)
+        centres = [(start + end) / 2 + 0.5 for _, start, end in blocks]
+        labels = [str(cid) for cid, _, _ in blocks]
+        top = ax.secondary_xaxis("top")
+        top.set_xticks(centres, labels)
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(centres, labels)
     return fig
 
 

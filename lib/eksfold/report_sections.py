@@ -300,7 +300,7 @@ def _templates_part(row) -> str:
 def target_section(run, row, reference=None, *, untrained: bool = False,
                    background: str = "white", width: int = 480, height: int = 360) -> str:
     """One target: 3D view over the reference, pLDDT and PAE, accuracy, MSA, templates, relax."""
-    from . import plots, views
+    from . import complex_report, plots, views
     from .results import read_prediction
 
     row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
@@ -317,14 +317,23 @@ def target_section(run, row, reference=None, *, untrained: bool = False,
         why = row.get("error") or "no prediction"
         parts.append(f'<p class="eks-note">No prediction: {esc(why)}</p></div>')
         return "".join(parts)
-    view = views.view_structure(pred["pdb"], reference, title=f"{tid}{tag}",
-                                background=background, width=width, height=height)
+    metrics = _infer_metrics(run, tid)
+    complex_ = complex_report.is_complex(row, metrics)
+    if complex_:   # chains coloured; the reference complex is scored by DockQ, not overlaid
+        view = views.view_complex(pred["pdb"], title=f"{tid}{tag}", background=background,
+                                  width=width, height=height)
+    else:
+        view = views.view_structure(pred["pdb"], reference, title=f"{tid}{tag}",
+                                    background=background, width=width, height=height)
     figures = [png(plots.plot_plddt(pred["plddt"], title=f"pLDDT · {tid}{tag}"))]
-    if pred["pae"] is not None:
+    if pred["pae"] is not None and not complex_:
         figures.append(png(plots.plot_pae(pred["pae"], title=f"PAE · {tid}{tag}")))
     parts.append(f'<div class="eks-row"><div>{view._make_html()}</div>'
                  f'<div>{"".join(figures)}</div></div>')
-    if reference is None:
+    if complex_:
+        parts.append(complex_report.complex_part(row, pred["pdb"], pred["pae"], metrics,
+                                                 f"{tid}{tag}"))
+    elif reference is None:
         parts.append('<p class="eks-note">No reference structure: the view shows the '
                      'prediction alone.</p>')
     coverage = msa_coverage(run, tid)
@@ -343,6 +352,13 @@ def target_section(run, row, reference=None, *, untrained: bool = False,
     parts.append(_templates_part(row))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _infer_metrics(run, target_id: str) -> dict:
+    try:
+        return run.record("infer", target_id).metrics or {}
+    except Exception:  # noqa: BLE001 - no record (old run, failed unit): the table's columns
+        return {}
 
 
 def target_sections(run, df, references: dict | None = None, **kwargs) -> list[str]:

@@ -202,12 +202,15 @@ def read_prediction(root: str, target_id: str) -> dict:
 
     Returns ``{"pdb": PDB text, "plddt": array or None, "pae": array or None, "relaxed":
     relaxed PDB text or None}``; ``pae`` is written only by pTM presets, ``relaxed`` by the relax
-    stage. Raises ``FileNotFoundError`` when the target has no prediction.
+    stage. A complex with no PDB form (OpenFold3: long chain ids, many atoms) gives its mmCIF
+    text as ``"pdb"``. Raises ``FileNotFoundError`` when the target has no prediction.
     """
     import numpy as np
 
     store, base = open_store(str(root)), unit_dir("infer", target_id)
-    out = {"pdb": store.read_text(f"{base}/unrelaxed.pdb")}
+    pdb = f"{base}/unrelaxed.pdb"
+    out = {"pdb": store.read_text(pdb if store.exists(pdb) or not store.exists(
+        f"{base}/unrelaxed.cif") else f"{base}/unrelaxed.cif")}
     relaxed = f"{unit_dir('relax', target_id)}/relaxed.pdb"
     out["relaxed"] = store.read_text(relaxed) if store.exists(relaxed) else None
     for name in ("plddt", "pae"):

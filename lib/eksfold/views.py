@@ -71,12 +71,14 @@ def plddt_colour(value: float) -> str:
     return next(colour for low, colour, _ in PLDDT_BANDS if value > low)
 
 
+_SWATCH = ('<span style="display:inline-block;width:11px;height:11px;margin-right:3px;'
+           'background:{};vertical-align:middle"></span>{}')
+
+
 def _legend_html(title: str | None, reference: bool) -> str:
-    swatch = ('<span style="display:inline-block;width:11px;height:11px;margin-right:3px;'
-              'background:{};vertical-align:middle"></span>{}')
-    items = [swatch.format(c, html.escape(label)) for _, c, label in PLDDT_BANDS]
+    items = [_SWATCH.format(c, html.escape(label)) for _, c, label in PLDDT_BANDS]
     if reference:
-        items.append(swatch.format(REFERENCE_COLOUR, "Reference (experimental)"))
+        items.append(_SWATCH.format(REFERENCE_COLOUR, "Reference (experimental)"))
     head = f"<b>{html.escape(title)}</b>" if title else ""
     return ('<div style="font:12px sans-serif;display:flex;flex-wrap:wrap;gap:4px 12px;'
             f'margin:2px 0 4px">{head}{"".join(f"<span>{i}</span>" for i in items)}</div>')
@@ -167,6 +169,39 @@ def view_structure(model_pdb, reference_pdb=None, *, superpose: bool = True,
                          reference=reference_pdb is not None)
     view.setBackgroundColor(background)
     _add_structure(view, model_pdb, reference_pdb, superpose, style)
+    return view
+
+
+# one colour per chain of a complex (colour-blind-safe Okabe-Ito order), ligands as sticks
+CHAIN_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+                 "#000000")
+
+
+def view_complex(model, *, title: str | None = None, width: int = 480, height: int = 360,
+                 background: str = "white") -> StructureView:
+    """3D view of a predicted complex: one colour per chain (cartoon), ligands as sticks in
+    their chain's colour. ``model``: PDB or mmCIF, a path or its text. Returns the view and
+    leaves the chain -> colour key in ``view.legend``."""
+    import gemmi
+
+    text, fmt = _model_text(model)
+    st = (gemmi.make_structure_from_block(gemmi.cif.read_string(text).sole_block())
+          if fmt == "cif" else gemmi.read_pdb_string(text))
+    view = StructureView(width=width, height=height, title=title)
+    view.setBackgroundColor(background)
+    view.addModel(text, fmt)
+    key = []
+    for i, chain in enumerate(st[0]):
+        colour = CHAIN_COLOURS[i % len(CHAIN_COLOURS)]
+        # 3Dmol reads the author chain id (PDB) or the label_asym_id (mmCIF)
+        view.setStyle({"chain": chain.name}, {"cartoon": {"color": colour}})
+        view.addStyle({"chain": chain.name, "hetflag": True},
+                      {"stick": {"color": colour, "radius": 0.25}})
+        key.append(_SWATCH.format(colour, html.escape(f"chain {chain.name}")))
+    head = f"<b>{html.escape(title)}</b>" if title else ""
+    view.legend = ('<div style="font:12px sans-serif;display:flex;flex-wrap:wrap;gap:4px 12px;'
+                   f'margin:2px 0 4px">{head}{"".join(f"<span>{k}</span>" for k in key)}</div>')
+    view.zoomTo()
     return view
 
 

@@ -16,13 +16,14 @@ from .plots import (ACCURACY, fit_power_law, fit_supported, plot_accuracy, plot_
                     plot_template_coverage_vs_plddt)
 from .views import (PLDDT_BANDS, REFERENCE_COLOUR, THREEDMOL_MARKER, THREEDMOL_VERSION,
                     StructureView, offline_3dmol, plddt_colour, threedmol_js_path,
-                    threedmol_script, view_grid, view_structure)
+                    threedmol_script, view_complex, view_grid,
+                    view_structure)
 
 __all__ = [
     # views
     "PLDDT_BANDS", "REFERENCE_COLOUR", "THREEDMOL_MARKER", "THREEDMOL_VERSION", "StructureView",
-    "offline_3dmol", "plddt_colour", "threedmol_js_path", "threedmol_script", "view_grid",
-    "view_structure",
+    "offline_3dmol", "plddt_colour", "threedmol_js_path", "threedmol_script", "view_complex",
+    "view_grid", "view_structure",
     # plots
     "ACCURACY", "fit_power_law", "fit_supported", "plot_accuracy", "plot_alignment_runtime",
     "plot_memory_vs_length", "plot_msa_depth_vs_plddt", "plot_pae", "plot_plddt",
