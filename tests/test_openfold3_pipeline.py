@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import gemmi
 import numpy as np
@@ -158,3 +159,16 @@ def test_the_worker_fold_equals_openfold3s_runner_on_the_same_query(of3_run, of3
     scores = run.record("infer", "dimer").metrics
     assert abs(lines[1]["best"]["scores"]["sample_ranking_score"]
                - scores["ranking_score"]) < 1e-3
+
+
+def test_the_report_shows_chains_interfaces_and_pae_blocks_of_the_complexes(of3_run, tmp_path):
+    """`eksfold report` (the analysis notebook, executed) on the OpenFold3 run."""
+    from eksfold.report import build_report
+
+    _, run, _, _, _ = of3_run
+    page = Path(build_report(run.root, tmp_path / "report.html")).read_text()
+    assert page.count("<th>chain pair</th>") == 2     # the dimer and protein + ligand, not the monomer
+    assert "A–B" in page and "mean PAE A→B" in page
+    assert "chain L" in page                                   # the aspirin job's ligand chain
+    assert page.count("no reference complex: no interface scores") == 2
+    assert "UNTRAINED" in page

@@ -10,7 +10,12 @@
 # 3. eksfold.models.openfold2.gpucheck: kernel vs softmax, tiny + demo on CUDA (warm-up, sync, peak
 #    memory reset per point), CPU vs CUDA coordinates of the same random weights (<= 1e-2 Å);
 # 4. the settings sweep on CUDA (demo preset; $GPU_LENGTHS x default,chunk,lma,offload) ->
-#    profiles/gpu-<name>/settings.csv + settings.png, which the notebook and planner read.
+#    profiles/gpu-<name>/settings.csv + settings.png, which the notebook and planner read;
+# 5. OpenFold3 (issue 24): its own venv (.venv-of3-gpu: tools/openfold3's pins with PyPI's CUDA
+#    torch), then eksfold.models.openfold3.gpucheck: the warm runner, full configuration, 5
+#    samples, UNTRAINED random weights, $OF3_TOKENS single chains + a heterodimer + a
+#    protein-ligand pair: seconds and GPU peak per query beside NVIDIA's NIM figures ->
+#    profiles/gpu-<name>/openfold3.csv ($OF3_CHECK=0 skips it).
 # Needs only this repository and the package registries. Copies the results to $OUT if set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +79,21 @@ model.loo_table().to_csv(f"{profile}/settings-loo.csv", index=False)
 plot_settings_tradeoff(df, model).savefig(f"{profile}/settings.png", dpi=110)
 sys.exit(0 if df["error"].isna().all() else 1)
 PY
+
+if [ "${OF3_CHECK:-1}" = 1 ]; then
+  of3_venv=${OF3_GPU_VENV:-.venv-of3-gpu}
+  step "OpenFold3: venv $of3_venv"
+  [ -x "$of3_venv/bin/python" ] || "$python" -m venv "$of3_venv"
+  grep -v -E '^(torch|triton|nvidia-)' tools/openfold3/constraints.txt > "$of3_venv/constraints-gpu.txt"
+  "$of3_venv/bin/python" -m pip install -q --upgrade pip
+  "$of3_venv/bin/python" -m pip install -q "$(grep -E '^torch==' tools/openfold3/requirements.txt)"
+  "$of3_venv/bin/python" -m pip install -q -r tools/openfold3/requirements.txt -c "$of3_venv/constraints-gpu.txt"
+  "$of3_venv/bin/python" -c "import torch, openfold3; assert torch.cuda.is_available(), 'torch sees no GPU'"
+  step "OpenFold3 on CUDA: tokens ${OF3_TOKENS:-64,186,384,768}, full configuration"
+  EKSFOLD_OF3_PYTHON=$PWD/$of3_venv/bin/python "$venv/bin/python" -m eksfold.models.openfold3.gpucheck \
+    --out "$profile" --device cuda --configuration full --tokens "${OF3_TOKENS:-64,186,384,768}" \
+    --samples 5 || status=1
+fi
 
 if [ -n "${OUT:-}" ]; then cp "$profile"/* "$OUT"/ 2>/dev/null || true; fi
 step "done: $profile ($(ls "$profile" | tr '\n' ' ')); status $status"

@@ -269,7 +269,8 @@ class OpenFold3Folder:
                 "device": self.device, "feature_s": None,
                 "inference_s": result.get("seconds"),
                 "child_cpu_s": result.get("cpu_seconds"),
-                "child_peak_rss_mb": None if peak is None else round(peak, 1)}
+                "child_peak_rss_mb": None if peak is None else round(peak, 1),
+                "gpu_peak_mb": result.get("cuda_peak_mb")}
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -137,6 +137,7 @@ class WarmRunner:
                 shutil.rmtree(out_dir / name, ignore_errors=True)
                 self._retarget(out_dir, seeds)
                 _set_rng_state(self._rng_state)
+                _reset_cuda_peak()
                 try:
                     self.runner.run(one)
                 finally:
@@ -156,6 +157,7 @@ class WarmRunner:
             # CPU seconds too: on a shared machine wall time mostly measures the neighbours.
             result["seconds"] = round(time.perf_counter() - started, 3)
             result["cpu_seconds"] = round(time.process_time() - cpu, 3)
+            result["cuda_peak_mb"] = _cuda_peak_mb()
             results.append(result)
         return results
 
@@ -176,6 +178,22 @@ def _set_rng_state(state) -> None:
     torch.set_rng_state(state[0])
     np.random.set_state(state[1])
     random.setstate(state[2])
+
+
+def _reset_cuda_peak() -> None:
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _cuda_peak_mb() -> float | None:
+    """The query's peak of memory allocated by torch on the GPU (None on CPU)."""
+    import torch
+    if not torch.cuda.is_available():
+        return None
+    torch.cuda.synchronize()
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
 def _predict_error(out_dir: Path, since: float) -> str:
