@@ -79,8 +79,10 @@ def run_queries(work: Path, configuration: str, device: str, samples: int,
            "--random-seed", str(seed), "--configuration", configuration,
            "run", str(work / "queries.json"), str(work / "out")]
     started = time.perf_counter()
+    from .folder import _die_with_parent   # the runner must not outlive this process
+
     proc = subprocess.run(cmd, capture_output=True, text=True, env=of3_env(work / "scratch"),
-                          timeout=timeout)
+                          timeout=timeout, preexec_fn=_die_with_parent)
     lines = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         raise RuntimeError(f"the OpenFold3 runner exited {proc.returncode} before loading: "
