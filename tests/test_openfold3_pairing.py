@@ -209,12 +209,15 @@ def test_no_uniprot_database_is_a_stated_unpaired_fallback_and_a_missing_one_an_
 def test_the_folded_heteromer_has_paired_rows_in_openfold3s_features(of3, small_db, tmp_path):
     """`eksfold run` with the default databases ($EKSFOLD_DATABASE: uniref90 and uniprot both
     the stand-in, stated in the manifest); OpenFold3's features of the fold hold the paired
-    rows its MSA processing makes from the align stage's files."""
+    rows its MSA processing makes from the align stage's files. The chains are S6's first 60
+    and S18's residues 31-95 (125 tokens, not 224: the fold is the test's cost), whose
+    homologues still share species in the database."""
     env = dict(os.environ, EKSFOLD_CACHE=str(tmp_path / "cache"),
                EKSFOLD_DATABASE=str(small_db))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
-    root = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "eksfold.cli", "run", str(HETERODIMER),
+    root, fasta = tmp_path / "run", tmp_path / "fragments.fasta"
+    fasta.write_text(f">s6-s18\n{S6[:60]}:{S18[30:95]}\n")
+    proc = subprocess.run([sys.executable, "-m", "eksfold.cli", "run", str(fasta),
                            "--root", str(root), "--preset", "of3-tiny", "--weights", "random:3",
                            "--device", "cpu", "--stages", "align,infer"],
                           capture_output=True, text=True, env=env, timeout=2800)
