@@ -31,6 +31,7 @@ def test_the_family_and_its_presets():
     assert of3.configuration == "reduced" and get_backend("of3").configuration == "full"
     assert [s.name for s in of3.ladder()] == [of3.as_built_setting] == [of3.default_setting]
     assert of3.inputs().msas[0] == "uniref90" and of3.inputs().template_hits == ()
+    assert of3.inputs().paired_msas   # heteromers: UniProt hits, paired by OpenFold3 itself
     with pytest.raises(ConfigError, match="templates are not wired"):
         of3.inputs(templates=True)
     with pytest.raises(ConfigError, match="no option presets"):

@@ -23,7 +23,10 @@ class DatabaseConfig:
     small_bfd -> small_bfd_hits.sto (jackhmmer, FASTA databases); bfd (+ uniclust30) ->
     bfd_uniclust_hits.a3m (hhblits, HH-suite database prefixes); pdb70 -> pdb70_hits.hhr
     (hhsearch); pdb_seqres -> hmm_output.sto (hmmsearch). Templates (eksfold.templates) also
-    need the mmCIF folder and, optionally, the PDB's obsolete-entry list.
+    need the mmCIF folder and, optionally, the PDB's obsolete-entry list. uniprot ->
+    uniprot_hits.sto (jackhmmer; FASTA with UniProt headers, ``tr|ACC|NAME_SPECIES``): searched
+    only for the protein chains of heteromeric complexes of a family that pairs MSAs by species
+    (OpenFold3), never part of the unpaired MSAs.
     """
 
     uniref90: str | None = None
@@ -36,6 +39,8 @@ class DatabaseConfig:
     pdb_seqres: str | None = None
     template_mmcif_dir: str | None = None
     obsolete_pdbs: str | None = None
+    # species pairing of complexes (AlphaFold-Multimer's and OpenFold3's uniprot_hits)
+    uniprot: str | None = None
 
     def configured(self) -> dict[str, str]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v}
@@ -64,6 +69,7 @@ class AlignConfig:
     evalue: float = 1e-4
     uniref90_max_hits: int = 10000
     mgnify_max_hits: int = 501
+    uniprot_max_hits: int = 50000     # AlphaFold-Multimer's; OpenFold3 reads up to 50,000
     hhblits_iterations: int = 3
     # Reuse OpenFold's precomputed alignments (s3://openfold/pdb/<chain>/) when they exist for
     # the target's PDB chain and their query row is the target's sequence.
@@ -152,5 +158,6 @@ def default_databases() -> DatabaseConfig:
     from .templates.settings import default_template_databases
 
     db = default_database()
-    dbs = DatabaseConfig(uniref90=str(db)) if db else DatabaseConfig()
+    # the same stand-in is the default uniprot database: its headers are UniProt's (species)
+    dbs = DatabaseConfig(uniref90=str(db), uniprot=str(db)) if db else DatabaseConfig()
     return dataclasses.replace(dbs, **default_template_databases())   # templates hook (#20)

@@ -6,6 +6,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from .alignment.pairing import databases_for, plan as pairing_plan
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
                      ScoreConfig, TemplateConfig, default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
@@ -131,13 +132,18 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
         raise TargetError(str(source), f"no valid target to run ({len(rejected)} refused: {shown})")
     if not isinstance(relax, RelaxConfig):
         relax = RelaxConfig(enabled=not is_untrained(weights) if relax is None else bool(relax))
-    config = RunConfig(databases=_absolute(databases) if databases else default_databases(),
+    databases = databases_for(backend, databases or default_databases())
+    config = RunConfig(databases=_absolute(databases),
                        align=align or AlignConfig(),
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
                        relax=relax, score=_score_config(inputs.get("fasta")),
                        templates=pin_date(templates or TemplateConfig(), root))
     log.info("templates: %s", template_plan(config).reason)   # ConfigError before any work (#20)
+    pairing = pairing_plan(config)   # ConfigError for a missing uniprot database, before any work
+    if pairing.wanted:
+        log.info("paired MSAs of complexes: %s", "jackhmmer against uniprot "
+                 f"{config.databases.uniprot}" if pairing.active else pairing.reason)
     if parse_weights(weights).kind == "file" and (stages is None or "infer" in stages):
         # a truncated or corrupt checkpoint: one clear error before any unit, not one per fold
         check_weights_file(resolve_weights_path(weights))

@@ -66,6 +66,10 @@ def _add_run(sub) -> None:
     p.add_argument("--mgnify", help="second jackhmmer FASTA database")
     p.add_argument("--bfd", help="HH-suite database prefix for hhblits")
     p.add_argument("--uniclust30", help="second HH-suite database prefix for hhblits")
+    p.add_argument("--uniprot", help="FASTA with UniProt headers: species-paired MSAs of "
+                                     "heteromeric complexes (OpenFold3 presets, jackhmmer mode). "
+                                     "Default: with the default databases, the one `make setup` "
+                                     "built; with --uniref90 etc. and no --uniprot, unpaired")
     p.add_argument("--align-cpus", type=int, default=2, help="CPUs per alignment unit")
     p.add_argument("--msa", default="jackhmmer", choices=["jackhmmer", "mmseqs2"],
                    help="alignment mode: jackhmmer (+hhblits) or MMseqs2 (ColabFold-style)")
@@ -131,6 +135,8 @@ def cmd_run(args) -> int:
                          uniclust30=args.uniclust30)
     if not dbs.configured():
         dbs = default_databases()
+    if args.uniprot:
+        dbs = dataclasses.replace(dbs, uniprot=args.uniprot)
     template_dbs = {k: getattr(args, k) for k in ("pdb70", "pdb_seqres", "template_mmcif_dir",
                                                   "obsolete_pdbs") if getattr(args, k)}
     dbs = dataclasses.replace(dbs, **template_dbs)

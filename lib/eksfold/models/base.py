@@ -23,8 +23,9 @@ class AlignInputs:
     configured are used). ``template_hits``: template searches whose hit files the model reads
     (``"pdb70"``: HHsearch of the UniRef90 MSA against PDB70, ``pdb70_hits.hhr``;
     ``"pdb_seqres"``: hmmsearch against ``pdb_seqres``, ``pdb_hits.sto``); empty when the
-    preset runs without templates. ``paired_msas``: per-chain MSAs paired by species
-    (complexes; no family uses it yet).
+    preset runs without templates. ``paired_msas``: the family pairs its chains' MSAs by
+    species itself (OpenFold3): heteromers get each chain's UniProt hits
+    (:mod:`eksfold.alignment.pairing`).
     """
 
     msas: tuple[str, ...]

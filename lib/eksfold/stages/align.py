@@ -12,6 +12,12 @@ Metrics: ``tools`` (one entry per program: wall/CPU seconds, peak RSS, output fi
 with templates (:mod:`eksfold.templates.search`) ``template_hits``, ``template_search_wall_s``,
 ``template_search_cpu_s``, ``template_tools`` and the hit file (``pdb70_hits.hhr`` or
 ``hmm_output.sto``) beside the MSAs.
+
+Complexes (:meth:`AlignStage._complex`): each distinct protein chain aligned once into
+``chain_<id>/``; for a family that pairs MSAs (OpenFold3) and a heteromer, also jackhmmer against
+the ``uniprot`` database into ``chain_<id>/uniprot_hits.sto`` (cached per chain sequence under
+its own key; :mod:`eksfold.alignment.pairing`). Metrics ``pairing`` (paired or why not),
+``uniprot_hits`` (hits per chain, query not counted) and per chain ``uniprot_cache_hit``.
 """
 from __future__ import annotations
 
@@ -84,12 +90,25 @@ class AlignStage(Stage):
         self.templates = for_run(self.config)
         if self.templates:
             self.versions.update(self.templates.versions())
+        self._open_pairing(cfg)
         self.cache = _cache(cfg, self) if cfg.cache else None
         self._check_databases()
         if not self.tools and not self.mmseqs and not cfg.use_precomputed:
             raise ConfigError("no sequence database configured for the alignment stage: pass "
                               "--uniref90 FASTA, set $EKSFOLD_DATABASE, or run `make setup` "
                               "to build the default one")
+
+    def _open_pairing(self, cfg) -> None:
+        """The UniProt search for species pairing, when the run pairs (alignment.pairing)."""
+        from ..alignment.pairing import UNIPROT_HITS, plan
+
+        self.pairing = plan(self.config)
+        self.uniprot = None
+        if self.pairing.active:
+            self.uniprot = Jackhmmer(self.config.databases.uniprot, cfg.cpus,
+                                     cfg.jackhmmer_iterations, cfg.evalue, cfg.uniprot_max_hits)
+            self.uniprot.output_name = UNIPROT_HITS
+            self.versions.setdefault("jackhmmer", tool_version(["jackhmmer", "-h"]))
 
     def _check_databases(self) -> None:
         """A truncated database fails each unit with a clear, retryable error (exit 1): the
@@ -152,28 +171,69 @@ class AlignStage(Stage):
     def _complex(self, target: Target, inputs, out: Path) -> dict:
         """A complex: each distinct protein chain (entity) aligned once, into
         ``chain_<first id>/`` (the MSA cache applies per chain); RNA, DNA and ligands need no
-        MSA here. Metrics: the tools' sums, and per chain depth and cache hit."""
+        MSA here. A heteromer of a pairing family also gets each chain's UniProt hits
+        (``uniprot_hits.sto``). Metrics: the tools' sums, per chain depth and cache hits, and
+        ``pairing``: whether its MSAs can be paired and, if not, why."""
+        from ..alignment.pairing import UNIPROT_HITS, protein_entities, skip_reason
         from ..models.openfold3.folder import chain_dir
 
-        per_chain = {}
-        for chain in target.complex["chains"]:
-            if chain["molecule_type"] != "protein" or chain.get("main_msa_file_paths"):
-                continue
+        skip = self.pairing.reason if self.pairing.wanted else None
+        skip = skip or (skip_reason(target.complex) if self.pairing.active else None)
+        search_uniprot = self.pairing.active and skip is None
+        per_chain, uniprot = {}, {}
+        for chain in protein_entities(target.complex):
             sub = Target(f"{target.id}-{chain['chain_ids'][0].lower()}", chain["sequence"])
-            per_chain[",".join(chain["chain_ids"])] = self.run_unit(
-                sub, inputs, out / chain_dir(chain["chain_ids"]))
-        runs = per_chain.values()
-        return {"mode": self.config.align.msa_mode, "chains": {
-                    k: {"msa_depth": m.get("msa_depth"), "cache_hit": m.get("cache_hit"),
-                        "tool_wall_s": m.get("tool_wall_s")} for k, m in per_chain.items()},
+            folder = out / chain_dir(chain["chain_ids"])
+            (folder / UNIPROT_HITS).unlink(missing_ok=True)   # never cached with the MSAs
+            key = ",".join(chain["chain_ids"])
+            per_chain[key] = self.run_unit(sub, inputs, folder)
+            if search_uniprot:
+                uniprot[key] = self._uniprot(sub, folder)
+        runs = [*per_chain.values(), *uniprot.values()]
+        chains = {k: {"msa_depth": m.get("msa_depth"), "cache_hit": m.get("cache_hit"),
+                      "tool_wall_s": m.get("tool_wall_s")} for k, m in per_chain.items()}
+        for k, m in uniprot.items():
+            chains[k].update(uniprot_hits=m["hits"], uniprot_cache_hit=m["cache_hit"])
+        pairing = ({"paired": True, "source": "uniprot", "database": self.uniprot.database,
+                    "chains": len(uniprot)} if search_uniprot
+                   else {"paired": False, "reason": skip} if self.pairing.wanted else None)
+        return {"mode": self.config.align.msa_mode, "chains": chains,
                 "aligned_chains": len(per_chain),
-                "cache_hits": sum(bool(m.get("cache_hit")) for m in runs),
+                "cache_hits": sum(bool(m.get("cache_hit")) for m in per_chain.values()),
                 "tool_wall_s": round(sum(m.get("tool_wall_s") or 0 for m in runs), 3),
                 "cpu_s": round(sum(m.get("cpu_s") or 0 for m in runs), 3),
                 "tool_peak_rss_mb": max((m.get("tool_peak_rss_mb") or 0 for m in runs),
                                         default=0.0),
-                "msa_depth": min((m.get("msa_depth") or 0 for m in runs), default=0),
+                "msa_depth": min((m.get("msa_depth") or 0 for m in per_chain.values()),
+                                 default=0),
+                **({"pairing": pairing} if pairing else {}),
+                **({"uniprot_hits": {k: m["hits"] for k, m in uniprot.items()}}
+                   if uniprot else {}),
                 "versions": self.versions}
+
+    def _uniprot(self, target: Target, out: Path) -> dict:
+        """jackhmmer of one chain against the uniprot database into ``out/uniprot_hits.sto``,
+        or the cached hits of the same sequence (key: sequence, ``uniprot``, that database and
+        the search settings)."""
+        from ..alignment.msa import read_msa_sequences
+
+        name = self.uniprot.output_name
+        started = time.perf_counter()
+        if self.cache and self.cache.get(target.sequence, "uniprot", self.uniprot_identity, out):
+            return {"cache_hit": True, "hits": len(read_msa_sequences(out / name)) - 1,
+                    "tool_wall_s": round(time.perf_counter() - started, 3), "cpu_s": 0.0,
+                    "tool_peak_rss_mb": 0.0}
+        query = out.parent / f".{target.id}.uniprot.fasta"
+        query.write_text(target.fasta())
+        try:
+            run = self.uniprot.run(query, out / name)
+        finally:
+            query.unlink(missing_ok=True)
+        if self.cache:
+            self.cache.put(target.sequence, "uniprot", self.uniprot_identity, out, names=[name])
+        return {"cache_hit": False, "hits": len(read_msa_sequences(out / name)) - 1,
+                "tool_wall_s": run.wall_s, "cpu_s": run.cpu_s,
+                "tool_peak_rss_mb": run.peak_rss_mb}
 
     def _templates(self, target: Target, out: Path, metrics: dict) -> dict:
         """Template search after the MSAs (eksfold.templates.search); nothing without one."""
@@ -252,6 +312,8 @@ def _mmseqs_search(cfg):
 
 # DatabaseConfig fields that hold template databases, not sequence databases for the MSAs
 TEMPLATE_FIELDS = ("pdb70", "pdb_seqres", "template_mmcif_dir", "obsolete_pdbs")
+# ... and the UniProt hits for pairing, cached under their own key (mode "uniprot")
+NOT_IN_MSA_KEY = (*TEMPLATE_FIELDS, "uniprot")
 
 
 def _cache(cfg, stage: AlignStage):
@@ -260,13 +322,18 @@ def _cache(cfg, stage: AlignStage):
     from ..templates.search import identity_files
 
     dbs = {k: v for k, v in stage.config.databases.configured().items()
-           if k not in TEMPLATE_FIELDS}
+           if k not in NOT_IN_MSA_KEY}
     paths = [stage.mmseqs.database] if stage.mmseqs else list(dbs.values())
     extra = stage.mmseqs.settings() if stage.mmseqs else {}
     if stage.templates:   # the template hits are cached with the MSAs (#20)
         paths += identity_files(stage.templates.route, stage.config.databases)
         extra["templates"] = stage.templates.route
     stage.db_identity = database_identity(*paths, **extra)
+    if stage.uniprot:   # the pairing hits: that database and the search settings
+        tool = stage.uniprot
+        stage.uniprot_identity = database_identity(
+            tool.database, search="jackhmmer", iterations=tool.iterations, evalue=tool.evalue,
+            max_hits=tool.max_hits)
     return MSACache(cfg.cache)
 
 

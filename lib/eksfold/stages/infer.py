@@ -50,7 +50,7 @@ class InferStage(Stage):
                        "untrained": "untrained", "mean_plddt": "mean_plddt", "ptm": "ptm",
                        # complexes (#24, OpenFold3): None for single-chain families
                        "chains": "chains", "tokens": "tokens", "iptm": "iptm",
-                       "ranking_score": "ranking_score",
+                       "ranking_score": "ranking_score", "paired_msa_rows": "paired_msa_rows",
                        # templates (#20): eksfold.templates.featurize's record
                        "templates_used": "templates_used", "top_template": "top_template",
                        "top_template_identity": "top_template_identity",

@@ -75,10 +75,11 @@ class OpenFold3(ModelBackend):
         return False
 
     def inputs(self, templates: bool | None = None) -> AlignInputs:
-        # OpenFold3 pairs MSAs itself from files named uniprot_hits (species in UniProt
-        # headers); no configured database gives those yet: unpaired MSAs only (docs/DESIGN.md)
+        # OpenFold3 pairs MSAs itself, by species, from each chain's uniprot_hits (UniProt
+        # headers): the align stage searches the uniprot database for heteromers
+        # (eksfold.alignment.pairing)
         self.uses_templates(templates)
-        return AlignInputs(msas=("uniref90", "mgnify", "bfd", "small_bfd"))
+        return AlignInputs(msas=("uniref90", "mgnify", "bfd", "small_bfd"), paired_msas=True)
 
     # -- the network ------------------------------------------------------------------------
     def load(self, config):

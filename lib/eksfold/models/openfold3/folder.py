@@ -42,6 +42,9 @@ MSA_NAMES = {
     "small_bfd_hits.sto": "bfd_uniref_hits.sto",       # no reduced-BFD name in OpenFold3
     "uniref_mmseqs.a3m": "mmseqs_colabfold.a3m",       # MMseqs2 mode, UniRef search
     "env_mmseqs.a3m": "colabfold_main.a3m",            # MMseqs2 mode, environmental search
+    # heteromers: UniProt hits, which OpenFold3 pairs across chains by species (msas_to_pair)
+    # and leaves out of the unpaired MSA (not in its aln_order)
+    "uniprot_hits.sto": "uniprot_hits.sto",
 }
 UNTRAINED_NOTE = ("UNTRAINED RANDOM OpenFold3 WEIGHTS: structures and confidences are "
                   "meaningless; they exist to exercise the pipeline and measure cost.")
@@ -262,6 +265,10 @@ class OpenFold3Folder:
                 "best_sample": {"seed": best["seed"], "sample": best["sample"]},
                 "seeds": result["seeds"], "samples": result["samples"],
                 "msas": msas, "msa_files": sum(len(m["files"]) for m in msas.values()),
+                # OpenFold3's own MSA features of the query (its batch): paired rows across
+                # chains (its num_paired_seqs less the query row) and all rows
+                "paired_msa_rows": result.get("paired_msa_rows"),
+                "msa_rows": result.get("msa_rows"),
                 "preset": self.preset, "weights": self.config.weights,
                 "untrained": bool(result.get("untrained")),
                 "checkpoint": self.info.get("checkpoint"),

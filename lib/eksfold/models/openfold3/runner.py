@@ -116,6 +116,9 @@ class WarmRunner:
         config.msa_computation_settings = msa
         # predict_step writes its per-query error log under the module's log_dir.
         self.runner.lightning_module.log_dir = self.runner.log_dir
+        # the query's MSA rows as OpenFold3 featurised them (callbacks: a fresh cached list)
+        self.msa_rows = {}
+        self.runner.callbacks.append(_msa_rows_callback(self.msa_rows))
 
     def predict(self, query_set: dict, out_dir: str | Path) -> list[dict]:
         """Run every query of an OpenFold3 query set (``{"seeds"?, "queries": {...}}``) into
@@ -148,7 +151,7 @@ class WarmRunner:
                 ranking = outputs.write_ranking(out_dir, name, samples, {
                     "untrained": result["untrained"], "checkpoint": str(self.checkpoint)})
                 result.update(ok=True, ranking=str(ranking),
-                              best=outputs.rank(samples)[0])
+                              best=outputs.rank(samples)[0], **self.msa_rows)
             except outputs.OutputError as exc:
                 result.update(ok=False, error=f"{exc}{_predict_error(out_dir, started_at)}")
             except Exception as exc:  # a query's bad input must not end the worker
@@ -160,6 +163,24 @@ class WarmRunner:
             result["cuda_peak_mb"] = _cuda_peak_mb()
             results.append(result)
         return results
+
+
+def _msa_rows_callback(record: dict):
+    """A Lightning callback that keeps, from the first batch of a query, OpenFold3's own MSA
+    features: ``paired_msa_rows`` (its ``num_paired_seqs`` less the query row: rows paired
+    across chains by species) and ``msa_rows`` (all rows of the MSA feature)."""
+    import pytorch_lightning as pl
+
+    class MsaRows(pl.Callback):
+        def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx,
+                                   dataloader_idx=0):
+            if record or "num_paired_seqs" not in batch:   # an empty (failed) batch
+                return
+            record["paired_msa_rows"] = int(batch["num_paired_seqs"].max()) - 1
+            if "msa" in batch:
+                record["msa_rows"] = int(batch["msa"].shape[-3])
+
+    return MsaRows()
 
 
 def _rng_state():
