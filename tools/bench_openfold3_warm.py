@@ -6,7 +6,7 @@ Run with the OpenFold3 environment (it imports openfold3):
         --work runs/bench-of3 --repeats 2 --cli \\
         --csv lib/eksfold/profiles/cpu-2core/openfold3-warm.csv
 
-One process holds two networks loaded from the same checkpoint (reduced configuration, seeded
+One process holds two networks loaded from the same checkpoint (``--configuration``, seeded
 random weights, UNTRAINED): OpenFold3's ``InferenceExperimentRunner`` driven by the least a
 loop needs (fresh per-query data module, trainer and MSA settings: OpenFold3 caches them per
 query set), and :class:`eksfold.models.openfold3.runner.WarmRunner` (the same plus output
@@ -96,6 +96,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", required=True, help="scratch and output directory")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--configuration", default="reduced", choices=("reduced", "full"))
     parser.add_argument("--cli", action="store_true", help="also loop over run_openfold")
     parser.add_argument("--csv", help="write the per-query rows here")
     parser.add_argument("--queries", default=",".join(QUERIES),
@@ -103,9 +104,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     confine_environment(work)
-    checkpoint = work / "reduced-seed0.pt"
-    label = make_random_checkpoint(checkpoint, seed=0, configuration="reduced")
-    settings = runner_settings("reduced", num_diffusion_samples=1, seeds=[42])
+    checkpoint = work / f"{args.configuration}-seed0.pt"
+    label = make_random_checkpoint(checkpoint, seed=0, configuration=args.configuration)
+    settings = runner_settings(args.configuration, num_diffusion_samples=1, seeds=[42])
     yaml = write_runner_yaml(work / "runner.yaml", settings)
     seeds = [42]
     load_bare = timed(lambda: setattr(main, "bare", BareLoop(checkpoint, settings, work)))
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
             rows.append(row)
             print(json.dumps({k: round(v, 2) if isinstance(v, float) else v
                               for k, v in row.items()}), flush=True)
-    print_table(rows, load_bare, load_warm, label)
+    print_table(rows, load_bare, load_warm, label, args.configuration)
     if args.csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         with open(args.csv, "w", newline="") as fh:
@@ -152,8 +153,8 @@ def _check(results):
         raise RuntimeError(f"warm runner failed: {bad}")
 
 
-def print_table(rows, load_bare, load_warm, label):
-    print(f"\ncheckpoint: reduced configuration, {label['parameters']:,} parameters, "
+def print_table(rows, load_bare, load_warm, label, configuration="reduced"):
+    print(f"\ncheckpoint: {configuration} configuration, {label['parameters']:,} parameters, "
           f"UNTRAINED (seed {label['seed']}); load wall/CPU s: bare {load_bare[0]:.1f}/"
           f"{load_bare[1]:.1f}, warm {load_warm[0]:.1f}/{load_warm[1]:.1f}")
     cli = "cli_wall_s" in rows[0]
