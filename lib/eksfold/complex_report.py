@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from .report_sections import esc, fmt, png
+from .report_html import esc, fmt, png
 
 
 def is_complex(row: dict, metrics: dict | None = None) -> bool:
