@@ -1,0 +1,200 @@
+"""OpenFold3 memory-aware by tokens (issue 24): the settings ladder from OpenFold3's own
+presets, switched per query on a warm runner; the per-token cost model of the committed CPU
+sweep; refusal up front in tokens; the planner pricing complexes by tokens; and an OOM kill of
+the runner (a child of the worker, in the worker's memory cgroup) retried one setting lower in
+the same run, every attempt in the record.
+
+The runtime tests run the real OpenFold3 code in .venv-of3 (reduced configuration, seeded
+random checkpoint: UNTRAINED).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from eksfold.models import get_backend
+from eksfold.models.openfold3.environment import LIB, of3_env
+from eksfold.models.openfold3.settings import LADDER
+
+# the target of the runtime tests: long enough that `lma` lowers the runner's peak clearly
+# (profiles/cpu-2core/settings-of3-tiny.csv)
+TOKENS = 224
+
+
+def protein(n: int) -> str:
+    from eksfold.bench.common import synthetic_sequence
+    return synthetic_sequence(n)
+
+
+def test_the_ladder_is_openfold3s_own_presets(of3, tmp_path):
+    """`predict` and `low_mem` hold exactly the memory values OpenFold3's own config builder
+    gives for its presets (model_setting_presets.yml over model_config.py)."""
+    script = (
+        "import json\n"
+        "from openfold3.projects.of3_all_atom.project_entry import OF3ProjectEntry\n"
+        "from eksfold.models.openfold3.settings import BY_NAME\n"
+        "entry, out = OF3ProjectEntry(), {}\n"
+        "for name, presets in (('predict', ['predict']), ('low_mem', ['predict', 'low_mem'])):\n"
+        "    c = entry.get_model_config_with_presets(presets)\n"
+        "    s = BY_NAME[name]\n"
+        "    out[name] = {\n"
+        "        'eval': {k: [c.settings.memory.eval[k], v] for k, v in s.memory_eval.items()},\n"
+        "        'offload': {k: [c.settings.memory.eval.offload_inference[k], v]\n"
+        "                    for k, v in s.offload.items()},\n"
+        "        'clear': [c.settings.clear_cache_between_steps, s.clear_cache_between_steps],\n"
+        "        'heads': c.architecture.heads.per_sample_token_cutoff}\n"
+        "print(json.dumps(out))\n")
+    env = of3_env(tmp_path / "work")
+    done = subprocess.run([of3, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, parts in found.items():
+        for group in ("eval", "offload"):
+            for key, (theirs, ours) in parts[group].items():
+                assert theirs == ours, (name, group, key, theirs, ours)
+        assert parts["clear"][0] == parts["clear"][1], name
+        # the heads' cutoff is the same FieldReference as memory.eval's
+        assert parts["heads"] == parts["eval"]["per_sample_token_cutoff"][0]
+    assert [s.name for s in LADDER] == ["predict", "low_mem", "lma"]
+
+
+def test_the_ladder_as_generic_code_sees_it():
+    tiny, full = get_backend("of3-tiny"), get_backend("of3")
+    # one diffusion sample on a CPU: low_mem changes nothing there (offloading to the host
+    # is a no-op, per-sample heads and metrics need several samples): not a rung
+    assert [s.name for s in tiny.ladder("cpu")] == ["predict", "lma"]
+    assert [s.name for s in tiny.ladder("cuda")] == ["predict", "low_mem", "lma"]
+    assert [s.name for s in full.ladder("cpu")] == ["predict", "low_mem", "lma"]
+    assert tiny.next_lower("predict", "cpu") == "lma"
+    assert full.next_lower("predict", "cuda") == "low_mem"
+    assert tiny.next_lower("lma", "cpu") is None
+    assert tiny.default_setting == "predict" and tiny.as_built_setting == "openfold3"
+    assert tiny.memory_grows_with == "tokens"
+
+
+def test_the_committed_sweep_fits_per_token_within_20_percent():
+    from eksfold.memory.chooser import usable_model
+
+    model, problem = usable_model("cpu", "of3-tiny")
+    assert model is not None, problem
+    assert {"predict", "lma"} <= set(model.settings)
+    for setting in ("predict", "lma"):
+        fit = model.fits[(setting, "peak_rss_mb")]
+        assert len(fit.lengths) >= 4 and fit.loo_max_error <= 0.20, (setting, fit.loo)
+    top = max(model.measured_lengths("lma"))
+    # lma lowers the predicted peak at the longest measured token count
+    assert model.predict(top, "lma") < model.predict(top, "predict")
+
+
+def test_a_complex_too_large_is_refused_up_front_in_tokens():
+    from eksfold.memory.chooser import refuse_unfit, usable_model
+    from eksfold.targets import Target
+
+    model, problem = usable_model("cpu", "of3-tiny")
+    assert model is not None, problem
+    small = Target("small", protein(40))
+    big = Target("big", protein(6000))
+    budget = model.predict(400, "lma") * 1.3
+    fit, errors = refuse_unfit([small, big], budget, model)
+    assert [t.id for t in fit] == ["small"]
+    (err,) = errors
+    assert err.target == "big" and err.problem.startswith("6000 tokens: predicted ")
+    assert "'lma'" in err.problem and "MB available" in err.problem
+
+
+def test_the_planner_prices_a_complex_by_its_tokens(tmp_path):
+    from eksfold import planner
+
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(f">mono\n{protein(60)}\n>dimer\n{protein(60)}:{protein(50)}\n")
+    lengths = planner.target_lengths(str(fasta), preset="of3-tiny")
+    assert lengths == {"mono": 60, "dimer": 110}          # one target, its token count
+    backend = get_backend("of3-tiny")
+    for local in (True, False):
+        result = planner.plan(str(fasta), local=local, preset="of3-tiny")
+        infer = {u.target: u for u in result.units if u.stage == "infer"}
+        assert infer["dimer"].length == 110 and infer["mono"].length == 60
+        assert any("per-token" in s and "of3-tiny" in s for s in result.sources), result.sources
+    # the curves themselves: this machine's per-token CPU curve, the H100 one on a cluster
+    from eksfold.planner.costs import reference_costs, stage_costs, with_backend_infer
+    cpu = with_backend_infer(stage_costs(), "of3-tiny", local=True)
+    assert cpu.curves["infer"](110) == backend.predicted_seconds(110)
+    gpu = with_backend_infer(reference_costs(), "of3-tiny", local=False)
+    assert gpu.curves["infer"](1869) == backend.gpu_seconds(1869) and gpu.reference_gpu == "H100"
+    # an AlphaFold2 preset keeps the profile's curves (and splits nothing differently)
+    assert with_backend_infer(stage_costs(), "tiny", local=True).curves["infer"](110) == \
+        stage_costs().curves["infer"](110)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3000)
+def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeypatch):
+    """One runner, one load: the same query with `predict`, then `lma`, then `predict`: the
+    network reports the values it folded with, and `lma` lowers the runner's own peak."""
+    from eksfold.config import InferConfig
+    from eksfold.targets import Target
+
+    monkeypatch.setenv("EKSFOLD_CACHE", str(tmp_path / "cache"))
+    folder = get_backend("of3-tiny").load(InferConfig(preset="of3-tiny", weights="random:3",
+                                                      device="cpu", seed=42))
+    try:
+        pid = folder.proc.pid
+        assert folder.info["memory_settings"]["chunk_size"] == 1024   # as built: predict
+        runs = []
+        for setting in ("predict", "lma", "predict"):
+            folder.apply_setting(setting)
+            runs.append(folder.fold(Target("t", protein(TOKENS)), None, tmp_path / setting))
+        assert folder.proc.pid == pid                                 # nothing restarted
+    finally:
+        folder.close()
+    first, lma, again = runs
+    assert first["memory_settings"]["use_lma"] is False and first["memory_settings"]["chunk_size"] == 1024
+    assert lma["memory_settings"]["use_lma"] is True and lma["memory_settings"]["chunk_size"] == 32
+    assert again["memory_settings"] == first["memory_settings"]
+    assert lma["child_peak_rss_mb"] < first["child_peak_rss_mb"] - 100, runs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(6000)
+def test_an_oom_killed_runner_is_retried_one_setting_lower_in_the_same_run(of3, small_db,
+                                                                            tmp_path):
+    """The inference worker runs in a memory cgroup (--infer-memory-mb) that holds the runner
+    too; with `predict` the runner's peak passes the limit and the kernel kills it; the folder
+    sees the cgroup's OOM count, the unit is retried with `lma` (a fresh runner) in the same
+    worker and run; both attempts are in the record."""
+    from eksfold.memory.chooser import usable_model
+    from eksfold.memory.limits import cgroup_available
+    from eksfold.run import Run
+
+    assert cgroup_available(), "needs a writable memory cgroup (the test machine has one)"
+    model, problem = usable_model("cpu", "of3-tiny")
+    assert model is not None, problem
+    high, low = model.predict(TOKENS, "predict"), model.predict(TOKENS, "lma")
+    assert high - low > 200, (high, low)
+    # the worker (main environment, ~250 MB) + the runner: between the two settings' peaks
+    limit = (high + low) / 2 + 250
+    env = dict(os.environ, EKSFOLD_CACHE=str(tmp_path / "cache"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
+    (tmp_path / "in.fasta").write_text(f">big\n{protein(TOKENS)}\n")
+    cmd = [sys.executable, "-m", "eksfold.cli", "run", str(tmp_path / "in.fasta"), "--root",
+           str(tmp_path / "run"), "--preset", "of3-tiny", "--weights", "random:3", "--seed",
+           "42", "--device", "cpu", "--uniref90", str(small_db), "--stages", "align,infer",
+           "--infer-workers", "1", "--settings", "predict", "--infer-memory-mb", f"{limit:.0f}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=5400)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said[-4000:]
+    rec = Run.open(str(tmp_path / "run")).record("infer", "big")
+    assert rec.done and rec.metrics["setting"] == "lma", rec.attempts
+    first, last = rec.attempts[0], rec.attempts[-1]
+    assert first["setting"] == "predict" and "killed for memory" in first["error"], first
+    assert "cgroup counted" in first["error"]
+    assert last["setting"] == "lma" and last["error"] is None
+    assert len(rec.attempts) == 2
+    assert rec.metrics["memory_settings"]["use_lma"] is True
+    # one worker: the retry happened inside it (a fresh runner, the same worker process)
+    assert len(list((tmp_path / "run" / "logs" / "infer").glob("worker-*.out"))) == 1
