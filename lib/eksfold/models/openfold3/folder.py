@@ -271,11 +271,15 @@ class OpenFold3Folder:
     def _killed_for_memory(self, pid: int, kills_before: int | None) -> str | None:
         """Why the runner ``pid`` ended, when an OOM killer ended it: the runner is in the
         worker's memory cgroup, whose ``oom_kill`` counter counts it (a Pod's limit, the
-        local executor's ``--infer-memory-mb``); or the kernel log names it."""
+        local executor's ``--infer-memory-mb``). None: ended otherwise, or no cgroup
+        counter to tell (the error then stays what it was: not retried lower)."""
         import signal as signals
 
         from ...memory.oomkill import own_oom_kills
 
+        if self.proc is not None:   # it died before its answer was read (a broken pipe)
+            self.returncode = self.proc.wait(timeout=30)
+            self.proc = None
         code = self.returncode
         if code != -signals.SIGKILL:
             return None
