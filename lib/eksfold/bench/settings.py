@@ -74,18 +74,23 @@ def warm_sweep(lengths, settings, preset, device="auto", weights="random", threa
     for setting in settings:
         t0 = time.perf_counter()
 
-        def said(row):
+        def said(row):   # each point kept as it comes: a long series can stop
+            rows.append(row)
             log(f"L={row['length']:5d} {setting:8s} {row['inference_s']}s "
                 f"rss={row['peak_rss_mb']}MB ({time.perf_counter() - t0:.0f}s wall so far)")
+            if csv:
+                pd.DataFrame(rows).reindex(columns=list(COLUMNS) + WARM_COLUMNS).to_csv(
+                    csv, index=False)
         try:
-            rows += backend.measure_series(sorted(lengths), setting, preset, device=device,
-                                           weights=weights, threads=threads, log=said)
+            backend.measure_series(sorted(lengths), setting, preset, device=device,
+                                   weights=weights, threads=threads, log=said)
         except Exception as exc:  # noqa: BLE001 - a failed series is a row, the rest go on
             rows.append({"length": None, "setting": setting, "preset": preset,
                          "error": f"{type(exc).__name__}: {str(exc)[-300:]}"})
-        if csv:
-            pd.DataFrame(rows).reindex(columns=list(COLUMNS) + WARM_COLUMNS).to_csv(csv, index=False)
-    return pd.DataFrame(rows).reindex(columns=list(COLUMNS) + WARM_COLUMNS)
+    df = pd.DataFrame(rows).reindex(columns=list(COLUMNS) + WARM_COLUMNS)
+    if csv:
+        df.to_csv(csv, index=False)
+    return df
 
 
 WARM_COLUMNS = ["child_cpu_s", "runner_rss_loaded_mb", "runner_rss_start_mb", "tokens",
