@@ -92,19 +92,32 @@ def test_the_committed_sweep_fits_per_token_within_20_percent():
 
 
 def test_a_complex_too_large_is_refused_up_front_in_tokens():
-    from eksfold.memory.chooser import refuse_unfit, usable_model
+    """refuse_unfit and gpu_class_for speak in the back end's unit: tokens for OpenFold3 (a
+    table of the sweep's shape: peak = runner after loading + a per-token term)."""
+    import pandas as pd
+
+    from eksfold.errors import TargetError
+    from eksfold.memory.chooser import gpu_class_for, refuse_unfit
+    from eksfold.memory.costmodel import CostModel
     from eksfold.targets import Target
 
-    model, problem = usable_model("cpu", "of3-tiny")
-    assert model is not None, problem
-    small = Target("small", protein(40))
-    big = Target("big", protein(6000))
-    budget = model.predict(400, "lma") * 1.3
-    fit, errors = refuse_unfit([small, big], budget, model)
+    rows = [{"length": n, "setting": s, "preset": "of3-tiny", "device": device,
+             "inference_s": 10 + n / 10, "peak_rss_mb": 1700 + k * n * n / 100,
+             "peak_cuda_reserved_mb": 900 + k * n * n / 50, "error": None}
+            for device in ("cpu", "cuda") for s, k in (("predict", 2.0), ("lma", 0.5))
+            for n in (32, 96, 160, 224)]
+    cpu = CostModel.fit(pd.DataFrame(rows), "cpu")
+    assert cpu.settings == ["predict", "lma"]
+    small, big = Target("small", protein(40)), Target("big", protein(6000))
+    fit, errors = refuse_unfit([small, big], 4000, cpu)
     assert [t.id for t in fit] == ["small"]
     (err,) = errors
     assert err.target == "big" and err.problem.startswith("6000 tokens: predicted ")
-    assert "'lma'" in err.problem and "MB available" in err.problem
+    assert "'lma'" in err.problem and "4,000 MB available" in err.problem
+    gpu = CostModel.fit(pd.DataFrame(rows), "cuda")
+    assert gpu_class_for(100, gpu)["gpu_class"] == "standard"
+    with pytest.raises(TargetError, match="^.*20000 tokens: predicted"):
+        gpu_class_for(20000, gpu)
 
 
 def test_the_planner_prices_a_complex_by_its_tokens(tmp_path):
