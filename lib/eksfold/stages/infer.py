@@ -121,10 +121,12 @@ class InferStage(Stage):
             # the fold runs in a child (OpenFold3's runner): the sweep measured its peak
             budget, baseline = budget.for_child(child["rss_mb"]), child["baseline_mb"]
         granted = read_grant(self.run.store, self.name, target.id)   # beside other units
+        # rungs usable here (the fallback walks the same ladder), where the model has any
+        usable = [s.name for s in backend.ladder(self.device_type)]
         choice = choose_in_worker(target.length, budget, baseline, self.cost_model,
                                   granted_mb=granted,
-                                  # rungs usable here: the fallback walks the same ladder
-                                  settings=[s.name for s in backend.ladder(self.device_type)],
+                                  settings=usable if set(usable) & set(self.cost_model.settings)
+                                  else None,
                                   templates=backend.templates_per_fold(self.folder))
         return {"setting": choice["setting"], "chosen_by": f"auto ({choice['budget_source']})",
                 "choice": choice}
