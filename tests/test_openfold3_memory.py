@@ -20,9 +20,10 @@ from eksfold.models import get_backend
 from eksfold.models.openfold3.environment import LIB, of3_env
 from eksfold.models.openfold3.settings import LADDER
 
-# the target of the runtime tests: long enough that `lma` lowers the runner's peak clearly
-# (profiles/cpu-2core/settings-of3-tiny.csv)
-TOKENS = 224
+# the targets of the runtime tests: long enough that `lma` lowers the runner's peak clearly
+# (profiles/cpu-2core/settings-of3-tiny.csv: 2,047 vs 1,865 MB at 128 tokens, 2,617 vs 2,117
+# MB at 224)
+SWITCH_TOKENS, TOKENS = 128, 224
 
 
 def protein(n: int) -> str:
@@ -172,7 +173,8 @@ def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeyp
         runs = []
         for setting in ("predict", "lma", "predict"):
             folder.apply_setting(setting)
-            runs.append(folder.fold(Target("t", protein(TOKENS)), None, tmp_path / setting))
+            runs.append(folder.fold(Target("t", protein(SWITCH_TOKENS)), None,
+                                    tmp_path / f"{setting}-{len(runs)}"))
         assert folder.proc.pid == pid                                 # nothing restarted
     finally:
         folder.close()
