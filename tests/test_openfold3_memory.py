@@ -79,13 +79,13 @@ def test_the_ladder_as_generic_code_sees_it():
 
 
 # The of3-tiny sweep was cut short on the shared machine (2026-12-05: a 32-token query took
-# 75 CPU s / 21 min wall at nice 15 beside a full-load run): the committed table holds
-# `predict` only. These two tests need `predict` and `lma` at four or more token counts:
-#   eksfold bench settings --preset of3-tiny --warm --lengths 32,96,160,224,288 \
-#       --settings predict,lma --device cpu --profile cpu-2core
-# strict: once that table is committed they must pass, and the marks go.
-NEEDS_SWEEP = pytest.mark.xfail(strict=True, reason="the committed of3-tiny sweep has no "
-                                "`lma` series yet (profiles/cpu-2core/settings.md)")
+# 75 CPU s / 21 min wall at nice 15 beside a full-load run): the committed table holds three
+# token counts per setting; the leave-one-out check wants four or more:
+#   eksfold bench settings --preset of3-tiny --warm --lengths 32,80,128,176,224 \
+#       --settings predict,low_mem,lma --device cpu --profile cpu-2core
+# strict: once that table is committed the test must pass, and the mark goes.
+NEEDS_SWEEP = pytest.mark.xfail(strict=True, reason="the committed of3-tiny sweep has three "
+                                "token counts per setting (profiles/cpu-2core/settings.md)")
 
 
 @NEEDS_SWEEP
@@ -185,7 +185,6 @@ def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeyp
     assert lma["child_peak_rss_mb"] < first["child_peak_rss_mb"] - 100, runs
 
 
-@NEEDS_SWEEP
 @pytest.mark.slow
 @pytest.mark.timeout(6000)
 def test_an_oom_killed_runner_is_retried_one_setting_lower_in_the_same_run(of3, small_db,

@@ -88,9 +88,10 @@ class OpenFold3(ModelBackend):
         """OpenFold3's own presets, fastest first (:data:`.settings.LADDER`): ``predict``,
         ``low_mem``, ``lma``; switched per query on the warm runner's loaded network.
         ``openfold3`` (the network as built, no fallback) is not a rung. ``low_mem`` is
-        left out on a CPU with one diffusion sample: its offloading targets host memory
-        already and its per-sample heads and metrics need several samples, so it would be a
-        rung that lowers nothing (the sweep shows it: settings-of3-tiny.csv)."""
+        left out on a CPU with one diffusion sample: its offloading moves tensors to host
+        memory, where they are already, and its per-sample heads and metrics only differ with
+        several samples, so there it would be a rung that lowers nothing (read from
+        OpenFold3's code; the CPU sweep measured predict and lma only)."""
         from .settings import LADDER
 
         return [SettingInfo(s.name, s.description, s.low_memory) for s in LADDER
