@@ -78,17 +78,6 @@ def test_the_ladder_as_generic_code_sees_it():
     assert tiny.memory_grows_with == "tokens"
 
 
-# The of3-tiny sweep was cut short on the shared machine (2026-12-05: a 32-token query took
-# 75 CPU s / 21 min wall at nice 15 beside a full-load run): the committed table holds three
-# token counts per setting; the leave-one-out check wants four or more:
-#   eksfold bench settings --preset of3-tiny --warm --lengths 32,80,128,176,224 \
-#       --settings predict,low_mem,lma --device cpu --profile cpu-2core
-# strict: once that table is committed the test must pass, and the mark goes.
-NEEDS_SWEEP = pytest.mark.xfail(strict=True, reason="the committed of3-tiny sweep has three "
-                                "token counts per setting (profiles/cpu-2core/settings.md)")
-
-
-@NEEDS_SWEEP
 def test_the_committed_sweep_fits_per_token_within_20_percent():
     from eksfold.memory.chooser import usable_model
 
