@@ -148,8 +148,10 @@ def test_the_planner_prices_a_complex_by_its_tokens(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
 def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeypatch):
-    """One runner, one load: the same query with `predict`, then `lma`, then `predict`: the
-    network reports the values it folded with, and `lma` lowers the runner's own peak."""
+    """One runner, one load: the same query with `lma`, then `predict`, then `lma`: the
+    network reports the values it folded with, and `predict` raises the runner's own peak.
+    (In this order: a warm runner keeps what its biggest query grew it to, so a lower peak
+    after a higher one cannot show.)"""
     from eksfold.config import InferConfig
     from eksfold.targets import Target
 
@@ -160,18 +162,19 @@ def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeyp
         pid = folder.proc.pid
         assert folder.info["memory_settings"]["chunk_size"] == 1024   # as built: predict
         runs = []
-        for setting in ("predict", "lma", "predict"):
+        for setting in ("lma", "predict", "lma"):
             folder.apply_setting(setting)
             runs.append(folder.fold(Target("t", protein(SWITCH_TOKENS)), None,
                                     tmp_path / f"{setting}-{len(runs)}"))
         assert folder.proc.pid == pid                                 # nothing restarted
     finally:
         folder.close()
-    first, lma, again = runs
-    assert first["memory_settings"]["use_lma"] is False and first["memory_settings"]["chunk_size"] == 1024
+    lma, predict, again = runs
+    assert predict["memory_settings"]["use_lma"] is False
+    assert predict["memory_settings"]["chunk_size"] == 1024
     assert lma["memory_settings"]["use_lma"] is True and lma["memory_settings"]["chunk_size"] == 32
-    assert again["memory_settings"] == first["memory_settings"]
-    assert lma["child_peak_rss_mb"] < first["child_peak_rss_mb"] - 100, runs
+    assert again["memory_settings"] == lma["memory_settings"]
+    assert predict["child_peak_rss_mb"] > lma["child_peak_rss_mb"] + 100, runs
 
 
 @pytest.mark.slow
