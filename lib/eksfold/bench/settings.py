@@ -11,6 +11,8 @@ automatic settings.
     eksfold bench settings --cameo-check --budget-mb 6000 --profile cpu-2core
     eksfold bench settings --preset tiny --lengths 32,64,96 --settings default \
         --templates 0,4,off --profile cpu-2core        # settings-tiny-templates.csv
+    eksfold bench settings --preset of3-tiny --warm --lengths 32,96,160,224,288 \
+        --settings predict,low_mem,lma --device cpu --profile cpu-2core   # OpenFold3, by tokens
 
 ``--templates``: each point also with that many template structures (``off``: the template
 stack switched off, as presets trained without templates build the network). OpenFold pads
@@ -56,6 +58,45 @@ def settings_sweep(lengths, settings, preset="demo", device="auto", weights="ran
     return pd.DataFrame(rows).reindex(columns=list(COLUMNS))
 
 
+def warm_sweep(lengths, settings, preset, device="auto", weights="random", threads=None,
+               csv=None, log=print):
+    """Per setting, every length folded in ascending order by one warm model (the back end's
+    ``measure_series``: OpenFold3's runner child, whose peak per query is measured): one
+    model start per setting instead of one per point."""
+    import pandas as pd
+
+    from ..models import get_backend
+
+    backend = get_backend(preset)
+    if not hasattr(backend, "measure_series"):
+        raise SystemExit(f"--warm: preset {preset} ({backend.family}) measures fresh points only")
+    rows = []
+    for setting in settings:
+        t0 = time.perf_counter()
+
+        def said(row):   # each point kept as it comes: a long series can stop
+            rows.append(row)
+            log(f"L={row['length']:5d} {setting:8s} {row['inference_s']}s "
+                f"rss={row['peak_rss_mb']}MB ({time.perf_counter() - t0:.0f}s wall so far)")
+            if csv:
+                pd.DataFrame(rows).reindex(columns=list(COLUMNS) + WARM_COLUMNS).to_csv(
+                    csv, index=False)
+        try:
+            backend.measure_series(sorted(lengths), setting, preset, device=device,
+                                   weights=weights, threads=threads, log=said)
+        except Exception as exc:  # noqa: BLE001 - a failed series is a row, the rest go on
+            rows.append({"length": None, "setting": setting, "preset": preset,
+                         "error": f"{type(exc).__name__}: {str(exc)[-300:]}"})
+    df = pd.DataFrame(rows).reindex(columns=list(COLUMNS) + WARM_COLUMNS)
+    if csv:
+        df.to_csv(csv, index=False)
+    return df
+
+
+WARM_COLUMNS = ["child_cpu_s", "runner_rss_loaded_mb", "runner_rss_start_mb", "tokens",
+                "atoms", "series"]
+
+
 def template_table(df):
     """Mean time and peak memory per (setting, length) with 0 templates, 4 (or the count
     measured) and the stack off, side by side, with the differences to 0 templates."""
@@ -92,6 +133,9 @@ def add_parser(bsub) -> None:
     s.add_argument("--templates", default="0",
                    help="comma-separated template counts per point (e.g. 0,4); 'off': the "
                         "template stack switched off (writes settings-PRESET-templates.csv)")
+    s.add_argument("--warm", action="store_true",
+                   help="one warm model per setting, lengths in ascending order (OpenFold3: "
+                        "the runner child's peak per query) instead of a fresh process a point")
     s.add_argument("--profile", help="write profiles/NAME/settings[-PRESET].csv and .png")
     s.add_argument("--csv", help="write the table here (default: the profile's CSV)")
     s.add_argument("--fit-only", action="store_true", help="refit and plot an existing CSV")
@@ -131,9 +175,10 @@ def _cmd_settings(args) -> int:
         df = pd.read_csv(csv)
     else:
         start = time.perf_counter()
-        df = settings_sweep(parse_lengths(args.lengths), args.settings.split(","), args.preset,
-                            args.device, args.weights, args.threads, csv,
-                            templates=args.templates.split(","))
+        sweep = warm_sweep if args.warm else settings_sweep
+        kw = {} if args.warm else {"templates": args.templates.split(",")}
+        df = sweep(parse_lengths(args.lengths), args.settings.split(","), args.preset,
+                            args.device, args.weights, args.threads, csv, **kw)
         print(f"sweep took {time.perf_counter() - start:.0f}s")
     print(f"settings sweep: preset={args.preset} weights={args.weights}"
           + (" (UNTRAINED: runtime/memory only)" if args.weights.startswith("random") else ""))

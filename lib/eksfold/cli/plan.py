@@ -36,7 +36,7 @@ def cmd_plan(args) -> int:
                           mmseqs_sensitivity=args.mmseqs_sensitivity,
                           mmseqs_index_gib=args.mmseqs_index_gib,
                           msa_cache_hit=args.msa_cache_hit, templates=_template_route(args),
-                          score=args.score)
+                          score=args.score, preset=args.preset)
     print(result.summary())
     if result.settings.get("executor_options"):
         print("executor options for `eksfold run --executor kubernetes`: "

@@ -45,6 +45,12 @@ class Budget:
         """What this process can still grow by: its limit minus its resident memory."""
         return self.mb - self.resident_mb
 
+    def for_child(self, child_rss_mb: float) -> "Budget":
+        """The budget of a child process that folds for this one (OpenFold3's runner), whose
+        peak the cost model predicts: this process's own memory is no longer free for it,
+        the child's is."""
+        return Budget(self.mb - self.resident_mb + child_rss_mb, self.source, child_rss_mb)
+
     def for_prediction(self, baseline_mb: float | None) -> float:
         """The budget a fresh-process prediction (baseline + growth) is held against in a
         worker whose resident memory was ``baseline_mb`` after loading: what it holds above
@@ -242,16 +248,29 @@ def refuse_unfit(targets, budget_mb: float, model, margin: float = 0.15):
     (the largest device's, for a cluster); the error names its length and both figures.
     """
     fit, errors = [], []
+    unit = _unit(model)
     for t in targets:
         c = choose(t.length, budget_mb, model, margin)
         if c.fits:
             fit.append(t)
         else:
             errors.append(TargetError(t.id, (
-                f"{t.length} residues: predicted {c.predicted_mb:,.0f} MB with the most frugal "
+                f"{t.length} {unit}: predicted {c.predicted_mb:,.0f} MB with the most frugal "
                 f"setting {c.setting!r}, {budget_mb:,.0f} MB available "
                 f"(with a {c.margin:.0%} safety margin)")))
     return fit, errors
+
+
+def _unit(model) -> str:
+    """What the cost model's lengths count: "residues", or "tokens" for a family whose
+    costs grow with tokens (OpenFold3: residues, nucleotides and ligand heavy atoms)."""
+    from ..models import get_backend
+
+    preset = getattr(model, "preset", None)
+    try:
+        return get_backend(preset if isinstance(preset, str) else None).memory_grows_with
+    except Exception:  # noqa: BLE001 - a table from a preset no longer registered
+        return "residues"
 
 
 def gpu_class_for(length: int, model, classes: dict | None = None, margin: float = 0.15,
@@ -273,7 +292,7 @@ def gpu_class_for(length: int, model, classes: dict | None = None, margin: float
                     "memory_request_mb": int(host * (1 + margin)) + 1, "choice": c.as_dict()}
     biggest = max(classes.values())
     c = choose(length, biggest, model, margin)
-    raise TargetError(f"L={length}", f"{length} residues: predicted {c.predicted_mb:,.0f} MB with "
+    raise TargetError(f"L={length}", f"{length} {_unit(model)}: predicted {c.predicted_mb:,.0f} MB with "
                       f"{c.setting!r}, largest GPU class has {biggest:,.0f} MB")
 
 

@@ -282,7 +282,12 @@ class CostModel:
         return pd.DataFrame(rows)
 
     def describe(self) -> str:
-        lines = [f"cost model ({self.device}, preset {self.preset}); L in residues, "
+        try:   # what L counts: residues, or tokens (OpenFold3)
+            unit = get_backend(self.preset if isinstance(self.preset, str) else None
+                               ).memory_grows_with
+        except ConfigError:
+            unit = "residues"
+        lines = [f"cost model ({self.device}, preset {self.preset}); L in {unit}, "
                  "leave-one-length-out max |error|:"]
         for (setting, metric), f in sorted(self.fits.items()):
             lines.append(f"  {setting:8s} {metric:22s} {f.form:9s} {f.formula():55s} "

@@ -117,6 +117,28 @@ class WorkerCgroup:
                 time.sleep(0.05)
 
 
+def own_oom_kills() -> int | None:
+    """OOM kills counted so far by this process's own memory cgroup, which holds its children
+    too (a model back end's runner: :mod:`eksfold.models.openfold3.folder`); None where the
+    cgroup's counter cannot be read."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        if controllers == "":
+            group = WorkerCgroup(CGROUP / rel.lstrip("/"), "v2")
+        elif "memory" in controllers.split(","):
+            group = WorkerCgroup(CGROUP / "memory" / rel.lstrip("/"), "v1")
+        else:
+            continue
+        name = "memory.events" if group.kind == "v2" else "memory.oom_control"
+        if (group.path / name).is_file():
+            return group.oom_kills()
+    return None
+
+
 def _remove_orphans(parent: Path) -> None:
     """Empty worker cgroups left by a driver that was killed (its pid is in the name)."""
     for group in parent.glob(f"{PREFIX}-*"):

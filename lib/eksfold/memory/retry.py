@@ -96,6 +96,8 @@ def fold_with_oom_fallback(fold, start: str, device_type: str = "cpu", retries: 
                 raise
             attempts.append({"setting": setting, "error": f"{type(exc).__name__}: {str(exc)[:300]}",
                              "wall_s": round(time.perf_counter() - t0, 3)})
+            if getattr(exc, "killed", None):   # a back end's child killed for memory (OOM)
+                attempts[-1]["killed"] = exc.killed
         else:
             attempts.append({"setting": setting, "error": None,
                              "wall_s": round(time.perf_counter() - t0, 3)})

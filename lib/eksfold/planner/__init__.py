@@ -32,12 +32,18 @@ __all__ = ["plan", "Plan", "ClusterSpec", "NodePool", "Costs", "FixedCosts", "In
            "fmt_duration", "parse_duration", "size_sweep"]
 
 
-def target_lengths(targets, limit: int | None = None) -> dict[str, int]:
-    """id -> length from a FASTA path or packaged set name, Targets, a dict, or lengths."""
+def target_lengths(targets, limit: int | None = None, preset: str | None = None) -> dict[str, int]:
+    """id -> length from a FASTA path or packaged set name, Targets, a dict, or lengths.
+    ``preset``: read the file as that preset's run does (OpenFold3: a complex is one target
+    whose length is its token count)."""
     if isinstance(targets, (str, Path)):
         from ..pipeline import load_targets_for_run
 
-        found, _, _ = load_targets_for_run(targets, limit=limit)
+        backend = None
+        if preset is not None:
+            from ..models import get_backend
+            backend = get_backend(preset)
+        found, _, _ = load_targets_for_run(targets, limit=limit, backend=backend)
         out = {t.id: t.length for t in found}
     elif isinstance(targets, dict):
         out = dict(targets)
@@ -73,7 +79,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
          workers: dict | None = None, limit: int | None = None,
          memory: tuple | None = None, mmseqs_sensitivity: float | None = None,
          mmseqs_index_gib: float | None = None, msa_cache_hit: float = 0.0,
-         templates: str | None = None, score: bool = False) -> Plan:
+         templates: str | None = None, score: bool = False, preset: str | None = None) -> Plan:
     """Predict the schedule, makespan and cost of running ``targets``.
 
     Parameters
@@ -102,13 +108,16 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         templates): its measured seconds (:mod:`eksfold.templates.cost`) are added to every
         align unit the planner costs itself (not to ``costs`` given by the caller)
     score : include the optional score stage (after inference, on the CPU pool)
+    preset : the run's model preset; a family whose costs grow with tokens (OpenFold3) reads
+        complexes as one target each, its length the token count, and prices inference by
+        its own per-token curves (:func:`.costs.with_backend_infer`)
 
     Raises
     ------
     TargetError : a target fits no node type of the cluster
     InfeasiblePlan : no cluster within the limits meets the deadline or the budget
     """
-    lengths = target_lengths(targets, limit)
+    lengths = target_lengths(targets, limit, preset)
     stages = ("align", "infer") + (("relax",) if relax else ()) + (("score",) if score else ())
     from ..templates.cost import with_template_search
 
@@ -117,7 +126,10 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
 
         spec = cluster if isinstance(cluster, ClusterSpec) else local_cluster(
             **{f"{stage}_workers": n for stage, n in (workers or {}).items()})
-        costs = costs or with_template_search(stage_costs(msa_mode), templates)
+        if costs is None:
+            from .costs import with_backend_infer
+            costs = with_backend_infer(with_template_search(stage_costs(msa_mode), templates),
+                                       preset, local=True)
         result = simulate_local(lengths, spec, costs, stages=stages, memory=memory)
         result.notes += _template_note(costs, lengths)
         result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers,
@@ -137,6 +149,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
             costs.curves["align"], costs.sources[1] = align_curve(msa_mode,
                                                                   sensitivity=mmseqs_sensitivity)
         with_template_search(costs, templates)   # after the align curve is final
+        from .costs import with_backend_infer
+        with_backend_infer(costs, preset, local=False)
     sizing = index_sizing(mmseqs_index_gib if msa_mode == "mmseqs2" else None)
     hits = cache_hit_targets(lengths, msa_cache_hit)
     options = dict(stages=stages, spot=spot, sizing=sizing, cache_hits=hits)

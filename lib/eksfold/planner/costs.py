@@ -244,6 +244,31 @@ def gpu_profile_costs(profile: str, msa_mode: str = "jackhmmer", preset: str = "
     return costs
 
 
+def with_backend_infer(costs: Costs, preset: str | None, local: bool) -> Costs:
+    """``costs`` with inference priced by ``preset``'s back end where its costs grow with
+    tokens (OpenFold3; the length is then a token count): this machine's CPU curve for the
+    local executor, its GPU curve (``gpu_seconds``, on its ``gpu_reference``) for a cluster.
+    Other presets keep the profile's curves (the AlphaFold2-architecture figures)."""
+    if preset is None:
+        return costs
+    from ..models import get_backend
+
+    backend = get_backend(preset)
+    if backend.memory_grows_with != "tokens":
+        return costs
+    if local:
+        costs.curves["infer"] = backend.predicted_seconds
+        costs.sources.append(f"infer: preset {preset}'s per-token CPU curve "
+                             f"({type(backend).__name__}.predicted_seconds)")
+    elif hasattr(backend, "gpu_seconds"):
+        costs.curves["infer"] = backend.gpu_seconds
+        costs.reference_gpu = backend.gpu_reference
+        costs.sources.append(f"infer: preset {preset}'s per-token GPU curve on "
+                             f"{backend.gpu_reference} ({type(backend).__name__}.gpu_seconds), "
+                             "scaled to each pool's GPU")
+    return costs
+
+
 def stage_costs(msa_mode: str = "jackhmmer") -> Costs:
     """The stage classes' own predictions (``predicted_seconds``, ``fixed_cost_s``)."""
     from ..stages import get_stage

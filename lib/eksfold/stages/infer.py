@@ -116,10 +116,18 @@ class InferStage(Stage):
             return {"setting": backend.default_setting,
                     "chosen_by": f"no cost model ({self.cost_model_error})"}
         # read now, not at start: other processes, and this worker's own holdings, change it
-        budget = memory_budget(str(self.folder.device))
+        budget, baseline = memory_budget(str(self.folder.device)), self.baseline_mb
+        child = getattr(self.folder, "folding_child", lambda: None)()
+        if child is not None and self.device_type == "cpu":
+            # the fold runs in a child (OpenFold3's runner): the sweep measured its peak
+            budget, baseline = budget.for_child(child["rss_mb"]), child["baseline_mb"]
         granted = read_grant(self.run.store, self.name, target.id)   # beside other units
-        choice = choose_in_worker(target.length, budget, self.baseline_mb, self.cost_model,
+        # rungs usable here (the fallback walks the same ladder), where the model has any
+        usable = [s.name for s in backend.ladder(self.device_type)]
+        choice = choose_in_worker(target.length, budget, baseline, self.cost_model,
                                   granted_mb=granted,
+                                  settings=usable if set(usable) & set(self.cost_model.settings)
+                                  else None,
                                   templates=backend.templates_per_fold(self.folder))
         return {"setting": choice["setting"], "chosen_by": f"auto ({choice['budget_source']})",
                 "choice": choice}

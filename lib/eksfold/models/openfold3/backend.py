@@ -37,8 +37,8 @@ class OpenFold3(ModelBackend):
                   "ranking_score": "OpenFold3's sample ranking score (best sample)",
                   "chain_pair_iptm": "ipTM per pair of chains, as OpenFold3 writes it"}
     memory_grows_with = "tokens"
-    as_built_setting = AS_BUILT
-    default_setting = AS_BUILT
+    as_built_setting = AS_BUILT      # --settings openfold3: as built, no out-of-memory fallback
+    default_setting = "predict"      # auto without a cost model: the top rung, with fallback
     fixed_cost_s = 40.0   # runner start: torch + openfold3 imports, network build, checkpoint
     takes_complexes = True
     # its own environment (numpy 2, biotite >= 1) in its own image: cluster/images/worker-openfold3
@@ -88,7 +88,31 @@ class OpenFold3(ModelBackend):
         return OpenFold3Folder(self, config).load()
 
     def ladder(self, device_type: str = "cpu", names=None) -> list[SettingInfo]:
-        return [SettingInfo(AS_BUILT, "OpenFold3's settings as its config builds them")]
+        """OpenFold3's own presets, fastest first (:data:`.settings.LADDER`): ``predict``,
+        ``low_mem``, ``lma``; switched per query on the warm runner's loaded network.
+        ``openfold3`` (the network as built, no fallback) is not a rung. ``low_mem`` is
+        left out on a CPU with one diffusion sample: its offloading moves tensors to host
+        memory, where they are already, and its per-sample heads and metrics only differ with
+        several samples, so there it would be a rung that lowers nothing (read from
+        OpenFold3's code; the CPU sweep measured predict and lma only)."""
+        from .settings import LADDER
+
+        return [SettingInfo(s.name, s.description, s.low_memory) for s in LADDER
+                if (names is None or s.name in names)
+                and not (s.name == "low_mem" and device_type == "cpu"
+                         and getattr(self, "samples", 1) == 1)]
+
+    def measure_point(self, length: int, setting: str, preset: str, **options) -> dict:
+        from .measure import measure_point
+
+        return measure_point(length, setting, preset, **options)
+
+    def measure_series(self, lengths, setting: str, preset: str, **options) -> list[dict]:
+        """The sweep's points of one setting folded by one warm runner (``eksfold bench
+        settings --warm``): the peak measured is the runner child's, per query."""
+        from .measure import measure_series
+
+        return measure_series(lengths, setting, preset, **options)
 
     # -- costs ------------------------------------------------------------------------------
     def predicted_seconds(self, length: int) -> float:
@@ -96,6 +120,8 @@ class OpenFold3(ModelBackend):
         seconds, tokens, power = CPU_FULL
         full = seconds * (max(length, 1) / tokens) ** power * self.samples ** 0.5
         return full if self.configuration == "full" else 8.0 + full / 10.0
+
+    gpu_reference = "H100"   # the GPU gpu_seconds describes (the planner's price table)
 
     @staticmethod
     def gpu_seconds(length: int) -> float:

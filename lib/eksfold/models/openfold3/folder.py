@@ -28,7 +28,7 @@ from pathlib import Path
 from ...errors import ConfigError, TargetError
 from .complex import ComplexTarget, make_chain, make_target
 from .environment import LIB, of3_env, of3_python
-from .settings import runner_settings, write_runner_yaml
+from .settings import get_setting, runner_settings, write_runner_yaml
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,12 @@ def query_for(target, alignment_dir: Path | None, staging: Path) -> tuple[dict, 
     return query, used
 
 
+class RunnerOutOfMemory(MemoryError):
+    """The runner ran out of memory folding a unit (killed by an OOM killer, or an
+    allocation failed inside it): :func:`eksfold.memory.retry.is_out_of_memory` is true, so
+    the unit is retried one setting lower in the same worker (a fresh runner if it died)."""
+
+
 def _die_with_parent():
     # The runner holds GBs: it must not outlive a worker killed for memory or by a signal.
     libc = ctypes.CDLL(None, use_errno=True)
@@ -124,6 +130,8 @@ class OpenFold3Folder:
         self.timings: dict = {}
         self.proc = None
         self.info: dict = {}
+        self.setting = backend.as_built_setting   # as built until apply_setting
+        self.returncode = None                      # the runner's, once it has ended
         self.work = Path(tempfile.mkdtemp(prefix="eksfold-of3-"))
 
     # -- the child process ---------------------------------------------------------------------
@@ -169,6 +177,9 @@ class OpenFold3Folder:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             bufsize=1, env=env, cwd=str(self.work), preexec_fn=_die_with_parent)
         self.info = self._read("loading the network")
+        from ...memory.usage import status_mb
+        # what the runner holds with the network loaded (its peak per unit starts here)
+        self.runner_rss_mb_after_load = status_mb("VmRSS", self.proc.pid)
         if self.info.get("untrained"):
             log.warning(UNTRAINED_NOTE)
         self.timings = {"model_load_s": round(time.perf_counter() - started, 3),
@@ -178,7 +189,7 @@ class OpenFold3Folder:
     def _read(self, doing: str) -> dict:
         line = self.proc.stdout.readline()
         if not line:
-            code = self.proc.wait(timeout=30)
+            code = self.returncode = self.proc.wait(timeout=30)
             self.proc = None
             raise RuntimeError(f"the OpenFold3 runner exited ({code}) while {doing}: "
                                f"{self._log_tail()}")
@@ -192,13 +203,28 @@ class OpenFold3Folder:
         except OSError:
             return ""
 
-    def apply_setting(self, name: str) -> None:   # no ladder: OpenFold3's settings as built
+    def folding_child(self) -> dict | None:
+        """The runner as the chooser sees it: its resident memory now and after loading
+        (the settings sweep measured its peak). None when it is not running (the next fold
+        starts a fresh one)."""
+        from ...memory.usage import status_mb
+
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        rss = status_mb("VmRSS", self.proc.pid)
+        return None if rss is None else {"pid": self.proc.pid, "rss_mb": rss,
+                                         "baseline_mb": self.runner_rss_mb_after_load}
+
+    def apply_setting(self, name: str) -> None:
+        """The memory setting the next folds use (:data:`.settings.LADDER`); the runner
+        switches its loaded network per request, so nothing restarts."""
         if name != self.backend.as_built_setting:
-            raise ConfigError(f"preset {self.preset}: no setting {name!r} (OpenFold3 runs as "
-                              f"built: {self.backend.as_built_setting})")
+            get_setting(name)   # ConfigError names the choices
+        self.setting = name
 
     # -- one unit -------------------------------------------------------------------------------
     def fold(self, target, alignment_dir, out_dir) -> dict:
+        from ...memory.oomkill import own_oom_kills
         from ...memory.usage import UnitMemory, process_hwm_mb, reset_process_hwm
 
         if self.proc is None or self.proc.poll() is not None:
@@ -212,23 +238,59 @@ class OpenFold3Folder:
         seeds = list(complex_.seeds or (self.config.seed,))
         request = {"query_set": {"seeds": seeds, "queries": {target.id: query}},
                    "out_dir": str(out)}
+        if self.setting != self.backend.as_built_setting:
+            request["setting"] = self.setting
         (out / "query.json").write_text(json.dumps(request["query_set"], indent=1) + "\n")
         log_start = self.log_path.stat().st_size
         pid = self.proc.pid
         reset_process_hwm(pid)
+        kills_before = own_oom_kills()
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
             result = self._read(f"folding {target.id}")
+        except (RuntimeError, BrokenPipeError) as exc:
+            # The runner died: the kernel's word decides whether it was for memory
+            why = self._killed_for_memory(pid, kills_before)
+            if why:
+                err = RunnerOutOfMemory(f"{target.id}: {why}")
+                err.killed = "oom"   # counted as an out-of-memory kill (memory.runreport)
+                raise err from exc
+            raise
         finally:
             peak = process_hwm_mb(pid)
             if UnitMemory.current is not None:
                 UnitMemory.current.count_child(peak)
             shutil.rmtree(staging, ignore_errors=True)
             (out / "openfold3.log").write_text(self._log_tail(log_start, 200_000))
+        if result.get("oom"):   # an allocation failure inside the runner (it lives on)
+            raise RunnerOutOfMemory(f"{target.id}: {result.get('error')}")
         if not result.get("ok"):
             raise TargetError(target.id, f"OpenFold3 did not predict it: {result.get('error')}")
-        return self._outputs(target, out, result, msas, peak)
+        metrics = self._outputs(target, out, result, msas, peak)
+        metrics["memory_settings"] = result.get("memory_settings")
+        return metrics
+
+    def _killed_for_memory(self, pid: int, kills_before: int | None) -> str | None:
+        """Why the runner ``pid`` ended, when an OOM killer ended it: the runner is in the
+        worker's memory cgroup, whose ``oom_kill`` counter counts it (a Pod's limit, the
+        local executor's ``--infer-memory-mb``). None: ended otherwise, or no cgroup
+        counter to tell (the error then stays what it was: not retried lower)."""
+        import signal as signals
+
+        from ...memory.oomkill import own_oom_kills
+
+        if self.proc is not None:   # it died before its answer was read (a broken pipe)
+            self.returncode = self.proc.wait(timeout=30)
+            self.proc = None
+        code = self.returncode
+        if code != -signals.SIGKILL:
+            return None
+        kills = own_oom_kills()
+        if kills_before is not None and kills is not None and kills > kills_before:
+            return (f"the OpenFold3 runner (pid {pid}) was killed for memory: its memory "
+                    f"cgroup counted {kills - kills_before} OOM kill(s)")
+        return None
 
     def _outputs(self, target, out: Path, result: dict, msas: dict, peak) -> dict:
         """The best sample as the unit's main outputs, and the metrics."""

@@ -15,6 +15,10 @@ Command line (JSON lines on stdout; OpenFold3's own prints go to stderr)::
     python -m eksfold.models.openfold3.runner --checkpoint C --settings S.json --work W \\
         run QUERIES.json OUT            # each query of an OpenFold3 query JSON, one by one
     python -m eksfold.models.openfold3.runner ... serve   # requests on stdin, one JSON a line
+
+A serve request is ``{"query_set": ..., "out_dir": ..., "setting"?: NAME}``: the memory
+setting of :data:`.settings.LADDER` to fold with, switched on the loaded network (OpenFold3
+reads those values at forward time; nothing is rebuilt).
 """
 from __future__ import annotations
 
@@ -98,7 +102,8 @@ class WarmRunner:
                 "untrained": bool(self.label.get("untrained")),
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "samples": self.samples, "seeds": self.default_seeds,
-                "load_seconds": round(self.load_seconds, 3)}
+                "load_seconds": round(self.load_seconds, 3),
+                "memory_settings": self.apply_setting(None)}
 
     def _retarget(self, out_dir: Path, seeds: list[int]) -> None:
         for name in _PER_QUERY:
@@ -120,20 +125,35 @@ class WarmRunner:
         self.msa_rows = {}
         self.runner.callbacks.append(_msa_rows_callback(self.msa_rows))
 
-    def predict(self, query_set: dict, out_dir: str | Path) -> list[dict]:
+    def apply_setting(self, name: str | None) -> dict:
+        """Switch the loaded network to the memory setting ``name`` of :mod:`.settings`
+        (None: leave it as it is); the values it folds with now."""
+        from .settings import apply_setting, current
+
+        model = self.runner.lightning_module.model
+        if name is not None:
+            self.setting = name
+            return apply_setting(model, name)
+        return current(model)
+
+    def predict(self, query_set: dict, out_dir: str | Path,
+                setting: str | None = None) -> list[dict]:
         """Run every query of an OpenFold3 query set (``{"seeds"?, "queries": {...}}``) into
-        ``out_dir``, one query at a time; one result dict per query, never raising for a
-        query's failure."""
+        ``out_dir``, one query at a time, with the memory ``setting`` (None: the one set
+        last; as built at first); one result dict per query, never raising for a query's
+        failure (an allocation failure is flagged ``oom``)."""
         from openfold3.projects.of3_all_atom.config.inference_query_format import (
             InferenceQuerySet)
 
         out_dir = Path(out_dir).resolve()
         seeds = [int(s) for s in query_set.get("seeds") or self.default_seeds]
+        memory = self.apply_setting(setting)
         results = []
         for name, query in query_set["queries"].items():
             started, cpu, started_at = time.perf_counter(), time.process_time(), time.time()
             result = {"query": name, "out_dir": str(out_dir), "seeds": seeds,
-                      "samples": self.samples, "untrained": bool(self.label.get("untrained"))}
+                      "samples": self.samples, "untrained": bool(self.label.get("untrained")),
+                      "setting": getattr(self, "setting", None), "memory_settings": memory}
             try:
                 one = InferenceQuerySet.model_validate({"seeds": seeds, "queries": {name: query}})
                 # Files left by an earlier attempt must not pass for this attempt's outputs.
@@ -155,7 +175,10 @@ class WarmRunner:
             except outputs.OutputError as exc:
                 result.update(ok=False, error=f"{exc}{_predict_error(out_dir, started_at)}")
             except Exception as exc:  # a query's bad input must not end the worker
+                from ...memory.retry import is_out_of_memory
+
                 result.update(ok=False, error=f"{type(exc).__name__}: {exc}",
+                              oom=is_out_of_memory(exc),
                               traceback=traceback.format_exc(limit=5))
             # CPU seconds too: on a shared machine wall time mostly measures the neighbours.
             result["seconds"] = round(time.perf_counter() - started, 3)
@@ -248,6 +271,9 @@ def main(argv=None) -> int:
                              "missing: one process start instead of two")
     parser.add_argument("--configuration", default="reduced",
                         help="architecture of a --random-seed checkpoint (full, reduced)")
+    parser.add_argument("--setting", default=None,
+                        help="memory setting of .settings.LADDER to start with (default: as "
+                             "built); a serve request may name another")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
     run.add_argument("queries", help="OpenFold3 query JSON")
@@ -261,6 +287,8 @@ def main(argv=None) -> int:
         confine_environment(args.work)
         make_random_checkpoint(args.checkpoint, args.random_seed, args.configuration)
     warm = WarmRunner(args.checkpoint, json.loads(Path(args.settings).read_text()), args.work)
+    if args.setting:
+        warm.apply_setting(args.setting)
     proto.write(json.dumps(warm.info()) + "\n")
     failed = 0
     if args.command == "run":
@@ -272,7 +300,8 @@ def main(argv=None) -> int:
             if not line.strip():
                 continue
             request = json.loads(line)
-            for result in warm.predict(request["query_set"], request["out_dir"]):
+            for result in warm.predict(request["query_set"], request["out_dir"],
+                                       request.get("setting")):
                 failed += not result["ok"]
                 proto.write(json.dumps(result) + "\n")
     proto.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The reduced configuration (FACTS: 33.6 M parameters, 12-14 s a query on this CPU): enough of
@@ -67,3 +68,96 @@ def write_runner_yaml(path: str | Path, settings: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
     return path
+
+
+# -- the memory-settings ladder ------------------------------------------------------------------
+# OpenFold3 reads these at forward time from the built model's config (model.settings is the
+# ConfigDict the network was built from): OpenFold3.run_trunk / _do_inference_offload read
+# settings.memory.eval (chunk_size, use_lma, offload_inference.*) on every call,
+# clear_cache_between_steps at the end of each forward, and the Lightning module reads
+# per_sample_atom_cutoff per batch. One is copied at construction: the confidence heads keep
+# their own per_sample_token_cutoff (AuxiliaryHeadsAllAtom.__init__), so a switch sets that
+# attribute too. The chunk-size tuners (tune_chunk_size) are built with the network and kept:
+# they treat chunk_size as the largest size to try. So the warm runner switches a setting per
+# query on the loaded network; nothing is rebuilt (tests/test_openfold3_memory.py).
+@dataclass(frozen=True)
+class Setting:
+    """One rung: the values of OpenFold3's own memory settings it sets (``memory_eval`` are
+    keys of ``settings.memory.eval``, ``offload`` of its ``offload_inference``)."""
+
+    name: str
+    description: str
+    memory_eval: dict = field(default_factory=dict)
+    offload: dict = field(default_factory=dict)
+    clear_cache_between_steps: bool = False
+    low_memory: bool = False
+
+    def values(self) -> dict:
+        """The forward-time values this setting gives, flat (records, checks)."""
+        return {**{k: v for k, v in self.memory_eval.items()},
+                **{f"offload_{k}": v for k, v in self.offload.items()},
+                "clear_cache_between_steps": self.clear_cache_between_steps}
+
+
+# OpenFold3's model_setting_presets.yml: `predict` is what `run_openfold predict` builds
+# (chunk 1024 as the tuner's upper bound; confidence heads offloaded above 2,800 tokens; the
+# model_config defaults: per-sample heads above 750 tokens, per-sample metrics above 10,000
+# atoms); `low_mem` is its own low-memory preset (everything offloaded and per sample).
+# Offloading moves tensors to host memory, so on a CPU it saves nothing; per-sample heads and
+# metrics only differ with more than one diffusion sample. `lma` adds what the network
+# offers beyond the presets: Staats & Rabe low-memory attention, chunk 32 (measured on CPU:
+# profiles/cpu-2core/settings-of3-tiny.csv).
+_PREDICT_EVAL = {"chunk_size": 1024, "use_lma": False, "per_sample_token_cutoff": 750,
+                 "per_sample_atom_cutoff": 10000}
+_PREDICT_OFFLOAD = {"template_module": False, "msa_module": False, "confidence_heads": True,
+                    "token_cutoff": 2800}
+_LOW_MEM_EVAL = {**_PREDICT_EVAL, "per_sample_token_cutoff": 0, "per_sample_atom_cutoff": 0}
+_LOW_MEM_OFFLOAD = {"template_module": True, "msa_module": True, "confidence_heads": True,
+                    "token_cutoff": 0}
+LADDER: tuple[Setting, ...] = (
+    Setting("predict", "OpenFold3's predict preset (run_openfold predict's settings)",
+            _PREDICT_EVAL, _PREDICT_OFFLOAD),
+    Setting("low_mem", "OpenFold3's low_mem preset: offload to host, heads and metrics per "
+            "sample, caches cleared between steps", _LOW_MEM_EVAL, _LOW_MEM_OFFLOAD,
+            clear_cache_between_steps=True, low_memory=True),
+    Setting("lma", "low_mem + low-memory attention (Staats & Rabe), chunk 32",
+            {**_LOW_MEM_EVAL, "chunk_size": 32, "use_lma": True}, _LOW_MEM_OFFLOAD,
+            clear_cache_between_steps=True, low_memory=True),
+)
+BY_NAME = {s.name: s for s in LADDER}
+
+
+def get_setting(name: str) -> Setting:
+    from ...errors import ConfigError
+
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise ConfigError(f"unknown OpenFold3 inference setting {name!r}; choose one of "
+                          f"{', '.join(BY_NAME)}, openfold3 (as built) or auto") from None
+
+
+def apply_setting(model, name: str) -> dict:
+    """Switch a built OpenFold3 network (``OpenFold3`` module) to the setting ``name``;
+    returns :func:`current` after the switch. Runs in ``.venv-of3``."""
+    s = get_setting(name)
+    settings = model.settings
+    mem = settings.memory.eval
+    for key, value in s.memory_eval.items():
+        mem[key] = value
+    for key, value in s.offload.items():
+        mem.offload_inference[key] = value
+    settings.clear_cache_between_steps = s.clear_cache_between_steps
+    model.aux_heads.per_sample_token_cutoff = s.memory_eval["per_sample_token_cutoff"]
+    return current(model)
+
+
+def current(model) -> dict:
+    """The forward-time memory values a built network will use now, flat like
+    :meth:`Setting.values`."""
+    mem = model.settings.memory.eval
+    out = {k: mem[k] for k in _PREDICT_EVAL}
+    out.update({f"offload_{k}": mem.offload_inference[k] for k in _PREDICT_OFFLOAD})
+    out["clear_cache_between_steps"] = bool(model.settings.clear_cache_between_steps)
+    out["heads_per_sample_token_cutoff"] = model.aux_heads.per_sample_token_cutoff
+    return out
