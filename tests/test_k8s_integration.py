@@ -373,9 +373,15 @@ def test_oom_killed_pod_recorded_as_an_oom_kill_of_its_unit(k8s, small_db, tmp_p
     (kill,) = read_kills(run.store, "infer", "solo")
     assert kill["cause"] == "oom" and kill["executor"] == "kubernetes"
     assert kill["evidence"] == f"Pod {victim.name} OOMKilled (exit code 137)"
-    pod = k8s.api.core.read_namespaced_pod(victim.name, names.NAMESPACE)
-    term = pod.status.container_statuses[0].state.terminated
-    assert (pod.status.phase, term.reason, term.exit_code) == ("Failed", "OOMKilled", 137)
+    try:
+        pod = k8s.api.core.read_namespaced_pod(victim.name, names.NAMESPACE)
+        term = pod.status.container_statuses[0].state.terminated
+        assert (pod.status.phase, term.reason, term.exit_code) == ("Failed", "OOMKilled", 137)
+    except ApiException as exc:
+        # the Pod can be gone by now (seen once in a full-suite run, 404): the evidence above
+        # is what the executor read from its status; the kubelet's own account must agree
+        assert exc.status == 404
+        assert (victim.killed_for, victim.exit_code) == ("OOMKilled", 137)
     record = run.record("infer", "solo")
     assert record.reason == "OOMKilled" and record.exit_code == 137 and not record.done
 

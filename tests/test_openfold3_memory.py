@@ -174,7 +174,8 @@ def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeyp
     assert predict["memory_settings"]["chunk_size"] == 1024
     assert lma["memory_settings"]["use_lma"] is True and lma["memory_settings"]["chunk_size"] == 32
     assert again["memory_settings"] == lma["memory_settings"]
-    assert predict["child_peak_rss_mb"] > lma["child_peak_rss_mb"] + 100, runs
+    # 97-225 MB apart at 128 tokens in the sweep and in suite runs: a margin clear of noise
+    assert predict["child_peak_rss_mb"] > lma["child_peak_rss_mb"] + 50, runs
 
 
 @pytest.mark.slow
