@@ -32,12 +32,9 @@ def is_complex(row: dict, metrics: dict | None = None) -> bool:
 def chain_tokens(structure_text: str) -> list[tuple[str, str, int]]:
     """``(chain id, kind, tokens)`` per chain of a predicted complex, in file order: kind
     ``polymer`` (one token per residue) or ``ligand`` (one per heavy atom)."""
-    import gemmi
+    from .structure_io import load_structure
 
-    from .structure_io import is_mmcif
-
-    st = (gemmi.make_structure_from_block(gemmi.cif.read_string(structure_text).sole_block())
-          if is_mmcif(structure_text) else gemmi.read_pdb_string(structure_text))
+    st, _ = load_structure(structure_text)
     st.setup_entities()
     out = []
     for chain in st[0]:

@@ -182,11 +182,10 @@ def view_complex(model, *, title: str | None = None, width: int = 480, height: i
     """3D view of a predicted complex: one colour per chain (cartoon), ligands as sticks in
     their chain's colour. ``model``: PDB or mmCIF, a path or its text. Returns the view and
     leaves the chain -> colour key in ``view.legend``."""
-    import gemmi
+    from .structure_io import load_structure
 
     text, fmt = _model_text(model)
-    st = (gemmi.make_structure_from_block(gemmi.cif.read_string(text).sole_block())
-          if fmt == "cif" else gemmi.read_pdb_string(text))
+    st, _ = load_structure(text)
     view = StructureView(width=width, height=height, title=title)
     view.setBackgroundColor(background)
     view.addModel(text, fmt)
