@@ -184,6 +184,40 @@ def test_admission_starts_a_unit_beside_others_only_when_its_peak_fits():
     assert not fits_beside(1500, [3000], 5000)
 
 
+def test_admission_counts_a_child_folding_workers_whole_process_tree(tmp_path):
+    """OpenFold3 folds in a runner child: its memory is the worker's (tree RSS), and a unit
+    reserves the child's predicted peak plus the worker's own memory."""
+    import time
+
+    from eksfold.memory.admission import Admission, _own_rss_mb, _pid_rss_mb
+    from eksfold.storage.local import LocalStore
+
+    child_code = "b = bytearray(300 * 2**20); print('ready', flush=True); import time; time.sleep(60)"
+    parent_code = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', %r], "
+                   "stdout=sys.stdout); p.wait()" % child_code)
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        time.sleep(0.2)
+        own, tree = _own_rss_mb(parent.pid), _pid_rss_mb(parent.pid)
+        assert own < 100 and tree >= own + 300, (own, tree)   # the child's 300 MB counted
+
+        model = CostModel.fit(table())
+        store = LocalStore(str(tmp_path / "run"))
+        plain = Admission(model, available=lambda: 20_000)
+        child = Admission(model, available=lambda: 20_000, folds_in_child=True)
+        for adm in (plain, child):
+            assert adm.admit(store, "first", 300, parent.pid)
+        predicted = plain.running["first"].predicted_mb
+        assert child.running["first"].predicted_mb == pytest.approx(predicted + _own_rss_mb(parent.pid), abs=5)
+        # capacity = free memory + the whole tree, not the worker alone
+        assert plain.capacity_mb(parent.pid) >= 20_000 + 300
+    finally:
+        subprocess.run(["pkill", "-P", str(parent.pid)], check=False)
+        parent.kill()
+        parent.wait()
+
+
 def test_the_planner_holds_inference_units_as_the_executor_does():
     from eksfold.planner.costs import stage_costs
     from eksfold.planner.cluster import local_cluster

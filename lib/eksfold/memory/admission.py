@@ -8,6 +8,10 @@ executor (:class:`Admission`) and the planner's simulation of it (:func:`hold_un
 * Beside running units, it starts when the sum of their predicted peaks and its own, with the
   chooser's margin, fits the memory the workers may use: ``MemAvailable`` now plus what the
   running units' and the chosen worker's processes hold now (read per decision, not once).
+* A process's holdings count its whole process tree: a family that folds in a child process
+  (OpenFold3's runner, ``ModelBackend.folds_in_child``) holds most of a unit's memory there.
+  Its cost model predicts the child's peak, so such a unit reserves that peak plus the
+  worker's own resident memory (which the child's prediction does not include).
 * Its predicted peak is the one of the setting the chooser picks for the memory left beside
   the running units' reservations; the worker is granted exactly that budget
   (``admission/<stage>/<target>.json`` in the run root, read by the inference stage's chooser),
@@ -30,14 +34,16 @@ def fits_beside(predicted_mb: float, running_mb, capacity_mb: float,
     return not running or (sum(running) + predicted_mb) * (1 + margin) <= capacity_mb
 
 
-def admit_choice(length: int, model, capacity_mb: float, reserved_mb, margin: float = MARGIN):
+def admit_choice(length: int, model, capacity_mb: float, reserved_mb, margin: float = MARGIN,
+                 own_mb: float = 0.0):
     """The chooser's setting for the memory left beside the running units' reservations
     (``reserved_mb``), or None when no setting fits beside them (:func:`fits_beside`, with the
-    chooser's margin, widened past the sweep). A unit alone always gets a choice."""
+    chooser's margin, widened past the sweep). A unit alone always gets a choice. ``own_mb``:
+    memory the unit holds outside what ``model`` predicts (a child-folding worker's own)."""
     from .chooser import choose
 
     reserved = list(reserved_mb)
-    left = capacity_mb / (1 + margin) - sum(reserved)
+    left = capacity_mb / (1 + margin) - sum(reserved) - own_mb
     choice = choose(length, left * (1 + margin), model, margin)
     return choice if (choice.fits or not reserved) else None
 
@@ -76,6 +82,16 @@ def _mem_available_mb() -> float:
 
 
 def _pid_rss_mb(pid: int | None) -> float:
+    """Resident memory of ``pid``'s whole process tree, MB (the worker and any child folding
+    for it: OpenFold3's runner). Shared pages are counted per process: an over-count, which
+    errs towards holding a unit back."""
+    from .usage import status_mb, tree_pids
+
+    return sum(status_mb("VmRSS", p) or 0.0 for p in tree_pids(pid)) if pid else 0.0
+
+
+def _own_rss_mb(pid: int | None) -> float:
+    """Resident memory of ``pid`` alone (not its children), MB."""
     from .usage import status_mb
 
     return (status_mb("VmRSS", pid) or 0.0) if pid else 0.0
@@ -98,15 +114,18 @@ class Admission:
     """
 
     def __init__(self, model, stage: str = "infer", margin: float = MARGIN,
-                 available=_mem_available_mb, rss=_pid_rss_mb):
+                 available=_mem_available_mb, rss=_pid_rss_mb, folds_in_child: bool = False,
+                 own_rss=_own_rss_mb):
         self.model, self.stage, self.margin = model, stage, margin
-        self.available, self.rss = available, rss
+        self.available, self.rss, self.own_rss = available, rss, own_rss
+        self.folds_in_child = folds_in_child
         self.running: dict[str, Reservation] = {}
 
     @classmethod
     def for_run(cls, run, stage: str = "infer") -> "Admission | None":
         """For a run with automatic settings and a CPU cost model for its preset, else None
         (a named setting or a GPU: the worker's own device memory is not shared here)."""
+        from ..models import get_backend
         from .chooser import usable_model
 
         config = run.config.infer
@@ -115,7 +134,9 @@ class Admission:
         if stage != "infer" or config.settings != "auto" or gpu:
             return None
         model, _ = usable_model("cpu", config.preset)
-        return cls(model, stage) if model is not None else None
+        if model is None:
+            return None
+        return cls(model, stage, folds_in_child=get_backend(config.preset).folds_in_child)
 
     def capacity_mb(self, pid: int | None = None) -> float:
         """What the running units and the next one may use: free memory now plus what their
@@ -127,11 +148,12 @@ class Admission:
         """Reserve memory for the unit and grant the worker its budget; False: not now."""
         capacity = self.capacity_mb(pid)
         reserved = [r.predicted_mb for r in self.running.values()]
-        choice = admit_choice(length, self.model, capacity, reserved, self.margin)
+        own = self.own_rss(pid) if self.folds_in_child else 0.0
+        choice = admit_choice(length, self.model, capacity, reserved, self.margin, own)
         if choice is None:
             return False
         self.running[target_id] = Reservation(target_id, length, choice.setting,
-                                              choice.predicted_mb, pid)
+                                              choice.predicted_mb + own, pid)
         if not reserved:   # alone: the worker reads its own budget
             store.delete(grant_path(self.stage, target_id))
         else:

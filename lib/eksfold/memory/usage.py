@@ -45,6 +45,20 @@ def status_mb(key: str, pid: int | str = "self") -> float | None:
     return None
 
 
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants now (``/proc/<pid>/task/*/children``); gone ones left out."""
+    out, todo = [], [int(pid)]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except OSError:
+                pass
+    return out
+
+
 def rss_mb() -> float:
     """This process's resident memory now, MB (0 where /proc is missing)."""
     return status_mb("VmRSS") or 0.0

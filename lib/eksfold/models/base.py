@@ -87,6 +87,9 @@ class ModelBackend:
     # the container image (ECR repository name) a worker folding with this family needs, when
     # the base worker image cannot (eksfold.k8s.images); None: the base image
     worker_image: str | None = None
+    # the network runs in a child process of the worker (its own environment): memory
+    # admission reserves the child's predicted peak plus the worker's own memory
+    folds_in_child: bool = False
 
     def __init__(self, preset: str):
         self.preset = preset

@@ -43,6 +43,7 @@ class OpenFold3(ModelBackend):
     takes_complexes = True
     # its own environment (numpy 2, biotite >= 1) in its own image: cluster/images/worker-openfold3
     worker_image = "eksfold-worker-openfold3"
+    folds_in_child = True       # OpenFold3 runs in its runner child (.venv-of3)
 
     @classmethod
     def presets(cls) -> tuple[str, ...]:
