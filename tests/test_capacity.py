@@ -37,7 +37,7 @@ def test_pods_fit_by_their_scarcest_request():
     align = Sizing().for_length("align", 300)                     # 8 CPUs, 16 GiB
     assert fits({"cpu": 16, "memory": quantity("64Gi")}, align) == 2
     assert fits({"cpu": 64, "memory": quantity("40Gi")}, align) == 2   # memory binds
-    gpu = Sizing().for_length("infer", 300)                       # 1 GPU, 4 CPUs, 32 GiB
+    gpu = Sizing().for_length("infer", 300)                       # 1 GPU, 4 CPUs, 24 GiB
     assert fits({"cpu": 32, "memory": quantity("256Gi"), names.GPU_RESOURCE: 1}, gpu) == 1
     assert fits({"cpu": 32, "memory": quantity("256Gi")}, gpu) == 0    # no GPU: none
 
@@ -46,7 +46,7 @@ def test_the_shipped_nodepools_bound_each_pool_by_its_limits():
     pools, sizing = shipped_nodepools(), Sizing()
     limits = {p["metadata"]["name"]: p["spec"]["limits"] for p in pools}
     align = sizing.for_length("align", 300)
-    expected = min(quantity(limits[names.ALIGN_POOL]["cpu"]) // 8,
+    expected = min(quantity(limits[names.ALIGN_POOL]["cpu"]) // quantity(align.cpu),
                    quantity(limits[names.ALIGN_POOL]["memory"]) // quantity("16Gi"))
     assert nodepool_slots(pools, names.ALIGN_POOL, align) == expected
     # a standard inference unit may use either GPU NodePool; a large one only the large pool

@@ -349,3 +349,26 @@ def test_attempt_markers_resolve_against_the_executors_kill_records(tmp_path):
     assert markers.resolve() == history          # resolving again changes nothing
     markers.clear()
     assert read_kills(store, "infer", "t") == [] and markers.load() == []
+
+
+def test_hostmem_measures_openfolds_feature_pipeline_and_weights_in_fresh_processes():
+    """`eksfold bench hostmem`: the host side of GPU inference (features + weights), real
+    OpenFold code on the CPU; the Pod request adds the stated CUDA allowance and margin."""
+    from eksfold.bench.hostmem import CUDA_HOST_GIB, measure, pod_request_gib
+
+    model = measure("model", 16, 1)
+    assert model["parameters"] > 90_000_000                  # the full network (model_1_ptm)
+    assert model["peak_rss_mb"] - model["rss_imported_mb"] > 300   # its fp32 weights
+    shallow, deep = measure("features", 128, 20), measure("features", 128, 4000)
+    for point in (shallow, deep):
+        assert "error" not in point, point
+        assert point["peak_rss_mb"] > point["rss_imported_mb"] and point["feature_mb"] > 0
+    # the batch's shape is set by the config (MSA clusters, extra rows); parsing 4,000 rows
+    # (~0.22 KB per residue-row measured at scale: ~110 MB here) is what grows the peak
+    assert deep["feature_mb"] == shallow["feature_mb"]
+    assert deep["peak_rss_mb"] > shallow["peak_rss_mb"] + 50
+    gib = pod_request_gib([model, shallow, deep])
+    weights = (model["peak_rss_mb"] - model["rss_imported_mb"]) / 1024
+    peak = max(shallow["peak_rss_mb"], deep["peak_rss_mb"]) / 1024
+    assert gib == pytest.approx((peak + weights + CUDA_HOST_GIB) * 1.25,
+                                abs=0.1)

@@ -161,6 +161,22 @@ def test_spot_prices_only_where_allowed():
     assert plan.cost_by_stage["align"] == pytest.approx(140 * 1.8 / 3600)
 
 
+def test_spot_reclaims_price_the_work_they_redo():
+    # infer units of 40, 30, 20 and 10 s on spot GPU nodes at $1.2/h; at r reclaims per
+    # node-hour a unit of T h redoes r * T^2 / 2 node-hours on average: with r = 3600/h,
+    # 3600 * (40^2 + 30^2 + 20^2 + 10^2) / 3600^2 / 2 * 1.2 = $0.50; align is on-demand: none
+    cl = small_cluster()
+    cl.pools[1].spot_price = 1.2
+    cl.spot_interruptions_per_hour = 3600.0
+    plan = simulate_cluster(LENGTHS, cl, simple_costs(), batch_window=35.0, poll_s=0.0,
+                            spot=True)
+    assert plan.spot_rework == pytest.approx(0.5, abs=1e-4)
+    assert plan.cost_by_stage["infer"] == pytest.approx(2 * 150 * 1.2 / 3600 + 0.5, abs=1e-4)
+    assert plan.cost_by_stage["align"] == pytest.approx(140 * 1.8 / 3600)
+    on_demand = simulate_cluster(LENGTHS, cl, simple_costs(), batch_window=35.0, poll_s=0.0)
+    assert on_demand.spot_rework == 0.0
+
+
 def test_long_target_routed_to_large_gpu_class():
     lengths = {**LENGTHS, "long": 1500}   # Sizing: infer > 1000 residues is class "large"
     plan = simulate_cluster(lengths, small_cluster(large=1), simple_costs(), batch_window=35.0,
@@ -210,7 +226,9 @@ def test_default_cluster_is_read_from_cluster_dir():
                                                  / "karpenter/nodepools.yaml")) if d]
     assert {p.name for p in cl.pools} == {d["metadata"]["name"] for d in docs}
     large = next(p for p in cl.pools if p.gpu_class == "large")
-    assert large.spot_price is None          # its NodePool allows on-demand only
+    # its NodePool allows spot (reclaims priced as rework: test_spot_reclaims_price_...)
+    assert large.spot_price is not None and large.spot_price < large.price
+    assert cl.spot_interruptions_per_hour > 0
     assert large.max_nodes <= int(next(d for d in docs if d["metadata"]["name"] == large.name)
                                   ["spec"]["limits"]["nvidia.com/gpu"])
     assert large.gpu in ("L40S", "H100") and large.instance in large.candidates
@@ -382,21 +400,26 @@ def test_local_dispatch_gap_by_hand():
 
 
 def test_instance_type_by_cost_per_structure():
-    # eksfold-infer allows g5 and g6: g6.4xlarge (L4) is the cheapest per Pod ($1.3232/h), but
-    # g5.4xlarge (A10G, $1.624/h) is cheaper per structure: the data-sheet speeds relative to a
-    # V100 are A10G sqrt(600/900 * 31.2/15.7) = 1.15 and L4 sqrt(300/900 * 30.3/15.7) = 0.80
+    # eksfold-infer allows g5 and g6 with > 30,000 MiB: the 24 GiB infer Pod (host memory
+    # measured, k8s.sizing) fits the 2xlarge types. g6.2xlarge (L4) is the cheapest per Pod
+    # ($0.9776/h), but g5.2xlarge (A10G, $1.212/h) is cheaper per structure: the data-sheet
+    # speeds relative to a V100 are A10G sqrt(600/900 * 31.2/15.7) = 1.15 and L4
+    # sqrt(300/900 * 30.3/15.7) = 0.80
     import math
 
     from eksfold.planner.karpenter import cost_per_structure_key
 
     std = next(p for p in default_cluster().pools if p.name == "eksfold-infer")
-    assert std.instance == "g5.4xlarge" and "g6.4xlarge" in std.choice
+    assert std.instance == "g5.2xlarge" and "g6.2xlarge" in std.choice
     assert cost_per_structure_key(std) == pytest.approx(
-        1.624 / math.sqrt(600 / 900 * 31.2 / 15.7))
-    l4 = next(v for v in std.variants if v.instance == "g6.4xlarge")
+        1.212 / math.sqrt(600 / 900 * 31.2 / 15.7))
+    l4 = next(v for v in std.variants if v.instance == "g6.2xlarge")
     assert cost_per_structure_key(l4) == pytest.approx(
-        1.3232 / math.sqrt(300 / 900 * 30.3 / 15.7)) and cost_per_structure_key(l4) > \
+        0.9776 / math.sqrt(300 / 900 * 30.3 / 15.7)) and cost_per_structure_key(l4) > \
         cost_per_structure_key(std)
+    # the 4xlarge types cost more per structure for the same GPU
+    g5_4 = next(v for v in std.variants if v.instance == "g5.4xlarge")
+    assert cost_per_structure_key(g5_4) > cost_per_structure_key(std)
 
 
 def test_spot_fallback_and_msa_cache_by_hand():

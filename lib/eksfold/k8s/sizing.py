@@ -49,12 +49,20 @@ def _default_classes() -> dict[str, tuple[SizeClass, ...]]:
     # Inference: OpenFold activation memory grows ~L^2 (pair stack); above ~1000 residues a
     # 24 GB GPU runs out, above ~2500 even an 80 GB one needs chunked/low-memory attention.
     return {
+        # 7.5 CPUs, not 8: a node's allocatable CPU is its vCPUs less ~0.2 (kubelet, daemons),
+        # so 8-CPU Pods leave a quarter of a 32-vCPU node idle (3 Pods) and none fit 8 vCPUs;
+        # the tools still run their configured threads (no CPU limit).
         "align": (
-            SizeClass(1000, Resources("std", cpu="8", memory="16Gi", shm="1Gi")),
-            SizeClass(None, Resources("long", cpu="8", memory="32Gi", shm="1Gi")),
+            SizeClass(1000, Resources("std", cpu="7.5", memory="16Gi", shm="1Gi")),
+            SizeClass(None, Resources("long", cpu="7.5", memory="32Gi", shm="1Gi")),
         ),
         "infer": (
-            SizeClass(1000, Resources("std", cpu="4", memory="32Gi", gpu=1, shm="8Gi",
+            # host memory, measured (eksfold bench hostmem, profiles/cpu-2core/infer-host-
+            # memory.csv): OpenFold's feature pipeline peaks at 7.7 GB for 1,000 residues x
+            # 30,000 MSA rows (~0.22 KB per residue-row), the weights add 0.45 GB; + 3 GiB
+            # for CUDA (assumed) + 25 % = 13.7 GiB. 24Gi leaves room for ~60,000 rows and fits
+            # the 32 GiB 2xlarge GPU nodes, cheaper per structure than the 4xlarge ones.
+            SizeClass(1000, Resources("std", cpu="4", memory="24Gi", gpu=1, shm="8Gi",
                                       gpu_class="standard")),
             SizeClass(2500, Resources("large", cpu="8", memory="64Gi", gpu=1, shm="16Gi",
                                       gpu_class="large")),

@@ -91,6 +91,9 @@ class ClusterSpec:
     source: str = ""
     local: bool = False              # the local machine: warm workers, no nodes to start
     workers: dict = field(default_factory=dict)   # local: workers per stage
+    # spot reclaims per node-hour (an assumption, planner/prices.yaml): the plan prices the
+    # rework they cause on spot nodes (a unit of T hours: rate * T^2 / 2 node-hours on average)
+    spot_interruptions_per_hour: float = 0.0
 
     def pools_for(self, stage: str) -> list[NodePool]:
         return [p for p in self.pools if p.stage == stage]
@@ -155,7 +158,8 @@ def load_cluster(path) -> ClusterSpec:
             raise ConfigError(f"{where} ({entry.get('name')}): {exc}") from None
         pools.append(pool)
     return ClusterSpec(doc.get("name", path.stem), pools, float(doc.get("always_on_per_hour", 0)),
-                       str(path))
+                       str(path), spot_interruptions_per_hour=float(
+                           doc.get("spot_interruptions_per_hour", 0)))
 
 
 def local_cluster(align_workers: int = 1, infer_workers: int = 1, relax_workers: int = 1,

@@ -147,6 +147,9 @@ def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterS
             v.consolidate_after_s = best.consolidate_after_s
         best.candidates = tuple(sorted(allowed))
         pools.append(best)
+    rate = float(table.get("spot_interruptions_per_hour", 0.0))
     return ClusterSpec("cluster/ (Karpenter NodePools)", pools, table["always_on_per_hour"],
                        f"{path.name} + {table['source']}; spot = {table['spot_fraction']} x "
-                       f"on-demand ({table['spot_source']})")
+                       f"on-demand ({table['spot_source']}); spot reclaims {rate:g} per "
+                       f"node-hour ({table.get('spot_interruptions_source', 'given')})",
+                       spot_interruptions_per_hour=rate)

@@ -110,9 +110,11 @@ def describe_levers(plan, spec, spot, cache_hit, index_gib, msa_mode) -> dict:
                          " not measured): their alignment is a fetch") if cache_hit else
            "no MSA cache hits assumed (--msa-cache-hit F plans reuse)"}
     if spot:
-        out["spot"] = (f"${plan.cost:,.2f} at spot prices; ${plan.cost_fallback:,.2f} if every "
-                       "spot node falls back to on-demand (same schedule; interruptions not "
-                       "modelled)")
+        rate = getattr(spec, "spot_interruptions_per_hour", 0.0)
+        out["spot"] = (f"${plan.cost:,.2f} at spot prices, ${plan.spot_rework:,.2f} of it work "
+                       f"redone after reclaims ({rate:g} per node-hour, an assumption); "
+                       f"${plan.cost_fallback:,.2f} if every spot node falls back to on-demand "
+                       "(same schedule)")
     if msa_mode == "mmseqs2":
         out["mmseqs_index"] = (f"alignment Pods sized for a {index_gib:g} GiB MMseqs2 index"
                                if index_gib else "MMseqs2 index size not given "

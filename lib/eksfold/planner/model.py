@@ -71,6 +71,7 @@ class Plan:
     sources: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     cost_fallback: float | None = None      # the same schedule with spot fallen back to on-demand
+    spot_rework: float = 0.0                # expected USD redone after spot reclaims (in cost)
     bounds: dict = field(default_factory=dict)   # the schedule's lower bounds: name -> seconds
     levers: dict = field(default_factory=dict)   # cost levers and their assumptions
 

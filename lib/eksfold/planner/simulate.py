@@ -308,6 +308,9 @@ class ClusterSim:
             total = sum(node.busy.values()) or 1.0
             for stage, busy in node.busy.items():
                 cost[stage] += node.slot.cost * busy / total
+        rework = self._spot_rework()
+        for stage, usd in rework.items():
+            cost[stage] += usd
         cost = {k: round(v, 4) for k, v in cost.items()}
         fallback = sum((n.slot.released - n.slot.launched) / 3600 * n.on_demand
                        for n in self.nodes)
@@ -325,7 +328,25 @@ class ClusterSim:
                     nodes=[n.slot for n in self.nodes], cluster=self.cluster.name,
                     node_counts=counts, sources=list(self.costs.sources))
         plan.cost_fallback = round(fallback + always, 4)
+        plan.spot_rework = round(sum(rework.values()), 4)
         return plan
+
+    def _spot_rework(self) -> dict:
+        """stage -> expected USD of work redone after spot reclaims: a unit of T hours on a
+        spot-priced node loses rate * T^2 / 2 node-hours on average (the cluster's stated
+        reclaim rate; the schedule itself is not stretched)."""
+        rate = getattr(self.cluster, "spot_interruptions_per_hour", 0.0)
+        out: dict[str, float] = {}
+        if not (self.spot and rate):
+            return out
+        nodes = {n.slot.name: n for n in self.nodes}
+        for u in self.units.values():
+            node = nodes.get(getattr(self.pods.get(u.worker), "node", None))
+            if node is None or node.slot.hourly >= node.on_demand:   # on-demand: no reclaim
+                continue
+            hours = (u.end - u.start) / 3600
+            out[u.stage] = out.get(u.stage, 0.0) + rate * hours ** 2 / 2 * node.slot.hourly
+        return out
 
 
 def simulate_cluster(targets: dict, cluster, costs, *, stages=("align", "infer"), spot=False,
