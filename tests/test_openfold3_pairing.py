@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from eksfold.alignment.pairing import UNIPROT_HITS, databases_for, plan
+from eksfold.alignment.pairing import UNIPROT_HITS, databases_for
 from eksfold.config import AlignConfig, DatabaseConfig, InferConfig, RunConfig
 from eksfold.errors import ConfigError
 from eksfold.models import get_backend

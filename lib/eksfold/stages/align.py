@@ -17,8 +17,9 @@ Complexes (:meth:`AlignStage._complex`): each distinct protein chain aligned onc
 ``chain_<id>/``; for a family that pairs MSAs (OpenFold3) and a heteromer, also a search of
 the ``uniprot`` database: jackhmmer into ``chain_<id>/uniprot_hits.sto``, or in MMseqs2 mode
 MMseqs2 into ``chain_<id>/uniprot_hits.a3m`` (:mod:`eksfold.alignment.uniprot_mmseqs`); cached
-per chain sequence under its own key (:mod:`eksfold.alignment.pairing`). Metrics ``pairing`` (paired or why not),
-``uniprot_hits`` (hits per chain, query not counted) and per chain ``uniprot_cache_hit``.
+per chain sequence under its own key (:mod:`eksfold.alignment.pairing`). Metrics ``pairing``
+(paired or why not), ``uniprot_hits`` (hits per chain, query not counted) and per chain
+``uniprot_cache_hit`` (and ``uniprot_dropped_rows``: MMseqs2 hits without a UniProt name).
 """
 from __future__ import annotations
 
