@@ -333,7 +333,8 @@ def test_manifest_modes_sizes_and_the_cluster_layout_agree():
         manifest("huge")
     # the cluster's data-preparation script writes the same layout
     script = (PROJECT / "cluster" / "data-prep" / "prepare-data.sh").read_text()
-    for name in ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_seqres", "bfd", "uniref30"):
+    for name in ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_seqres", "bfd", "uniref30",
+                 "uniprot"):
         assert DATABASES[name].sources[0].url.split("/")[-1] in script.replace("$GCS", "")
 
 
