@@ -333,7 +333,8 @@ def test_manifest_modes_sizes_and_the_cluster_layout_agree():
         manifest("huge")
     # the cluster's data-preparation script writes the same layout
     script = (PROJECT / "cluster" / "data-prep" / "prepare-data.sh").read_text()
-    for name in ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_seqres", "bfd", "uniref30"):
+    for name in ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_seqres", "bfd", "uniref30",
+                 "uniprot"):
         assert DATABASES[name].sources[0].url.split("/")[-1] in script.replace("$GCS", "")
 
 
@@ -394,6 +395,48 @@ def test_interrupted_mmcif_mirror_resumes_per_file(s3_env, tmp_path):
     (files / "7rup.cif").write_text("already here")  # from an earlier, interrupted attempt
     prepare_databases("reduced", dest, mirror=mirror.uri(), only=["pdb_mmcif"], progress=False)
     assert (files / "7rup.cif").read_text() == "already here" and (files / "7tgi.cif").stat().st_size > 1000
+
+
+def test_uniprot_is_trembl_then_swissprot_and_mmseqs2_mode_gets_its_mmseqs2_database(
+        s3_env, small_db, tmp_path):
+    """The catalogue's uniprot (AlphaFold's download_uniprot.sh sources) from a mirror of
+    UniProt-format records of the stand-in: concatenated, its MMseqs2 database built in mode
+    colabfold, and the run's pairing finds both (issue 24)."""
+    from eksfold.alignment.pairing import plan
+    from eksfold.config import AlignConfig, InferConfig, RunConfig
+
+    db = DATABASES["uniprot"]
+    assert [src.url.rsplit("/", 1)[1] for src in db.sources] == [
+        "uniprot_trembl.fasta.gz", "uniprot_sprot.fasta.gz"]
+    assert all(src.url.startswith("https://ftp.ebi.ac.uk/pub/databases/uniprot/current_release/"
+                                  "knowledgebase/complete/") for src in db.sources)
+    assert db.download_gb == 53 and db.size_gb == 105 and db.role == "uniprot"
+    assert "uniprot" in MODES["full"] and "uniprot" in MODES["colabfold"]
+    assert "uniprot" not in MODES["reduced"] and "uniprot" in describe("full")
+    records = [">" + r for r in small_db.read_text().split("\n>")[1:31]]
+    trembl = "".join(r.rstrip("\n") + "\n" for r in records if r.startswith(">tr|"))
+    sprot = "".join(r.rstrip("\n") + "\n" for r in records if r.startswith(">sp|"))
+    assert trembl and sprot
+    mirror = open_store(s3_bucket_uri(s3_env, "unimirror"))
+    mirror.write_bytes("uniprot/uniprot_trembl.fasta.gz", gzip.compress(trembl.encode()))
+    mirror.write_bytes("uniprot/uniprot_sprot.fasta.gz", gzip.compress(sprot.encode()))
+    dest = tmp_path / "db"
+    # any mode's --only names it; a reduced set gains no MMseqs2 database
+    [done] = prepare_databases("reduced", dest, mirror=mirror.uri(), only=["uniprot"],
+                               progress=False)
+    fasta = dest / "uniprot" / "uniprot.fasta"
+    assert done.path == fasta and fasta.read_text() == trembl + sprot
+    assert sorted(p.name for p in fasta.parent.iterdir()) == [".done", "uniprot.fasta"]
+    with pytest.raises(ConfigError, match="not in mode 'reduced' nor in the database catalogue"):
+        prepare_databases("reduced", dest, mirror=mirror.uri(), only=["uniprot_x"])
+    [again] = prepare_databases("colabfold", dest, mirror=mirror.uri(), only=["uniprot"],
+                                progress=False)
+    assert again.skipped and (dest / "uniprot" / "mmseqs" / "uniprot.dbtype").is_file()
+    config = RunConfig(databases=database_config("colabfold", dest),
+                       infer=InferConfig(preset="of3-tiny"), align=AlignConfig(msa_mode="mmseqs2"))
+    assert config.databases.uniprot == str(fasta)
+    pairing = plan(config)
+    assert pairing.active and pairing.database == str(dest / "uniprot" / "mmseqs" / "uniprot")
 
 
 # -- CLI and benchmark ---------------------------------------------------------------------

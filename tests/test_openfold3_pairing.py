@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from eksfold.alignment.pairing import UNIPROT_HITS, databases_for, plan
+from eksfold.alignment.pairing import UNIPROT_HITS, databases_for
 from eksfold.config import AlignConfig, DatabaseConfig, InferConfig, RunConfig
 from eksfold.errors import ConfigError
 from eksfold.models import get_backend
@@ -41,12 +41,13 @@ COMPLEXES = f">s6-s18b\n{S6}:{OTHER_S18}\n>s6-dimer\n{S6}:{S6}\n>s6-s18-s18\n{S6
 
 # OpenFold3's own MSA processing of each query, in .venv-of3: the paired row count
 # (row_counts.n_rows_paired_subsampled, what its features give as num_paired_seqs - 1) and,
-# per chain, the species each paired row can come from (its parsers on uniprot_hits.sto).
+# per chain, the species each paired row can come from (its parsers on uniprot_hits.sto, or
+# on uniprot_hits.a3m in MMseqs2 mode: tests/test_openfold3_pairing_mmseqs.py).
 OF3_PAIRING = r"""
 import json, sys
 from pathlib import Path
 from openfold3.core.config.msa_pipeline_configs import MsaSampleProcessorInputInference
-from openfold3.core.data.io.sequence.msa import parse_stockholm
+from openfold3.core.data.io.sequence.msa import MSA_PARSER_REGISTRY
 from openfold3.core.data.pipelines.sample_processing.msa import MsaSampleProcessorInference
 from openfold3.core.data.primitives.sequence.msa import process_msa_pairing_metadata
 from openfold3.projects.of3_all_atom.config.dataset_configs import InferenceDatasetConfigKwargs
@@ -63,7 +64,7 @@ for name, query in json.load(sys.stdin).items():
         hits = [Path(p) for p in chain.main_msa_file_paths or [] if Path(p).stem == "uniprot_hits"]
         if not hits or n == 0:
             continue
-        parsed = parse_stockholm(hits[0].read_text())
+        parsed = MSA_PARSER_REGISTRY[hits[0].suffix](hits[0].read_text())
         by_row = {}
         for row, sp in zip(parsed.msa[1:], process_msa_pairing_metadata(
                 list(parsed.metadata))["species_id"]):
@@ -192,10 +193,6 @@ def test_no_uniprot_database_is_a_stated_unpaired_fallback_and_a_missing_one_an_
     missing = tmp_path / "nowhere" / "uniprot.fasta"
     with pytest.raises(ConfigError, match=f"uniprot database {missing} not found"):
         stage(small_db, uniprot=str(missing))
-    # MMseqs2 mode: said to be unpaired, per complex, without a search
-    config = RunConfig(databases=DatabaseConfig(uniprot=str(small_db)),
-                       infer=InferConfig(preset="of3-tiny"), align=AlignConfig(msa_mode="mmseqs2"))
-    assert plan(config).wanted and not plan(config).active and "mmseqs2" in plan(config).reason
     # a family that does not pair: no uniprot role in its run (nor in its manifest)
     dbs = DatabaseConfig(uniref90=str(small_db), uniprot=str(small_db))
     assert databases_for(get_backend("model_1_ptm"), dbs).uniprot is None

@@ -11,6 +11,8 @@
 #                                               hmmsearch, pdb_mmcif for the structures)
 #   ROOT/db/small_bfd/bfd-first_non_consensus_sequences.fasta            (reduced)
 #   ROOT/db/bfd/bfd_metaclust_*  ROOT/db/uniref30/UniRef30_2021_03_*     (full)
+#   ROOT/db/uniprot/uniprot.fasta   (full, colabfold: species pairing of complexes; colabfold
+#                                    also ROOT/db/uniprot/mmseqs/uniprot, its MMseqs2 database)
 #   ROOT/weights/openfold/*.pt   (s3://openfold/openfold_params/, public bucket, unsigned)
 #
 # Sizes, from the AlphaFold README (google-deepmind/alphafold, "Genetic databases"), which
@@ -104,11 +106,39 @@ colabfold() {
   cd - >/dev/null
 }
 
+# uniprot: TrEMBL then Swiss-Prot in one FASTA (as AlphaFold's download_uniprot.sh makes it),
+# the uniprot role for species pairing of complexes (~53 GB download, ~105 GB); in MMseqs2 mode
+# also its MMseqs2 database, where the align stage looks for it (uniprot/mmseqs/uniprot).
+uniprot() {
+  local dir=$db/uniprot
+  local ftp=https://ftp.ebi.ac.uk/pub/databases/uniprot/current_release/knowledgebase/complete
+  if [ ! -e "$dir/.done" ]; then
+    mkdir -p "$dir"
+    for file in uniprot_trembl.fasta.gz uniprot_sprot.fasta.gz; do
+      part=${file%.fasta.gz}
+      [ -e "$dir/$part.fasta" ] && continue
+      log "uniprot: downloading $part.fasta.gz"
+      aria2c --continue=true --max-connection-per-server=8 --split=8 --summary-interval=300 \
+        --dir="$dir" --out="$part.fasta.gz" "$ftp/$part.fasta.gz"
+      pigz -d -f "$dir/$part.fasta.gz"
+    done
+    cat "$dir/uniprot_trembl.fasta" "$dir/uniprot_sprot.fasta" > "$dir/.uniprot.fasta.tmp"
+    mv "$dir/.uniprot.fasta.tmp" "$dir/uniprot.fasta"
+    rm -f "$dir/uniprot_trembl.fasta" "$dir/uniprot_sprot.fasta"
+    touch "$dir/.done"
+  fi
+  if [ "$preset" = colabfold ]; then   # skipped when built
+    python3 -m eksfold.alignment.mmseqs_db createdb "$dir/uniprot.fasta" "$dir/mmseqs/uniprot"
+  fi
+  log "uniprot: done ($(du -sh "$dir" | cut -f1))"
+}
+
 GCS=https://storage.googleapis.com/alphafold-databases
 weights
 if [ "$preset" = colabfold ]; then
   colabfold colabfold_uniref30 uniref30_2302
   colabfold colabfold_envdb colabfold_envdb_202108
+  uniprot
   pdb_mmcif
   log "all done: $(du -sh "$db" | cut -f1) in $db"
   exit 0
@@ -123,5 +153,6 @@ if [ "$preset" = reduced ]; then
 else
   fetch bfd "$GCS/casp14_versions/bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt.tar.gz"
   fetch uniref30 "$GCS/v2.3/UniRef30_2021_03.tar.gz"
+  uniprot
 fi
 log "all done: $(du -sh "$db" | cut -f1) in $db"

@@ -24,7 +24,8 @@ class DatabaseConfig:
     bfd_uniclust_hits.a3m (hhblits, HH-suite database prefixes); pdb70 -> pdb70_hits.hhr
     (hhsearch); pdb_seqres -> hmm_output.sto (hmmsearch). Templates (eksfold.templates) also
     need the mmCIF folder and, optionally, the PDB's obsolete-entry list. uniprot ->
-    uniprot_hits.sto (jackhmmer; FASTA with UniProt headers, ``tr|ACC|NAME_SPECIES``): searched
+    uniprot_hits.sto (jackhmmer; FASTA with UniProt headers, ``tr|ACC|NAME_SPECIES``), or
+    uniprot_hits.a3m in MMseqs2 mode (its MMseqs2 database ``<dir>/mmseqs/<stem>``): searched
     only for the protein chains of heteromeric complexes of a family that pairs MSAs by species
     (OpenFold3), never part of the unpaired MSAs.
     """

@@ -142,8 +142,9 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
     log.info("templates: %s", template_plan(config).reason)   # ConfigError before any work (#20)
     pairing = pairing_plan(config)   # ConfigError for a missing uniprot database, before any work
     if pairing.wanted:
-        log.info("paired MSAs of complexes: %s", "jackhmmer against uniprot "
-                 f"{config.databases.uniprot}" if pairing.active else pairing.reason)
+        tool = "mmseqs2" if config.align.msa_mode == "mmseqs2" else "jackhmmer"
+        log.info("paired MSAs of complexes: %s", f"{tool} against uniprot {pairing.database}"
+                 if pairing.active else pairing.reason)
     if parse_weights(weights).kind == "file" and (stages is None or "infer" in stages):
         # a truncated or corrupt checkpoint: one clear error before any unit, not one per fold
         check_weights_file(resolve_weights_path(weights))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -135,9 +136,21 @@ def has_module(module: str, binary: str = "mmseqs") -> bool:
 
 def _main(argv=None) -> int:
     """``python -m eksfold.alignment.mmseqs_db index PREFIX LAYOUT TMP [--gpu] [-s S]``: run
-    the preparation commands of :func:`index_commands` (the data-preparation Job calls it)."""
+    the preparation commands of :func:`index_commands` (the data-preparation Job calls it);
+    ``... createdb FASTA PREFIX``: :func:`build_plain` (the uniprot FASTA's MMseqs2 database,
+    for species pairing in MMseqs2 mode)."""
     import argparse
 
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["createdb"]:
+        ap = argparse.ArgumentParser(prog="python -m eksfold.alignment.mmseqs_db createdb")
+        ap.add_argument("fasta")
+        ap.add_argument("prefix")
+        args = ap.parse_args(argv[1:])
+        runs = build_plain(args.fasta, args.prefix)
+        print(f"{args.prefix}: {'built in %.1f s' % runs[0].wall_s if runs else 'present'}")
+        return 0
     ap = argparse.ArgumentParser(prog="python -m eksfold.alignment.mmseqs_db")
     ap.add_argument("action", choices=["index"])
     ap.add_argument("prefix")

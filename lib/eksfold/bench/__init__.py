@@ -7,7 +7,8 @@ that the notebooks and the planner read are committed as CSV under ``eksfold/pro
 from __future__ import annotations
 
 # name -> module; each module's add_parser() registers its subcommand
-BENCHMARKS = ("inference", "align", "overhead", "settings", "relax", "templates", "warm", "hostmem")
+BENCHMARKS = ("inference", "align", "overhead", "settings", "relax", "templates", "warm",
+              "pairing", "hostmem")
 
 
 def __getattr__(name):

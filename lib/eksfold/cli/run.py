@@ -67,7 +67,9 @@ def _add_run(sub) -> None:
     p.add_argument("--bfd", help="HH-suite database prefix for hhblits")
     p.add_argument("--uniclust30", help="second HH-suite database prefix for hhblits")
     p.add_argument("--uniprot", help="FASTA with UniProt headers: species-paired MSAs of "
-                                     "heteromeric complexes (OpenFold3 presets, jackhmmer mode). "
+                                     "heteromeric complexes (OpenFold3 presets; --msa mmseqs2 "
+                                     "searches its MMseqs2 database DIR/mmseqs/STEM, or pass "
+                                     "that prefix). "
                                      "Default: with the default databases, the one `make setup` "
                                      "built; with --uniref90 etc. and no --uniprot, unpaired")
     p.add_argument("--align-cpus", type=int, default=2, help="CPUs per alignment unit")

@@ -7,9 +7,17 @@ sizes are approximate, from AlphaFold's README ("Genetic databases", v2.3 and CA
 mode       databases                                               download
 ========== ======================================================= ==========
 reduced    uniref90, mgnify, small_bfd, pdb70, pdb_seqres, pdb_mmcif ~173 GB
-full       uniref90, mgnify, bfd, uniref30, pdb70, pdb_seqres, ... ~488 GB
+full       uniref90, mgnify, bfd, uniref30, pdb70, pdb_seqres, ... ~541 GB
 casp14     uniref90, mgnify_2018_12, bfd, uniclust30, pdb70, ...   ~435 GB
+colabfold  colabfold_uniref30, colabfold_envdb, uniprot, pdb_mmcif ~276 GB
 ========== ======================================================= ==========
+
+``uniprot`` (UniProtKB: TrEMBL and Swiss-Prot, concatenated as AlphaFold's
+``download_uniprot.sh`` does) is the ``uniprot`` role: species pairing of complexes
+(:mod:`eksfold.alignment.pairing`). It is in ``full`` (AlphaFold's full set, which multimer
+needs) and ``colabfold``, where ``prepare`` also builds its MMseqs2 database
+(``uniprot/mmseqs/uniprot``, about as large again) for pairing in MMseqs2 mode; any mode's
+``prepare --only uniprot`` fetches it alone.
 
 Layout under the destination (``/fsx/db`` on the cluster; the same as ``cluster/data-prep``)::
 
@@ -17,6 +25,7 @@ Layout under the destination (``/fsx/db`` on the cluster; the same as ``cluster/
     small_bfd/bfd-first_non_consensus_sequences.fasta
     bfd/bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt_{a3m,hhm,cs219}.ff{data,index}
     uniref30/UniRef30_2021_03_*          pdb70/pdb70_*
+    uniprot/uniprot.fasta                uniprot/mmseqs/uniprot (MMseqs2 mode's pairing)
     pdb_seqres/pdb_seqres.txt            (template search: pdb70 by hhsearch, pdb_seqres by
     pdb_mmcif/mmcif_files/*.cif           hmmsearch; templates read pdb_mmcif)
     pdb_mmcif/obsolete.dat
@@ -35,6 +44,7 @@ from pathlib import Path
 from ..errors import ConfigError
 
 GCS = "https://storage.googleapis.com/alphafold-databases"
+UNIPROT_FTP = "https://ftp.ebi.ac.uk/pub/databases/uniprot/current_release/knowledgebase/complete"
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class Database:
     sources: tuple[Source, ...] = field(default_factory=tuple)
     note: str = ""
     role: str | None = None     # the eksfold.config.DatabaseConfig field it fills
+    concat: bool = False        # the unpacked sources, in order, concatenated into ``path``
 
     @property
     def download_gb(self) -> float:
@@ -92,6 +103,11 @@ DATABASES: dict[str, Database] = {db.name: db for db in (
     Database("pdb70", "hhsearch", "pdb70/pdb70", 56, (Source(
         "https://wwwuser.gwdg.de/~compbiol/data/hhsuite/databases/hhsuite_dbs/old-releases/"
         "pdb70_from_mmcif_200401.tar.gz", "untar", 19.5),), role="pdb70"),
+    Database("uniprot", "jackhmmer", "uniprot/uniprot.fasta", 105, (
+        Source(f"{UNIPROT_FTP}/uniprot_trembl.fasta.gz", "gunzip", 52.9),
+        Source(f"{UNIPROT_FTP}/uniprot_sprot.fasta.gz", "gunzip", 0.1)),
+        "UniProtKB TrEMBL + Swiss-Prot, current release (AlphaFold's download_uniprot.sh); "
+        "species pairing of complexes (--uniprot)", role="uniprot", concat=True),
     Database("pdb_seqres", "hmmsearch", "pdb_seqres/pdb_seqres.txt", 0.3, (Source(
         "https://files.wwpdb.org/pub/pdb/derived_data/pdb_seqres.txt", "none", 0.3),),
         "SEQRES of every PDB chain; hmmsearch template route (AlphaFold 2.3, OpenFold multimer)",
@@ -117,9 +133,10 @@ DATABASES.update({db.name: db for db in (
 
 MODES: dict[str, tuple[str, ...]] = {
     "reduced": ("uniref90", "mgnify", "small_bfd", "pdb70", "pdb_seqres", "pdb_mmcif"),
-    "full": ("uniref90", "mgnify", "bfd", "uniref30", "pdb70", "pdb_seqres", "pdb_mmcif"),
+    "full": ("uniref90", "mgnify", "bfd", "uniref30", "pdb70", "pdb_seqres", "pdb_mmcif",
+             "uniprot"),
     "casp14": ("uniref90", "mgnify_2018_12", "bfd", "uniclust30", "pdb70", "pdb_mmcif"),
-    "colabfold": ("colabfold_uniref30", "colabfold_envdb", "pdb_mmcif"),
+    "colabfold": ("colabfold_uniref30", "colabfold_envdb", "uniprot", "pdb_mmcif"),
 }
 
 

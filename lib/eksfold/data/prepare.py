@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, StorageError
-from .databases import Database, Source, manifest
+from .databases import DATABASES, Database, Source, manifest
 from .progress import transfer_bar
 from .transfer import fetch
 
@@ -38,14 +38,30 @@ def prepare_databases(mode: str, dest: str | os.PathLike, *, mirror: str | None 
 
     Each database ends with ``<dest>/<name>/.done``; a rerun skips finished databases and
     resumes an interrupted download. ``mirror`` reads from your copy instead of the public
-    sources (see the module docstring); ``only`` restricts to some database names.
+    sources (see the module docstring); ``only`` restricts to some database names (any of the
+    catalogue's, in the mode or not: ``only=["uniprot"]`` adds pairing to a reduced set).
+    In mode ``colabfold`` (MMseqs2) the uniprot FASTA also gets its MMseqs2 database.
     """
     dest = Path(dest).expanduser()
     dbs = [db for db in manifest(mode) if not only or db.name in only]
+    dbs += [DATABASES[name] for name in only or () if name in DATABASES and DATABASES[name]
+            not in dbs]
     if only and len(dbs) != len(set(only)):
-        raise ConfigError(f"{sorted(set(only) - {d.name for d in dbs})} not in mode {mode!r}")
+        raise ConfigError(f"{sorted(set(only) - {d.name for d in dbs})}: not in mode {mode!r} "
+                          "nor in the database catalogue")
     mirror = mirror or os.environ.get("EKSFOLD_DB_MIRROR") or None
-    return [_prepare(db, dest, mirror, progress, keep_archives, workers) for db in dbs]
+    done = [_prepare(db, dest, mirror, progress, keep_archives, workers) for db in dbs]
+    if mode == "colabfold" and "uniprot" in {db.name for db in dbs}:
+        _uniprot_mmseqs(dest / DATABASES["uniprot"].path)   # skipped when built
+    return done
+
+
+def _uniprot_mmseqs(fasta: Path) -> None:
+    """The uniprot FASTA's MMseqs2 database, where MMseqs2-mode pairing looks for it."""
+    from ..alignment.mmseqs_db import build_plain
+    from ..alignment.uniprot_mmseqs import expected_database
+
+    build_plain(fasta, expected_database(fasta))
 
 
 def _prepare(db: Database, dest: Path, mirror, progress, keep_archives, workers) -> Prepared:
@@ -62,6 +78,8 @@ def _prepare(db: Database, dest: Path, mirror, progress, keep_archives, workers)
         if src.unpack == "mmcif":
             moved += _mmcif_tree(url, folder / "mmcif_files", progress, workers)
             continue
+        if src.unpack == "gunzip" and (folder / src.filename.removesuffix(".gz")).exists():
+            continue   # unpacked by an interrupted attempt (written whole, then renamed)
         result = fetch(url, folder / src.filename, progress=progress, desc=f"{db.name} {src.filename}")
         moved += result.transferred
         if src.unpack == "gunzip":
@@ -71,6 +89,8 @@ def _prepare(db: Database, dest: Path, mirror, progress, keep_archives, workers)
         if src.unpack != "none" and not keep_archives:
             result.path.unlink()
             Path(str(result.path) + ".sha256").unlink(missing_ok=True)
+    if db.concat:   # uniprot: TrEMBL then Swiss-Prot in one FASTA, as AlphaFold makes it
+        _concatenate([folder / s.filename.removesuffix(".gz") for s in db.sources], dest / db.path)
     if db.tool == "mmseqs2":   # ColabFold's exprofile TSVs -> an indexed, expandable database
         _mmseqs_prepare(dest / db.path)
     if not (dest / db.path).exists() and not list(folder.glob(Path(db.path).name + "*")):
@@ -90,6 +110,18 @@ def _mmseqs_prepare(prefix: Path) -> None:
     run_tool("mmseqs tsv2exprofiledb", ["mmseqs", "tsv2exprofiledb", str(source), str(prefix)])
     for argv in index_commands(prefix, "colabfold", prefix.parent / "tmp"):
         run_tool(f"mmseqs {argv[1]}", argv)
+
+
+def _concatenate(parts: list[Path], out: Path) -> None:
+    """``parts`` one after the other into ``out`` (written whole, then renamed); parts removed."""
+    tmp = out.with_name(f".{out.name}.tmp")
+    with open(tmp, "wb") as dst:
+        for part in parts:
+            with open(part, "rb") as src:
+                shutil.copyfileobj(src, dst, 1 << 24)
+    os.replace(tmp, out)
+    for part in parts:
+        part.unlink()
 
 
 def _mirrored(db: Database, src: Source, mirror: str | None) -> str:

@@ -126,12 +126,14 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
 
         spec = cluster if isinstance(cluster, ClusterSpec) else local_cluster(
             **{f"{stage}_workers": n for stage, n in (workers or {}).items()})
+        pairing_note = None
         if costs is None:
             from .costs import with_backend_infer
             costs = with_backend_infer(with_template_search(stage_costs(msa_mode), templates),
                                        preset, local=True)
+            costs, pairing_note = _with_pairing(costs, targets, limit, preset, lengths, msa_mode)
         result = simulate_local(lengths, spec, costs, stages=stages, memory=memory)
-        result.notes += _template_note(costs, lengths)
+        result.notes += _template_note(costs, lengths) + [pairing_note] * bool(pairing_note)
         result.settings = {"msa_mode": msa_mode, "executor": "local", "workers": spec.workers,
                            "templates": getattr(costs, "template_search", None)}
         return result
@@ -141,6 +143,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     from .simulate import simulate_cluster
 
     spec = _cluster(cluster)
+    pairing_note = None
     if costs is None:
         costs = (gpu_profile_costs(profile, msa_mode) if profile and profile != REFERENCE
                  and not profile.startswith("reference-") else
@@ -151,6 +154,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         with_template_search(costs, templates)   # after the align curve is final
         from .costs import with_backend_infer
         with_backend_infer(costs, preset, local=False)
+        costs, pairing_note = _with_pairing(costs, targets, limit, preset, lengths, msa_mode)
     sizing = index_sizing(mmseqs_index_gib if msa_mode == "mmseqs2" else None)
     hits = cache_hit_targets(lengths, msa_cache_hit)
     options = dict(stages=stages, spot=spot, sizing=sizing, cache_hits=hits)
@@ -187,7 +191,7 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     delay = result.settings.get("stream_delay", {})
     result.sources = [s for s in result.sources if s.split(":")[0].split(" ")[0] in stages]
     result.bounds = lower_bounds(result, costs.fixed, stages)
-    result.notes += _template_note(costs, lengths)
+    result.notes += _template_note(costs, lengths) + [pairing_note] * bool(pairing_note)
     result.levers = describe_levers(result, spec, spot, msa_cache_hit, mmseqs_index_gib,
                                     msa_mode)
     result.settings = {
@@ -204,6 +208,14 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
         "fixed_costs": {k: v for k, v in vars(costs.fixed).items() if k != "sources"},
         "fixed_cost_sources": costs.fixed.sources}
     return result
+
+
+def _with_pairing(costs, targets, limit, preset, lengths, msa_mode):
+    """The heteromers' UniProt search for pairing in their align units (:mod:`.pairing`)."""
+    from .pairing import heteromer_chains, with_pairing_search
+
+    return with_pairing_search(costs, heteromer_chains(targets, limit, preset), lengths,
+                               msa_mode)
 
 
 def _template_note(costs, lengths: dict) -> list[str]:

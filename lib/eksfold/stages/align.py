@@ -14,10 +14,12 @@ with templates (:mod:`eksfold.templates.search`) ``template_hits``, ``template_s
 ``hmm_output.sto``) beside the MSAs.
 
 Complexes (:meth:`AlignStage._complex`): each distinct protein chain aligned once into
-``chain_<id>/``; for a family that pairs MSAs (OpenFold3) and a heteromer, also jackhmmer against
-the ``uniprot`` database into ``chain_<id>/uniprot_hits.sto`` (cached per chain sequence under
-its own key; :mod:`eksfold.alignment.pairing`). Metrics ``pairing`` (paired or why not),
-``uniprot_hits`` (hits per chain, query not counted) and per chain ``uniprot_cache_hit``.
+``chain_<id>/``; for a family that pairs MSAs (OpenFold3) and a heteromer, also a search of
+the ``uniprot`` database: jackhmmer into ``chain_<id>/uniprot_hits.sto``, or in MMseqs2 mode
+MMseqs2 into ``chain_<id>/uniprot_hits.a3m`` (:mod:`eksfold.alignment.uniprot_mmseqs`); cached
+per chain sequence under its own key (:mod:`eksfold.alignment.pairing`). Metrics ``pairing``
+(paired or why not), ``uniprot_hits`` (hits per chain, query not counted) and per chain
+``uniprot_cache_hit`` (and ``uniprot_dropped_rows``: MMseqs2 hits without a UniProt name).
 """
 from __future__ import annotations
 
@@ -99,13 +101,21 @@ class AlignStage(Stage):
                               "to build the default one")
 
     def _open_pairing(self, cfg) -> None:
-        """The UniProt search for species pairing, when the run pairs (alignment.pairing)."""
+        """The UniProt search for species pairing, when the run pairs (alignment.pairing):
+        jackhmmer of the FASTA, or in MMseqs2 mode MMseqs2 of its MMseqs2 database."""
         from ..alignment.pairing import UNIPROT_HITS, plan
 
         self.pairing = plan(self.config)
         self.uniprot = None
-        if self.pairing.active:
-            self.uniprot = Jackhmmer(self.config.databases.uniprot, cfg.cpus,
+        if self.pairing.active and cfg.msa_mode == "mmseqs2":
+            from ..alignment.uniprot_mmseqs import UniProtMMseqs2
+
+            # one pass, like AlphaFold-Multimer's jackhmmer over UniProt; ColabFold's -s
+            self.uniprot = UniProtMMseqs2(database=self.pairing.database,
+                                          sensitivity=cfg.mmseqs_sensitivity,
+                                          max_seqs=cfg.uniprot_max_hits, cpus=cfg.cpus)
+        elif self.pairing.active:
+            self.uniprot = Jackhmmer(self.pairing.database, cfg.cpus,
                                      cfg.jackhmmer_iterations, cfg.evalue, cfg.uniprot_max_hits)
             self.uniprot.output_name = UNIPROT_HITS
             self.versions.setdefault("jackhmmer", tool_version(["jackhmmer", "-h"]))
@@ -122,6 +132,8 @@ class AlignStage(Stage):
             recorded = {}
         paths = ({"mmseqs": self.mmseqs.database} if self.mmseqs
                  else self.config.databases.configured())
+        if self.mmseqs and self.uniprot:   # pairing's MMseqs2 database (not the manifest's FASTA)
+            paths["uniprot_mmseqs"] = self.uniprot.database
         for name, path in paths.items():
             problem = check_database(path, recorded.get(name))
             if problem:
@@ -174,7 +186,8 @@ class AlignStage(Stage):
         MSA here. A heteromer of a pairing family also gets each chain's UniProt hits
         (``uniprot_hits.sto``). Metrics: the tools' sums, per chain depth and cache hits, and
         ``pairing``: whether its MSAs can be paired and, if not, why."""
-        from ..alignment.pairing import UNIPROT_HITS, protein_entities, skip_reason
+        from ..alignment.pairing import (UNIPROT_HITS, UNIPROT_HITS_A3M, protein_entities,
+                                         skip_reason)
         from ..models.openfold3.folder import chain_dir
 
         skip = self.pairing.reason if self.pairing.wanted else None
@@ -184,7 +197,8 @@ class AlignStage(Stage):
         for chain in protein_entities(target.complex):
             sub = Target(f"{target.id}-{chain['chain_ids'][0].lower()}", chain["sequence"])
             folder = out / chain_dir(chain["chain_ids"])
-            (folder / UNIPROT_HITS).unlink(missing_ok=True)   # never cached with the MSAs
+            for name in (UNIPROT_HITS, UNIPROT_HITS_A3M):   # never cached with the MSAs
+                (folder / name).unlink(missing_ok=True)
             key = ",".join(chain["chain_ids"])
             per_chain[key] = self.run_unit(sub, inputs, folder)
             if search_uniprot:
@@ -194,6 +208,8 @@ class AlignStage(Stage):
                       "tool_wall_s": m.get("tool_wall_s")} for k, m in per_chain.items()}
         for k, m in uniprot.items():
             chains[k].update(uniprot_hits=m["hits"], uniprot_cache_hit=m["cache_hit"])
+            if m.get("dropped_rows"):   # MMseqs2 hits without a UniProt name: not pairable
+                chains[k]["uniprot_dropped_rows"] = m["dropped_rows"]
         pairing = ({"paired": True, "source": "uniprot", "database": self.uniprot.database,
                     "chains": len(uniprot)} if search_uniprot
                    else {"paired": False, "reason": skip} if self.pairing.wanted else None)
@@ -212,28 +228,40 @@ class AlignStage(Stage):
                 "versions": self.versions}
 
     def _uniprot(self, target: Target, out: Path) -> dict:
-        """jackhmmer of one chain against the uniprot database into ``out/uniprot_hits.sto``,
-        or the cached hits of the same sequence (key: sequence, ``uniprot``, that database and
-        the search settings)."""
+        """One chain's UniProt hits: jackhmmer into ``out/uniprot_hits.sto`` or MMseqs2 into
+        ``out/uniprot_hits.a3m``, or the cached hits of the same sequence (key: sequence, the
+        cache mode ``uniprot`` / ``uniprot-mmseqs2``, that database and the search settings)."""
         from ..alignment.msa import read_msa_sequences
+        from ..alignment.pairing import UNIPROT_HITS_A3M
 
-        name = self.uniprot.output_name
+        mmseqs = self.config.align.msa_mode == "mmseqs2"
+        name, mode = ((UNIPROT_HITS_A3M, "uniprot-mmseqs2") if mmseqs
+                      else (self.uniprot.output_name, "uniprot"))
         started = time.perf_counter()
-        if self.cache and self.cache.get(target.sequence, "uniprot", self.uniprot_identity, out):
+        if self.cache and self.cache.get(target.sequence, mode, self.uniprot_identity, out):
             return {"cache_hit": True, "hits": len(read_msa_sequences(out / name)) - 1,
                     "tool_wall_s": round(time.perf_counter() - started, 3), "cpu_s": 0.0,
                     "tool_peak_rss_mb": 0.0}
-        query = out.parent / f".{target.id}.uniprot.fasta"
-        query.write_text(target.fasta())
-        try:
-            run = self.uniprot.run(query, out / name)
-        finally:
-            query.unlink(missing_ok=True)
+        if mmseqs:
+            result = self.uniprot.search({target.id: target.sequence}, {target.id: out},
+                                         work=out.parent)[target.id]
+            if result["status"] != "ok":
+                raise TargetError(target.id, f"UniProt search for pairing: {result['error']}")
+            run = {"tool_wall_s": result["wall_s"], "cpu_s": result["cpu_s"],
+                   "tool_peak_rss_mb": result["tool_peak_rss_mb"],
+                   "dropped_rows": result["dropped_rows"]}
+        else:
+            query = out.parent / f".{target.id}.uniprot.fasta"
+            query.write_text(target.fasta())
+            try:
+                done = self.uniprot.run(query, out / name)
+            finally:
+                query.unlink(missing_ok=True)
+            run = {"tool_wall_s": done.wall_s, "cpu_s": done.cpu_s,
+                   "tool_peak_rss_mb": done.peak_rss_mb}
         if self.cache:
-            self.cache.put(target.sequence, "uniprot", self.uniprot_identity, out, names=[name])
-        return {"cache_hit": False, "hits": len(read_msa_sequences(out / name)) - 1,
-                "tool_wall_s": run.wall_s, "cpu_s": run.cpu_s,
-                "tool_peak_rss_mb": run.peak_rss_mb}
+            self.cache.put(target.sequence, mode, self.uniprot_identity, out, names=[name])
+        return {"cache_hit": False, "hits": len(read_msa_sequences(out / name)) - 1, **run}
 
     def _templates(self, target: Target, out: Path, metrics: dict) -> dict:
         """Template search after the MSAs (eksfold.templates.search); nothing without one."""
@@ -331,9 +359,11 @@ def _cache(cfg, stage: AlignStage):
     stage.db_identity = database_identity(*paths, **extra)
     if stage.uniprot:   # the pairing hits: that database and the search settings
         tool = stage.uniprot
-        stage.uniprot_identity = database_identity(
-            tool.database, search="jackhmmer", iterations=tool.iterations, evalue=tool.evalue,
-            max_hits=tool.max_hits)
+        stage.uniprot_identity = (
+            database_identity(tool.database, search="mmseqs2", **tool.settings())
+            if cfg.msa_mode == "mmseqs2" else
+            database_identity(tool.database, search="jackhmmer", iterations=tool.iterations,
+                              evalue=tool.evalue, max_hits=tool.max_hits))
     return MSACache(cfg.cache)
 
 

@@ -45,6 +45,7 @@ MSA_NAMES = {
     # heteromers: UniProt hits, which OpenFold3 pairs across chains by species (msas_to_pair)
     # and leaves out of the unpaired MSA (not in its aln_order)
     "uniprot_hits.sto": "uniprot_hits.sto",
+    "uniprot_hits.a3m": "uniprot_hits.a3m",            # the same, MMseqs2 mode (UniProt names)
 }
 UNTRAINED_NOTE = ("UNTRAINED RANDOM OpenFold3 WEIGHTS: structures and confidences are "
                   "meaningless; they exist to exercise the pipeline and measure cost.")
