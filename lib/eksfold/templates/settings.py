@@ -46,6 +46,20 @@ def trained_with_templates(preset_name: str) -> bool:
     return get_backend(preset_name).uses_templates(None)
 
 
+def resolve_route(templates, preset_name: str):
+    """``templates`` with ``search`` ``auto`` replaced by the preset family's route (the
+    first of its back end's ``template_routes``: hhsearch for OpenFold, hmmsearch for
+    OpenFold3, which reads no .hhr). Done before a run's manifest is written, so it records
+    the route it searches and a run made before ``auto`` existed resumes unchanged."""
+    import dataclasses
+
+    from ..models import get_backend
+
+    if templates.search != "auto":
+        return templates
+    return dataclasses.replace(templates, search=get_backend(preset_name).template_routes[0])
+
+
 def _missing(path: str | None, *suffixes: str) -> bool:
     if not path or "://" in path:
         return False
@@ -55,11 +69,14 @@ def _missing(path: str | None, *suffixes: str) -> bool:
 def plan(config) -> TemplatePlan:
     """Decide for a :class:`~eksfold.config.RunConfig`; ConfigError for an impossible request
     or a configured template database that does not exist (checked before any work)."""
-    tc, dbs = config.templates, config.databases
+    from ..models import get_backend
+
+    tc, dbs = resolve_route(config.templates, config.infer.preset), config.databases
     if tc.enabled not in ("auto", "on", "off"):
         raise ConfigError(f"templates={tc.enabled!r}: expected auto, on or off")
     if tc.search not in ROUTES:
-        raise ConfigError(f"template search {tc.search!r}: expected one of {', '.join(ROUTES)}")
+        raise ConfigError(f"template search {tc.search!r}: expected auto or one of "
+                          f"{', '.join(ROUTES)}")
     try:
         datetime.date.fromisoformat(tc.max_template_date)
     except (TypeError, ValueError):
@@ -67,6 +84,11 @@ def plan(config) -> TemplatePlan:
     if tc.enabled == "off":
         return TemplatePlan(False, "templates off (--no-templates)", tc.search)
     trained = trained_with_templates(config.infer.preset)
+    backend = get_backend(config.infer.preset)
+    if trained and tc.search not in backend.template_routes:
+        raise ConfigError(f"preset {config.infer.preset} ({backend.family}) reads the hits of "
+                          f"{' or '.join(backend.template_routes)} only, not {tc.search}'s: "
+                          f"use --template-search {backend.template_routes[0]} (or auto)")
     field_ = ROUTES[tc.search]
     needed = {field_: getattr(dbs, field_), "template_mmcif_dir": dbs.template_mmcif_dir}
     if tc.enabled == "on" and not trained:
