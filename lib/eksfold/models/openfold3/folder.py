@@ -106,9 +106,13 @@ def query_for(target, alignment_dir: Path | None, staging: Path,
     A single-chain target's MSAs are the align folder itself; a complex's are one sub-folder
     per protein entity (:func:`chain_dir`). RNA, DNA and ligands get none (OpenFold3 then uses
     the query sequence alone). Chains that name their own MSA files keep them. ``templates``:
-    each protein entity's template hits (:data:`TEMPLATE_HITS` in its folder) as its
-    ``template_alignment_file_path``; a chain naming its own template inputs keeps them.
+    each protein entity's template hits (hmmsearch's ``hmm_output.sto`` in its folder, which
+    OpenFold3's StoParser reads) as its ``template_alignment_file_path`` when it holds any
+    (read with :func:`eksfold.templates.hits.read_hits`: a malformed file fails the target); a
+    chain naming its own template inputs keeps them.
     """
+    from ...templates.hits import HMM_STO, read_hits
+
     complex_ = as_complex(target)
     query, used = complex_.to_query(), {}
     for chain in query["chains"]:
