@@ -346,6 +346,8 @@ class OpenFold3Folder:
         if result.get("oom"):   # an allocation failure inside the runner (it lives on)
             raise RunnerOutOfMemory(f"{target.id}: {result.get('error')}")
         if not result.get("ok"):
+            if result.get("traceback"):   # the runner's own, for the worker's log
+                log.warning("%s: OpenFold3 failed:\n%s", target.id, result["traceback"])
             raise TargetError(target.id, f"OpenFold3 did not predict it: {result.get('error')}")
         metrics = self._outputs(target, out, result, msas, peak)
         metrics["memory_settings"] = result.get("memory_settings")

@@ -54,7 +54,25 @@ def confine_environment(work: str | Path) -> dict:
         Path(path).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
     tempfile.tempdir = None  # re-read $TMPDIR
+    _short_multiprocessing_tempdir(Path(env["TMPDIR"]))
     return env
+
+
+def _short_multiprocessing_tempdir(tmp: Path) -> None:
+    """OpenFold3's template preprocessor starts a ``multiprocessing.Manager``, which listens on
+    a Unix socket in multiprocessing's temp dir (``<tmp>/pymp-XXXXXXXX/listener-XXXXXXXX``); a
+    socket path is limited to 107 bytes, and under a deep ``$TMPDIR`` (a test's, a worker's
+    scratch) the manager fails to start and the query fails with a bare ``EOFError``. As
+    later CPython versions do, the dir then goes to the system's ``/tmp`` (only the socket;
+    multiprocessing removes the dir at exit)."""
+    import multiprocessing.process
+
+    if len(str(tmp)) + len("/pymp-XXXXXXXX/listener-XXXXXXXX") < 100 or not Path("/tmp").is_dir():
+        return
+    short = tempfile.mkdtemp(prefix="pymp-", dir="/tmp")
+    import multiprocessing.util
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(short, True), exitpriority=-100)
+    multiprocessing.process.current_process()._config["tempdir"] = short
 
 
 class WarmRunner:
