@@ -5,7 +5,8 @@ End to end: `eksfold run --preset of3-tiny --templates` (local executor, one war
 worker, real OpenFold3 code in .venv-of3, reduced configuration, seeded random checkpoint:
 UNTRAINED) on a heterodimer in AlphaFold3 JSON (two model seeds): chain A is CAMEO's 7snc
 chain, whose own entry and its 97 % identical neighbour 7sao are in the stand-in template
-database (data/db/templates, released 2022-08-03), chain B a peptide with no hits. Then:
+database (data/db/templates, released 2022-08-03), chain B a peptide with only weak hits that
+OpenFold3's filters drop. Then:
 
 - the record: chain A's templates kept by OpenFold3 (both released on the max template date,
   the later hits left out), the templates its featurised batch carries for chain A (> 0) and
@@ -45,7 +46,7 @@ from eksfold.templates.settings import plan, resolve_route
 PROJECT = Path(__file__).resolve().parents[1]
 SEQ_A = {t.id: t for t in read_fasta(PROJECT / "data" / "cameo2022" / "targets.fasta")}[
     "7snc-a"].sequence
-SEQ_B = "GSHMLEDPVDAFQRLLKEAW"   # no hit in the stand-in
+SEQ_B = "GSHMLEDPVDAFQRLLKEAW"   # weak hits only in the stand-in
 SEEDS = [42, 7]
 MAX_DATE = "2022-08-03"          # 7snc and 7sao released that day; 7y3k, 7t5w later
 JOB = {"name": "tdimer", "dialect": "alphafold3", "version": 2, "modelSeeds": SEEDS,
@@ -122,14 +123,17 @@ def test_chain_with_hits_folds_with_templates_and_the_other_says_why_not(of3_tem
     manifest = run.manifest["config"]["templates"]
     assert manifest["search"] == "hmmsearch" and manifest["enabled"] == "on"
     align = run.record("align", "tdimer").metrics
-    assert align["chains"]["A"]["template_hits"] >= 2 and align["chains"]["B"]["template_hits"] == 0
+    # hmmsearch's thresholds are permissive (AlphaFold 2.3's): chain B gets weak hits too
+    assert align["chains"]["A"]["template_hits"] >= 2 and align["chains"]["B"]["template_hits"] > 0
+    assert align["template_hits"] == sum(c["template_hits"] for c in align["chains"].values())
     assert (run.store.local_path("targets/tdimer/align") / "chain_A" / "hmm_output.sto").is_file()
     rec = run.record("infer", "tdimer").metrics
     a, b = rec["templates"]["A"], rec["templates"]["B"]
     # released on the max template date: kept; the later hits (7y3k, 7t5w): left out
     assert set(a["kept"]) == {"7snc_A", "7sao_A"} and a["hits_file"] == "hmm_output.sto"
     assert a["used"] == 2 and "reason" not in a
-    assert b["used"] == 0 and b["kept"] == [] and b["reason"] == "the template search found no hits"
+    assert b["used"] == 0 and b["kept"] == [] and b["hits"] > 0
+    assert b["reason"].startswith("no hit passed OpenFold3's template filters")
     assert rec["templates_per_chain"] == {"A": 2, "B": 0}
     assert rec["templates_used"] == 2 and rec["template_slots"] == 4
     assert rec["top_template"] in a["kept"] and rec["top_template_date"] == MAX_DATE
