@@ -169,7 +169,9 @@ def test_templates_reach_the_network(of3_templates_run, of3):
     query = _query(run, base / "staging")
     settings = write_runner_yaml(base / "runner-plain.json", runner_settings("reduced"))
     on = template_settings(run.config.databases.template_mmcif_dir, MAX_DATE)
-    requests = [{"query_set": {"seeds": [7], "queries": {"tdimer": query}},
+    # seed 42 only: the first seed of a query is featurised from the runner's restored RNG
+    # state, as the first seed of the worker's query was
+    requests = [{"query_set": {"seeds": [42], "queries": {"tdimer": query}},
                  "out_dir": str(base / out), "templates": t}
                 for out, t in (("with", on), ("without", None))]
     proc = subprocess.run([of3, "-m", "eksfold.models.openfold3.runner", "--checkpoint",
@@ -183,7 +185,7 @@ def test_templates_reach_the_network(of3_templates_run, of3):
     assert lines[1]["templates_per_chain"] == {"1": 2, "2": 0}
     assert lines[2]["templates_per_chain"] == {"1": 0, "2": 0} and not lines[2]["use_templates"]
     infer = run.store.local_path("targets/tdimer/infer")
-    mine = coords(infer / outputs.collect(infer, "tdimer", [7], 1)[0].structure)
+    mine = coords(infer / outputs.collect(infer, "tdimer", [42], 1)[0].structure)
     with_ = coords(base / "with" / lines[1]["best"]["structure"])
     without = coords(base / "without" / lines[2]["best"]["structure"])
     assert mine.shape == with_.shape == without.shape
