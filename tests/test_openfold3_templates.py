@@ -80,10 +80,22 @@ def test_openfold3_searches_with_hmmsearch_and_refuses_hhsearch_hits(template_db
     decided = plan(config(template_db))            # auto: on, as OpenFold3 was trained
     assert decided.active and decided.route == "hmmsearch"
     with pytest.raises(ConfigError, match="reads the hits of hmmsearch only, not hhsearch's"):
-        plan(config(template_db, search="hhsearch"))
+        plan(config(template_db, search="hhsearch", enabled="on"))
+    # auto (an OpenFold3 run created before templates were wired recorded hhsearch): off
+    decided = plan(config(template_db, search="hhsearch"))
+    assert not decided.active and "reads no hhsearch hits" in decided.reason
     assert resolve_route(TemplateConfig(), "of3").search == "hmmsearch"
     assert resolve_route(TemplateConfig(), "model_1_ptm").search == "hhsearch"   # as before
     assert not plan(config(template_db, enabled="off")).active
+
+
+def test_a_resumed_run_keeps_its_template_route(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"config": {"templates": {"search": "hhsearch"}}}))
+    assert resolve_route(TemplateConfig(), "of3", str(tmp_path)).search == "hhsearch"
+    assert resolve_route(TemplateConfig(), "of3", str(tmp_path / "new")).search == "hmmsearch"
+    assert resolve_route(TemplateConfig(search="hmmsearch"), "tiny",
+                         str(tmp_path)).search == "hmmsearch"
 
 
 def test_the_max_template_date_is_the_newest_release_date_allowed():

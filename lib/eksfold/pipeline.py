@@ -139,7 +139,7 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                                          settings=settings),
                        relax=relax, score=_score_config(inputs.get("fasta")),
                        templates=resolve_route(pin_date(templates or TemplateConfig(), root),
-                                               preset))
+                                               preset, root))
     log.info("templates: %s", template_plan(config).reason)   # ConfigError before any work (#20)
     pairing = pairing_plan(config)   # ConfigError for a missing uniprot database, before any work
     if pairing.wanted:

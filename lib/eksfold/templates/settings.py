@@ -46,18 +46,29 @@ def trained_with_templates(preset_name: str) -> bool:
     return get_backend(preset_name).uses_templates(None)
 
 
-def resolve_route(templates, preset_name: str):
-    """``templates`` with ``search`` ``auto`` replaced by the preset family's route (the
-    first of its back end's ``template_routes``: hhsearch for OpenFold, hmmsearch for
-    OpenFold3, which reads no .hhr). Done before a run's manifest is written, so it records
-    the route it searches and a run made before ``auto`` existed resumes unchanged."""
+def resolve_route(templates, preset_name: str, root: str | None = None):
+    """``templates`` with ``search`` ``auto`` replaced by the route of the run at ``root``
+    when it has one (a resumed run keeps its route, as its date: :func:`pin_date`), else by
+    the preset family's (the first of its back end's ``template_routes``: hhsearch for
+    OpenFold, hmmsearch for OpenFold3, which reads no .hhr). Done before a run's manifest is
+    written, so it records the route it searches and a run made before ``auto`` existed
+    resumes unchanged."""
     import dataclasses
 
     from ..models import get_backend
 
     if templates.search != "auto":
         return templates
-    return dataclasses.replace(templates, search=get_backend(preset_name).template_routes[0])
+    route = get_backend(preset_name).template_routes[0]
+    if root is not None:
+        from ..storage import open_store
+
+        try:
+            recorded = open_store(root).read_json("manifest.json")["config"]["templates"]
+            route = recorded["search"] if recorded["search"] in ROUTES else route
+        except (FileNotFoundError, KeyError, TypeError, ValueError):
+            pass
+    return dataclasses.replace(templates, search=route)
 
 
 def _missing(path: str | None, *suffixes: str) -> bool:
@@ -86,6 +97,9 @@ def plan(config) -> TemplatePlan:
     trained = trained_with_templates(config.infer.preset)
     backend = get_backend(config.infer.preset)
     if trained and tc.search not in backend.template_routes:
+        if tc.enabled == "auto":   # e.g. an OpenFold3 run created before it read templates
+            return TemplatePlan(False, f"preset {config.infer.preset} ({backend.family}) "
+                                f"reads no {tc.search} hits", tc.search)
         raise ConfigError(f"preset {config.infer.preset} ({backend.family}) reads the hits of "
                           f"{' or '.join(backend.template_routes)} only, not {tc.search}'s: "
                           f"use --template-search {backend.template_routes[0]} (or auto)")
