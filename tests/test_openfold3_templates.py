@@ -174,16 +174,16 @@ def _query(run, staging):
 @pytest.mark.slow
 @pytest.mark.timeout(6000)
 def test_templates_reach_the_network(of3_templates_run, of3):
-    """The same query and seed through a warm runner in a fresh process, once with the run's
+    """The same query and seeds through a warm runner in a fresh process, once with the run's
     template settings and once with templates off: the first equals the eksfold worker's
     fold, the second differs from it and carries no template features."""
     base, run, env = of3_templates_run
     query = _query(run, base / "staging")
     settings = write_runner_yaml(base / "runner-plain.json", runner_settings("reduced"))
     on = template_settings(run.config.databases.template_mmcif_dir, MAX_DATE)
-    # seed 42 only: the first seed of a query is featurised from the runner's restored RNG
-    # state, as the first seed of the worker's query was
-    requests = [{"query_set": {"seeds": [42], "queries": {"tdimer": query}},
+    # the worker's query set as it was, both seeds (measured: seed 42 alone came within 0.01 A
+    # of the worker's seed 42, not 1e-3 A; why is not known)
+    requests = [{"query_set": {"seeds": SEEDS, "queries": {"tdimer": query}},
                  "out_dir": str(base / out), "templates": t}
                 for out, t in (("with", on), ("without", None))]
     proc = subprocess.run([of3, "-m", "eksfold.models.openfold3.runner", "--checkpoint",
@@ -197,12 +197,17 @@ def test_templates_reach_the_network(of3_templates_run, of3):
     assert lines[1]["templates_per_chain"] == {"1": 2, "2": 0}
     assert lines[2]["templates_per_chain"] == {"1": 0, "2": 0} and not lines[2]["use_templates"]
     infer = run.store.local_path("targets/tdimer/infer")
-    mine = coords(infer / outputs.collect(infer, "tdimer", [42], 1)[0].structure)
-    with_ = coords(base / "with" / lines[1]["best"]["structure"])
-    without = coords(base / "without" / lines[2]["best"]["structure"])
-    assert mine.shape == with_.shape == without.shape
-    assert np.abs(mine - with_).max() < 1e-3
-    assert np.abs(mine - without).max() > 0.1
+    for seed in SEEDS:
+        mine = coords(infer / outputs.collect(infer, "tdimer", [seed], 1)[0].structure)
+        with_ = coords(base / "with" / outputs.collect(base / "with", "tdimer", [seed],
+                                                       1)[0].structure)
+        without = coords(base / "without" / outputs.collect(base / "without", "tdimer", [seed],
+                                                            1)[0].structure)
+        assert mine.shape == with_.shape == without.shape
+        same, changed = np.abs(mine - with_).max(), np.abs(mine - without).max()
+        print(f"seed {seed}: with templates {same:.5f} A from the worker's fold, "
+              f"without {changed:.3f} A")
+        assert same < 1e-3 and changed > 0.1
 
 
 @pytest.mark.slow
