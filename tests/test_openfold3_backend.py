@@ -32,10 +32,11 @@ def test_the_family_and_its_presets():
     # OpenFold3's own presets (tests/test_openfold3_memory.py); as built is no rung
     assert [s.name for s in of3.ladder()] == ["predict", "lma"] and of3.default_setting == "predict"
     assert of3.as_built_setting == "openfold3"
-    assert of3.inputs().msas[0] == "uniref90" and of3.inputs().template_hits == ()
-    assert of3.inputs().paired_msas   # heteromers: UniProt hits, paired by OpenFold3 itself
-    with pytest.raises(ConfigError, match="templates are not wired"):
-        of3.inputs(templates=True)
+    assert of3.inputs().msas[0] == "uniref90" and of3.inputs().paired_msas
+    # trained with templates: on by default (where template databases are configured), read
+    # from hmmsearch's hits (tests/test_openfold3_templates.py)
+    assert of3.inputs().template_hits == ("pdb_seqres",) and of3.template_routes == ("hmmsearch",)
+    assert of3.inputs(templates=False).template_hits == ()
     with pytest.raises(ConfigError, match="no option presets"):
         get_backend("of3+long")
     full = get_backend("of3")

@@ -53,7 +53,9 @@ class TemplateConfig:
 
     enabled: str = "auto"       # auto: on for presets trained with templates when template
     #                             databases are configured | on | off
-    search: str = "hhsearch"    # hhsearch (PDB70: AF2 monomer presets) | hmmsearch (pdb_seqres)
+    # auto: the preset's family's route (OpenFold: hhsearch, OpenFold3: hmmsearch), fixed when
+    # the run is created | hhsearch (PDB70: AF2 monomer presets) | hmmsearch (pdb_seqres)
+    search: str = "auto"
     # OpenFold's run_pretrained_openfold.py defaults --max_template_date to today; the date is
     # fixed when the run is created and kept in its manifest, so reruns use the same one
     max_template_date: str = field(default_factory=lambda: datetime.date.today().isoformat())

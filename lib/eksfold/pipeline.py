@@ -17,7 +17,7 @@ from .results import write_summary
 from .run import Run
 from .target_files import read_targets
 from .targets import Target, select
-from .templates.settings import pin_date, plan as template_plan
+from .templates.settings import pin_date, plan as template_plan, resolve_route
 from .site import run_dir, target_file
 from .weights import check_weights_file, is_untrained, parse_weights, resolve_weights_path
 from .weights_choice import WeightsChoice, choose_weights, is_auto
@@ -138,7 +138,8 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
                                          settings=settings),
                        relax=relax, score=_score_config(inputs.get("fasta")),
-                       templates=pin_date(templates or TemplateConfig(), root))
+                       templates=resolve_route(pin_date(templates or TemplateConfig(), root),
+                                               preset, root))
     log.info("templates: %s", template_plan(config).reason)   # ConfigError before any work (#20)
     pairing = pairing_plan(config)   # ConfigError for a missing uniprot database, before any work
     if pairing.wanted:

@@ -54,10 +54,13 @@ def _template_route(args) -> str | None:
     default (on for presets trained with templates, as ``eksfold run`` with template databases)."""
     from ..models import get_backend
 
+    backend = get_backend(args.preset)
     wanted = args.templates
     if wanted is None:
-        wanted = get_backend(args.preset).uses_templates(None)
-    return args.template_search if wanted else None
+        wanted = backend.uses_templates(None)
+    route = (backend.template_routes[0] if args.template_search == "auto"
+             else args.template_search)
+    return route if wanted else None
 
 
 def add_parsers(sub) -> None:
@@ -78,7 +81,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--templates", action=argparse.BooleanOptionalAction, default=None,
                    help="include the template search in the align time (default: when --preset "
                         "was trained with templates)")
-    p.add_argument("--template-search", default="hhsearch", choices=["hhsearch", "hmmsearch"],
+    p.add_argument("--template-search", default="auto", choices=["auto", "hhsearch", "hmmsearch"],
                    help="the template search route whose measured time is added")
     p.add_argument("--batch-window", type=float, help="plan the classic Kubernetes executor with "
                                                       "this inference batch window, seconds "

@@ -104,8 +104,9 @@ def _add_template_options(p) -> None:
                     default="auto", help="use templates (default: on for presets trained with "
                                          "them when template databases are configured)")
     on.add_argument("--no-templates", dest="templates", action="store_const", const="off")
-    g.add_argument("--template-search", default="hhsearch", choices=["hhsearch", "hmmsearch"],
-                   help="hhsearch against PDB70 (AF2 monomer) or hmmsearch against pdb_seqres")
+    g.add_argument("--template-search", default="auto", choices=["auto", "hhsearch", "hmmsearch"],
+                   help="hhsearch against PDB70 (AF2 monomer) or hmmsearch against pdb_seqres "
+                        "(default auto: the preset's; OpenFold3 reads hmmsearch's hits only)")
     g.add_argument("--max-template-date", help="YYYY-MM-DD: newest template release date "
                                                "(default: today, as OpenFold)")
     g.add_argument("--pdb70", help="PDB70 HH-suite database prefix (hhsearch)")

@@ -84,6 +84,9 @@ class ModelBackend:
     # folds complexes (Target.complex): ColabFold "A:B" records and AlphaFold3/OpenFold3 jobs
     # are read as one target each (eksfold.target_files.read_targets(complexes=True))
     takes_complexes: bool = False
+    # template searches whose hit files the family reads (eksfold.templates.settings.ROUTES),
+    # its default first (--template-search auto)
+    template_routes: tuple[str, ...] = ("hhsearch", "hmmsearch")
     # the container image (ECR repository name) a worker folding with this family needs, when
     # the base worker image cannot (eksfold.k8s.images); None: the base image
     worker_image: str | None = None

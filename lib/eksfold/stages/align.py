@@ -182,8 +182,9 @@ class AlignStage(Stage):
 
     def _complex(self, target: Target, inputs, out: Path) -> dict:
         """A complex: each distinct protein chain (entity) aligned once, into
-        ``chain_<first id>/`` (the MSA cache applies per chain); RNA, DNA and ligands need no
-        MSA here. A heteromer of a pairing family also gets each chain's UniProt hits
+        ``chain_<first id>/`` (the MSA cache applies per chain; a run's template search runs
+        there too, its hits cached with the MSAs); RNA, DNA and ligands need no MSA here. A
+        heteromer of a pairing family also gets each chain's UniProt hits
         (``uniprot_hits.sto``). Metrics: the tools' sums, per chain depth and cache hits, and
         ``pairing``: whether its MSAs can be paired and, if not, why."""
         from ..alignment.pairing import (UNIPROT_HITS, UNIPROT_HITS_A3M, protein_entities,
@@ -205,7 +206,9 @@ class AlignStage(Stage):
                 uniprot[key] = self._uniprot(sub, folder)
         runs = [*per_chain.values(), *uniprot.values()]
         chains = {k: {"msa_depth": m.get("msa_depth"), "cache_hit": m.get("cache_hit"),
-                      "tool_wall_s": m.get("tool_wall_s")} for k, m in per_chain.items()}
+                      "tool_wall_s": m.get("tool_wall_s"),
+                      **({"template_hits": m["template_hits"]} if "template_hits" in m else {})}
+                  for k, m in per_chain.items()}
         for k, m in uniprot.items():
             chains[k].update(uniprot_hits=m["hits"], uniprot_cache_hit=m["cache_hit"])
             if m.get("dropped_rows"):   # MMseqs2 hits without a UniProt name: not pairable
@@ -223,6 +226,10 @@ class AlignStage(Stage):
                 "msa_depth": min((m.get("msa_depth") or 0 for m in per_chain.values()),
                                  default=0),
                 **({"pairing": pairing} if pairing else {}),
+                # templates (hits per chain above): the sum, the summary's template_hits
+                **({"template_hits": sum(m["template_hits"] for m in per_chain.values()
+                                         if "template_hits" in m)}
+                   if any("template_hits" in m for m in per_chain.values()) else {}),
                 **({"uniprot_hits": {k: m["hits"] for k, m in uniprot.items()}}
                    if uniprot else {}),
                 "versions": self.versions}

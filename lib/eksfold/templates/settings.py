@@ -46,6 +46,31 @@ def trained_with_templates(preset_name: str) -> bool:
     return get_backend(preset_name).uses_templates(None)
 
 
+def resolve_route(templates, preset_name: str, root: str | None = None):
+    """``templates`` with ``search`` ``auto`` replaced by the route of the run at ``root``
+    when it has one (a resumed run keeps its route, as its date: :func:`pin_date`), else by
+    the preset family's (the first of its back end's ``template_routes``: hhsearch for
+    OpenFold, hmmsearch for OpenFold3, which reads no .hhr). Done before a run's manifest is
+    written, so it records the route it searches and a run made before ``auto`` existed
+    resumes unchanged."""
+    import dataclasses
+
+    from ..models import get_backend
+
+    if templates.search != "auto":
+        return templates
+    route = get_backend(preset_name).template_routes[0]
+    if root is not None:
+        from ..storage import open_store
+
+        try:
+            recorded = open_store(root).read_json("manifest.json")["config"]["templates"]
+            route = recorded["search"] if recorded["search"] in ROUTES else route
+        except (FileNotFoundError, KeyError, TypeError, ValueError):
+            pass
+    return dataclasses.replace(templates, search=route)
+
+
 def _missing(path: str | None, *suffixes: str) -> bool:
     if not path or "://" in path:
         return False
@@ -55,11 +80,14 @@ def _missing(path: str | None, *suffixes: str) -> bool:
 def plan(config) -> TemplatePlan:
     """Decide for a :class:`~eksfold.config.RunConfig`; ConfigError for an impossible request
     or a configured template database that does not exist (checked before any work)."""
-    tc, dbs = config.templates, config.databases
+    from ..models import get_backend
+
+    tc, dbs = resolve_route(config.templates, config.infer.preset), config.databases
     if tc.enabled not in ("auto", "on", "off"):
         raise ConfigError(f"templates={tc.enabled!r}: expected auto, on or off")
     if tc.search not in ROUTES:
-        raise ConfigError(f"template search {tc.search!r}: expected one of {', '.join(ROUTES)}")
+        raise ConfigError(f"template search {tc.search!r}: expected auto or one of "
+                          f"{', '.join(ROUTES)}")
     try:
         datetime.date.fromisoformat(tc.max_template_date)
     except (TypeError, ValueError):
@@ -67,6 +95,14 @@ def plan(config) -> TemplatePlan:
     if tc.enabled == "off":
         return TemplatePlan(False, "templates off (--no-templates)", tc.search)
     trained = trained_with_templates(config.infer.preset)
+    backend = get_backend(config.infer.preset)
+    if trained and tc.search not in backend.template_routes:
+        if tc.enabled == "auto":   # e.g. an OpenFold3 run created before it read templates
+            return TemplatePlan(False, f"preset {config.infer.preset} ({backend.family}) "
+                                f"reads no {tc.search} hits", tc.search)
+        raise ConfigError(f"preset {config.infer.preset} ({backend.family}) reads the hits of "
+                          f"{' or '.join(backend.template_routes)} only, not {tc.search}'s: "
+                          f"use --template-search {backend.template_routes[0]} (or auto)")
     field_ = ROUTES[tc.search]
     needed = {field_: getattr(dbs, field_), "template_mmcif_dir": dbs.template_mmcif_dir}
     if tc.enabled == "on" and not trained:

@@ -105,6 +105,14 @@ def write_mmcif(chain: Chain, path: Path) -> None:
     block = doc.sole_block()
     block.name = chain.pdb_id.upper()
     block.set_pair("_entry.id", chain.pdb_id.upper())
+    # the canonical one-letter SEQRES, as every PDB entry has it: OpenFold3's template
+    # pipeline matches hits to chains by it (get_asym_id_to_canonical_seq_dict)
+    poly = block.find_mmcif_category("_entity_poly.")
+    if "_entity_poly.pdbx_seq_one_letter_code_can" not in poly.tags:
+        columns = {tag.split(".", 1)[1]: [poly[0][i]] for i, tag in enumerate(poly.tags)}
+        columns["pdbx_seq_one_letter_code_can"] = [chain.seqres]
+        block.set_mmcif_category("_entity_poly.", columns, raw=True)
+    _poly_seq_scheme(block, st, chain, entity.full_sequence)
     comps = block.find_mmcif_category("_chem_comp.")
     for row in comps:
         row[1] = gemmi.cif.quote("L-peptide linking")   # OpenFold keeps chains of "peptide" types
@@ -116,6 +124,27 @@ def write_mmcif(chain: Chain, path: Path) -> None:
     if chain.resolution is not None:
         block.set_pair("_refine.ls_d_res_high", str(chain.resolution))
     path.write_text(doc.as_string())
+
+
+def _poly_seq_scheme(block, st, chain: Chain, full_sequence) -> None:
+    """``_pdbx_poly_seq_scheme`` (every PDB entry has it; gemmi does not write it): SEQRES
+    position -> observed residue. OpenFold3 maps label chains to entities through it."""
+    observed = {res.label_seq: res for res in st[0][chain.chain]} if len(st) else {}
+    rows = {k: [] for k in ("asym_id", "entity_id", "seq_id", "mon_id", "ndb_seq_num",
+                            "pdb_seq_num", "auth_seq_num", "pdb_mon_id", "auth_mon_id",
+                            "pdb_strand_id", "pdb_ins_code", "hetero")}
+    for i, mon in enumerate(full_sequence, start=1):
+        res = observed.get(i)
+        num = str(res.seqid.num) if res else str(i)
+        icode = res.seqid.icode.strip() if res else ""
+        for key, value in (("asym_id", chain.chain), ("entity_id", "1"), ("seq_id", str(i)),
+                           ("mon_id", mon), ("ndb_seq_num", str(i)), ("pdb_seq_num", num),
+                           ("auth_seq_num", num if res else "?"),
+                           ("pdb_mon_id", mon if res else "?"),
+                           ("auth_mon_id", mon if res else "?"), ("pdb_strand_id", chain.chain),
+                           ("pdb_ins_code", icode or "."), ("hetero", "n")):
+            rows[key].append(value)
+    block.set_mmcif_category("_pdbx_poly_seq_scheme.", rows, raw=True)
 
 
 def _run(tool: str, argv: list[str], cwd: Path | None = None, stdin: bytes | None = None) -> None:

@@ -17,6 +17,8 @@ from .complex import ALPHABETS
 # preset -> (architecture of .settings, diffusion samples per seed)
 PRESETS = {"of3": ("full", 5), "of3-tiny": ("reduced", 1)}
 AS_BUILT = "openfold3"
+# templates per chain OpenFold3 featurises at inference (its TemplateSettings.n_templates)
+N_TEMPLATES = 4
 
 # FACTS (2026-12-05), full model, 1 sample, one thread on the shared 2-core machine:
 # 51 tokens 160 s, 85 tokens (dimer) 314 s -> t^1.32. Reduced configuration, warm runner
@@ -68,25 +70,48 @@ class OpenFold3(ModelBackend):
                               "no option presets)")
         self.configuration, self.samples = PRESETS[base]
 
+    # OpenFold3 reads template hits as Stockholm (hmmsearch's, its StoParser), A3M or M8, not
+    # HHsearch's .hhr: the hmmsearch route against pdb_seqres, as AlphaFold3 searches
+    template_routes = ("hmmsearch",)
+
     # -- inputs -----------------------------------------------------------------------------
     def uses_templates(self, requested: bool | None = None) -> bool:
-        if requested:
-            raise ConfigError(f"preset {self.preset}: templates are not wired to OpenFold3 yet; "
-                              "use --no-templates")
-        return False
+        # OpenFold3 was trained with templates (its predict default use_templates: true), so
+        # --templates auto means on when template databases are configured, as for OpenFold's
+        # template presets (eksfold.templates.settings.plan)
+        return True if requested is None else bool(requested)
 
     def inputs(self, templates: bool | None = None) -> AlignInputs:
         # OpenFold3 pairs MSAs itself, by species, from each chain's uniprot_hits (UniProt
         # headers): the align stage searches the uniprot database for heteromers
-        # (eksfold.alignment.pairing)
-        self.uses_templates(templates)
-        return AlignInputs(msas=("uniref90", "mgnify", "bfd", "small_bfd"), paired_msas=True)
+        # (eksfold.alignment.pairing). Templates: each protein entity's hmm_output.sto.
+        return AlignInputs(msas=("uniref90", "mgnify", "bfd", "small_bfd"), paired_msas=True,
+                           template_hits=("pdb_seqres",) if self.uses_templates(templates)
+                           else ())
 
     # -- the network ------------------------------------------------------------------------
     def load(self, config):
         from .folder import OpenFold3Folder
 
         return OpenFold3Folder(self, config).load()
+
+    def attach_templates(self, folder, run_config) -> None:
+        """OpenFold3's template preprocessor settings for the run's template database
+        (:func:`.settings.template_settings`), sent with every query; nothing when the run
+        uses no templates."""
+        from ...templates.settings import plan
+        from .settings import template_settings
+
+        decided = plan(run_config)
+        folder.templates = (template_settings(run_config.databases.template_mmcif_dir,
+                                              run_config.templates.max_template_date)
+                            if decided.active else None)
+
+    def templates_per_fold(self, folder) -> int:
+        # OpenFold3's inference featuriser takes the top n_templates (4) kept per chain
+        if getattr(folder, "templates", None) is None:
+            return 0
+        return N_TEMPLATES
 
     def ladder(self, device_type: str = "cpu", names=None) -> list[SettingInfo]:
         """OpenFold3's own presets, fastest first (:data:`.settings.LADDER`): ``predict``,

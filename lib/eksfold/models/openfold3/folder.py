@@ -9,6 +9,15 @@ stage wrote) and reads one JSON line back. OpenFold3 exits 0 for a failed query:
 reports a query done only when its outputs exist and parse (:mod:`.outputs`), so a failure
 here is a failed unit carrying OpenFold3's reason.
 
+Templates (:meth:`.backend.OpenFold3.attach_templates`): each protein entity's template hits
+(the align stage's ``hmm_output.sto``, hmmsearch against ``pdb_seqres``; OpenFold3 reads
+Stockholm, A3M and M8 hits, not HHsearch's ``.hhr``) become its ``template_alignment_file_path``
+and the request carries OpenFold3's template preprocessor settings (structures from the
+template mmCIF folder, the release-date cut-off, its cache under the runner's work folder).
+OpenFold3's own preprocessor and featuriser do the rest; the record says per chain which
+templates it kept and how many reached the model (its template features), and why a chain
+has none.
+
 Per unit the child's own peak memory is measured (its ``VmHWM``, reset before the query) and
 added to the unit's (:meth:`eksfold.memory.usage.UnitMemory.count_child`).
 """
@@ -68,12 +77,14 @@ def as_complex(target) -> ComplexTarget:
 def msa_files(folder: Path, staging: Path) -> tuple[list[str], list[str]]:
     """Links in ``staging`` named as OpenFold3 reads them, for the MSAs in ``folder``:
     (paths given to OpenFold3, files it would not read)."""
+    from ...alignment.msa import NOT_MSAS
+
     used, unused = [], []
     if not folder.is_dir():
         return used, unused
     staging.mkdir(parents=True, exist_ok=True)
     for path in sorted(folder.iterdir()):
-        if path.suffix not in (".sto", ".a3m"):
+        if path.suffix not in (".sto", ".a3m") or path.name in NOT_MSAS:
             continue
         name = MSA_NAMES.get(path.name)
         if name is None:
@@ -86,27 +97,93 @@ def msa_files(folder: Path, staging: Path) -> tuple[list[str], list[str]]:
     return used, unused
 
 
-def query_for(target, alignment_dir: Path | None, staging: Path) -> tuple[dict, dict]:
+TEMPLATE_FIELDS = ("template_alignment_file_path", "template_cif_paths")
+
+
+def query_for(target, alignment_dir: Path | None, staging: Path,
+              templates: bool = False) -> tuple[dict, dict]:
     """One OpenFold3 query for ``target`` with each protein entity's MSAs, and what was used.
 
     A single-chain target's MSAs are the align folder itself; a complex's are one sub-folder
     per protein entity (:func:`chain_dir`). RNA, DNA and ligands get none (OpenFold3 then uses
-    the query sequence alone). Chains that name their own MSA files keep them.
+    the query sequence alone). Chains that name their own MSA files keep them. ``templates``:
+    each protein entity's template hits (hmmsearch's ``hmm_output.sto`` in its folder, which
+    OpenFold3's StoParser reads) as its ``template_alignment_file_path`` when it holds any
+    (read with :func:`eksfold.templates.hits.read_hits`: a malformed file fails the target); a
+    chain naming its own template inputs keeps them.
     """
+    from ...templates.hits import HMM_STO, read_hits
+
     complex_ = as_complex(target)
     query, used = complex_.to_query(), {}
     for chain in query["chains"]:
-        if chain["molecule_type"] != "protein" or "main_msa_file_paths" in chain:
+        if chain["molecule_type"] != "protein":
             continue
         folder = (alignment_dir if target.complex is None or alignment_dir is None
                   else alignment_dir / chain_dir(chain["chain_ids"]))
+        record = used.setdefault(",".join(chain["chain_ids"]), {"files": [], "not_read": []})
+        if templates and not any(k in chain for k in TEMPLATE_FIELDS):
+            hits = folder / HMM_STO if folder is not None else None
+            found = (len(read_hits(target.id, chain["sequence"], hits))
+                     if hits is not None and hits.is_file() else None)
+            if found:
+                chain["template_alignment_file_path"] = str(hits.resolve())
+            record.update(template_hits_file=hits.name if found is not None else None,
+                          template_hits=found)
+        if "main_msa_file_paths" in chain:
+            continue
         files, unused = (msa_files(folder, staging / chain_dir(chain["chain_ids"]))
                          if folder is not None else ([], []))
         if files:
             chain["main_msa_file_paths"] = files
-        used[",".join(chain["chain_ids"])] = {"files": [Path(f).name for f in files],
-                                              "not_read": unused}
+        record.update(files=[Path(f).name for f in files], not_read=unused)
     return query, used
+
+
+def template_record(query: dict, result: dict, msas: dict, mmcif_dir: str | None) -> dict:
+    """The unit's template metrics from the runner's answer.
+
+    ``templates``: per protein entity, the hits file given, the templates OpenFold3's
+    preprocessor kept (best first), how many reached the model (per chain id: templates whose
+    features cover its tokens) and, when none did, why. ``templates_used``: template rows
+    holding any chain's template (OpenFold3 fills up to 4, each chain its own tokens);
+    ``top_template`` and its release date: the first kept template of the first entity with
+    one."""
+    from ...templates.featurize import release_date
+
+    order = [cid for chain in query["chains"] for cid in chain["chain_ids"]]
+    # OpenFold3 numbers chains 1.. in query order (its asym_id): back to the chain ids
+    per_id = {order[int(a) - 1]: n for a, n in (result.get("templates_per_chain") or {}).items()
+              if 0 < int(a) <= len(order)}
+    per_id = {k: per_id.get(k, 0) for k in order}
+    kept_by = result.get("template_ids") or {}
+    chains = {}
+    for chain in query["chains"]:
+        if chain["molecule_type"] != "protein":
+            continue
+        key = ",".join(chain["chain_ids"])
+        given = msas.get(key, {})
+        kept = kept_by.get(key, [])
+        used = max((per_id.get(c, 0) for c in chain["chain_ids"]), default=0)
+        entry = {"hits_file": given.get("template_hits_file"), "hits": given.get("template_hits"),
+                 "kept": kept, "used": used}
+        if not used:
+            entry["reason"] = (
+                "no template hits file in its alignment folder"
+                if entry["hits_file"] is None and "template_alignment_file_path" not in chain
+                else "the template search found no hits" if entry["hits"] == 0
+                else "no hit passed OpenFold3's template filters (release date, structure "
+                     "file, sequence match)" if not kept
+                else "OpenFold3 featurised none of the templates it kept")
+        chains[key] = entry
+    top = next((ids[0] for ids in (c["kept"] for c in chains.values()) if ids), None)
+    top_date = (release_date(Path(mmcif_dir) / f"{top.split('_')[0]}.cif")
+                if top and mmcif_dir else None)
+    return {"templates": chains, "templates_per_chain": per_id,
+            "templates_used": max(per_id.values(), default=0),
+            "template_slots": result.get("template_slots"),
+            "template_ids": [t for c in chains.values() for t in c["kept"]],
+            "top_template": top, "top_template_date": top_date}
 
 
 class RunnerOutOfMemory(MemoryError):
@@ -133,6 +210,9 @@ class OpenFold3Folder:
         self.info: dict = {}
         self.setting = backend.as_built_setting   # as built until apply_setting
         self.returncode = None                      # the runner's, once it has ended
+        # OpenFold3's template preprocessor settings (.settings.template_settings), set by
+        # OpenFold3.attach_templates; None: folds without templates
+        self.templates: dict | None = None
         self.work = Path(tempfile.mkdtemp(prefix="eksfold-of3-"))
 
     # -- the child process ---------------------------------------------------------------------
@@ -234,11 +314,11 @@ class OpenFold3Folder:
         out.mkdir(parents=True, exist_ok=True)
         staging = self.work / "msas" / target.id
         query, msas = query_for(target, Path(alignment_dir) if alignment_dir else None,
-                                staging)
+                                staging, templates=self.templates is not None)
         complex_ = as_complex(target)
         seeds = list(complex_.seeds or (self.config.seed,))
         request = {"query_set": {"seeds": seeds, "queries": {target.id: query}},
-                   "out_dir": str(out)}
+                   "out_dir": str(out), "templates": self.templates}
         if self.setting != self.backend.as_built_setting:
             request["setting"] = self.setting
         (out / "query.json").write_text(json.dumps(request["query_set"], indent=1) + "\n")
@@ -267,9 +347,14 @@ class OpenFold3Folder:
         if result.get("oom"):   # an allocation failure inside the runner (it lives on)
             raise RunnerOutOfMemory(f"{target.id}: {result.get('error')}")
         if not result.get("ok"):
+            if result.get("traceback"):   # the runner's own, for the worker's log
+                log.warning("%s: OpenFold3 failed:\n%s", target.id, result["traceback"])
             raise TargetError(target.id, f"OpenFold3 did not predict it: {result.get('error')}")
         metrics = self._outputs(target, out, result, msas, peak)
         metrics["memory_settings"] = result.get("memory_settings")
+        if self.templates is not None:
+            metrics.update(template_record(query, result, msas,
+                                           self.templates.get("structure_directory")))
         return metrics
 
     def _killed_for_memory(self, pid: int, kills_before: int | None) -> str | None:

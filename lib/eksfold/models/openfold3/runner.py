@@ -16,9 +16,13 @@ Command line (JSON lines on stdout; OpenFold3's own prints go to stderr)::
         run QUERIES.json OUT            # each query of an OpenFold3 query JSON, one by one
     python -m eksfold.models.openfold3.runner ... serve   # requests on stdin, one JSON a line
 
-A serve request is ``{"query_set": ..., "out_dir": ..., "setting"?: NAME}``: the memory
-setting of :data:`.settings.LADDER` to fold with, switched on the loaded network (OpenFold3
-reads those values at forward time; nothing is rebuilt).
+A serve request is ``{"query_set": ..., "out_dir": ..., "setting"?: NAME, "templates"?: ...}``:
+the memory setting of :data:`.settings.LADDER` to fold with, switched on the loaded network
+(OpenFold3 reads those values at forward time; nothing is rebuilt), and the template settings
+(:func:`.settings.template_settings`: OpenFold3's ``template_preprocessor_settings``, or null
+for none; absent: the runner YAML's). Templates are data-side only (OpenFold3's data module
+reads ``use_templates`` and the preprocessor settings when it is built, once per query), so
+they too switch per query.
 """
 from __future__ import annotations
 
@@ -50,7 +54,25 @@ def confine_environment(work: str | Path) -> dict:
         Path(path).mkdir(parents=True, exist_ok=True)
     os.environ.update(env)
     tempfile.tempdir = None  # re-read $TMPDIR
+    _short_multiprocessing_tempdir(Path(env["TMPDIR"]))
     return env
+
+
+def _short_multiprocessing_tempdir(tmp: Path) -> None:
+    """OpenFold3's template preprocessor starts a ``multiprocessing.Manager``, which listens on
+    a Unix socket in multiprocessing's temp dir (``<tmp>/pymp-XXXXXXXX/listener-XXXXXXXX``); a
+    socket path is limited to 107 bytes, and under a deep ``$TMPDIR`` (a test's, a worker's
+    scratch) the manager fails to start and the query fails with a bare ``EOFError``. As
+    later CPython versions do, the dir then goes to the system's ``/tmp`` (only the socket;
+    multiprocessing removes the dir at exit)."""
+    import multiprocessing.process
+
+    if len(str(tmp)) + len("/pymp-XXXXXXXX/listener-XXXXXXXX") < 100 or not Path("/tmp").is_dir():
+        return
+    short = tempfile.mkdtemp(prefix="pymp-", dir="/tmp")
+    import multiprocessing.util
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(short, True), exitpriority=-100)
+    multiprocessing.process.current_process()._config["tempdir"] = short
 
 
 class WarmRunner:
@@ -94,6 +116,10 @@ class WarmRunner:
         self._rng_state = _rng_state()
         self.default_seeds = list(self.runner.seeds)
         self.samples = int(self.runner.num_diffusion_samples)
+        # the runner YAML's template settings: what a request without "templates" folds with
+        exp = self.runner.experiment_config
+        self._yaml_templates = (exp.experiment_settings.use_templates,
+                                exp.template_preprocessor_settings)
         self.load_seconds = time.perf_counter() - started
 
     def info(self) -> dict:
@@ -121,9 +147,30 @@ class WarmRunner:
         config.msa_computation_settings = msa
         # predict_step writes its per-query error log under the module's log_dir.
         self.runner.lightning_module.log_dir = self.runner.log_dir
-        # the query's MSA rows as OpenFold3 featurised them (callbacks: a fresh cached list)
+        # the query's MSA rows and templates as OpenFold3 featurised them (callbacks: a fresh
+        # cached list)
         self.msa_rows = {}
         self.runner.callbacks.append(_msa_rows_callback(self.msa_rows))
+
+    def set_templates(self, templates) -> bool:
+        """Fold the next queries with ``templates``: OpenFold3's template preprocessor settings
+        (a dict, :func:`.settings.template_settings`), None for no templates, or ``...`` for
+        the runner YAML's. Its scratch (template cache entries) goes under the runner's work
+        folder unless the settings name one. Returns whether templates are on."""
+        from openfold3.core.data.pipelines.preprocessing.template import (
+            TemplatePreprocessorSettings)
+
+        exp = self.runner.experiment_config
+        if templates is ...:
+            use, settings = self._yaml_templates
+        elif templates is None:
+            use, settings = False, self._yaml_templates[1]
+        else:
+            values = {"output_directory": str(self.work / "template_data"), **templates}
+            use, settings = True, TemplatePreprocessorSettings(**values)
+        exp.experiment_settings.use_templates = use
+        exp.template_preprocessor_settings = settings
+        return use
 
     def apply_setting(self, name: str | None) -> dict:
         """Switch the loaded network to the memory setting ``name`` of :mod:`.settings`
@@ -137,23 +184,26 @@ class WarmRunner:
         return current(model)
 
     def predict(self, query_set: dict, out_dir: str | Path,
-                setting: str | None = None) -> list[dict]:
+                setting: str | None = None, templates=...) -> list[dict]:
         """Run every query of an OpenFold3 query set (``{"seeds"?, "queries": {...}}``) into
         ``out_dir``, one query at a time, with the memory ``setting`` (None: the one set
-        last; as built at first); one result dict per query, never raising for a query's
-        failure (an allocation failure is flagged ``oom``)."""
+        last; as built at first) and ``templates`` (:meth:`set_templates`); one result dict
+        per query, never raising for a query's failure (an allocation failure is flagged
+        ``oom``)."""
         from openfold3.projects.of3_all_atom.config.inference_query_format import (
             InferenceQuerySet)
 
         out_dir = Path(out_dir).resolve()
         seeds = [int(s) for s in query_set.get("seeds") or self.default_seeds]
         memory = self.apply_setting(setting)
+        use_templates = self.set_templates(templates)
         results = []
         for name, query in query_set["queries"].items():
             started, cpu, started_at = time.perf_counter(), time.process_time(), time.time()
             result = {"query": name, "out_dir": str(out_dir), "seeds": seeds,
                       "samples": self.samples, "untrained": bool(self.label.get("untrained")),
-                      "setting": getattr(self, "setting", None), "memory_settings": memory}
+                      "setting": getattr(self, "setting", None), "memory_settings": memory,
+                      "use_templates": use_templates}
             try:
                 one = InferenceQuerySet.model_validate({"seeds": seeds, "queries": {name: query}})
                 # Files left by an earlier attempt must not pass for this attempt's outputs.
@@ -172,6 +222,8 @@ class WarmRunner:
                     "untrained": result["untrained"], "checkpoint": str(self.checkpoint)})
                 result.update(ok=True, ranking=str(ranking),
                               best=outputs.rank(samples)[0], **self.msa_rows)
+                if use_templates:
+                    result["template_ids"] = self._template_ids(name)
             except outputs.OutputError as exc:
                 result.update(ok=False, error=f"{exc}{_predict_error(out_dir, started_at)}")
             except Exception as exc:  # a query's bad input must not end the worker
@@ -188,10 +240,26 @@ class WarmRunner:
         return results
 
 
+    def _template_ids(self, name: str) -> dict:
+        """Per protein entity (its chain ids joined by commas): the templates OpenFold3's
+        preprocessor kept for it, best first (``<entry>_<chain>``), from the query set as its
+        data module left it."""
+        try:
+            query = self.runner.lightning_data_module.inference_config.query_set.queries[name]
+        except (AttributeError, KeyError):
+            return {}
+        return {",".join(c.chain_ids): list(c.template_entry_chain_ids or [])
+                for c in query.chains if c.molecule_type.name == "PROTEIN"}
+
+
 def _msa_rows_callback(record: dict):
     """A Lightning callback that keeps, from the first batch of a query, OpenFold3's own MSA
     features: ``paired_msa_rows`` (its ``num_paired_seqs`` less the query row: rows paired
-    across chains by species) and ``msa_rows`` (all rows of the MSA feature)."""
+    across chains by species) and ``msa_rows`` (all rows of the MSA feature); and its template
+    features: ``template_slots`` (template rows of the batch) and ``templates_per_chain``:
+    for each chain (numbered 1.. in OpenFold3's token order, its ``asym_id``), the templates
+    whose features cover any of its tokens (``template_pseudo_beta_mask``): what reaches the
+    model."""
     import pytorch_lightning as pl
 
     class MsaRows(pl.Callback):
@@ -202,6 +270,13 @@ def _msa_rows_callback(record: dict):
             record["paired_msa_rows"] = int(batch["num_paired_seqs"].max()) - 1
             if "msa" in batch:
                 record["msa_rows"] = int(batch["msa"].shape[-3])
+            mask, asym = batch.get("template_pseudo_beta_mask"), batch.get("asym_id")
+            if mask is not None and asym is not None:
+                mask, asym = mask[0], asym[0]            # [templates, tokens], [tokens]
+                record["template_slots"] = int(mask.shape[0])
+                record["templates_per_chain"] = {
+                    int(a): int((mask[:, asym == a] > 0).any(dim=-1).sum())
+                    for a in asym.unique().tolist() if a > 0}
 
     return MsaRows()
 
@@ -301,7 +376,8 @@ def main(argv=None) -> int:
                 continue
             request = json.loads(line)
             for result in warm.predict(request["query_set"], request["out_dir"],
-                                       request.get("setting")):
+                                       request.get("setting"),
+                                       request.get("templates", ...)):
                 failed += not result["ok"]
                 proto.write(json.dumps(result) + "\n")
     proto.close()

@@ -3,7 +3,8 @@
 One dictionary, written once per run as the runner YAML (JSON is valid YAML, so no YAML writer
 is needed), so the warm runner and OpenFold3's own CLI see the same settings in the
 faithfulness test. CPU needs (FACTS): the CPU accelerator, Triton triangle kernels off, the
-MSA server off (it retries the public server for minutes without internet).
+MSA server off (it retries the public server for minutes without internet). Templates: the
+preprocessor settings of :func:`template_settings` (also sent per query to a warm runner).
 """
 from __future__ import annotations
 
@@ -37,10 +38,35 @@ def model_update(configuration: str = "reduced", accelerator: str = "cpu") -> di
     return {"presets": ["predict"], "custom": custom}
 
 
+def template_settings(mmcif_dir: str | Path, max_template_date: str,
+                      output_directory: str | Path | None = None) -> dict:
+    """OpenFold3's ``template_preprocessor_settings`` for a template database.
+
+    ``structure_directory``: the template mmCIF folder (``<pdb_id>.cif``, the layout OpenFold3
+    reads). ``fetch_missing_structures`` off: OpenFold3 would otherwise download a hit's
+    missing entry from the PDB (no internet on workers) and write it into that folder.
+    ``max_release_date``: OpenFold3 drops a template released on or after it
+    (``fails_template_release_date_checks``: ``>=``), OpenFold's featuriser only one released
+    after ``max_template_date``; so the day after, and ``--max-template-date`` means the same
+    for both families (the newest release date allowed). OpenFold3 reads the release date from
+    the mmCIF (``_pdbx_audit_revision_history``), not from a release-dates file.
+    ``output_directory``: its cache entries (one ``.npz`` per chain and hits file); None: the
+    warm runner's own work folder (:meth:`.runner.WarmRunner.set_templates`).
+    """
+    import datetime
+
+    cutoff = datetime.date.fromisoformat(max_template_date) + datetime.timedelta(days=1)
+    out = {"structure_directory": str(Path(mmcif_dir).resolve()),
+           "fetch_missing_structures": False, "max_release_date": cutoff.isoformat()}
+    if output_directory is not None:
+        out["output_directory"] = str(output_directory)
+    return out
+
+
 def runner_settings(configuration: str = "reduced", accelerator: str = "cpu",
                     num_diffusion_samples: int = 1, seeds: list[int] | None = None,
-                    use_templates: bool = False) -> dict:
-    """The runner YAML's content.
+                    templates: dict | None = None) -> dict:
+    """The runner YAML's content; ``templates``: :func:`template_settings` (None: no templates).
 
     ``num_workers: 0`` keeps featurisation in the worker process: a warm runner would otherwise
     fork a data-loader pool for every query, and on a 2-core machine the pool only competes
@@ -51,9 +77,9 @@ def runner_settings(configuration: str = "reduced", accelerator: str = "cpu",
     update = model_update(configuration, accelerator)
     update["custom"].setdefault("architecture", {}).setdefault("shared", {}).setdefault(
         "diffusion", {})["no_full_rollout_samples"] = num_diffusion_samples
-    return {
+    out = {
         "experiment_settings": {"mode": "predict", "seeds": list(seeds or [42]),
-                                "use_msa_server": False, "use_templates": use_templates},
+                                "use_msa_server": False, "use_templates": templates is not None},
         "pl_trainer_args": {"accelerator": accelerator, "devices": 1},
         "data_module_args": {"num_workers": 0, "multiprocessing_context": None},
         "model_update": update,
@@ -61,6 +87,9 @@ def runner_settings(configuration: str = "reduced", accelerator: str = "cpu",
                                    "full_confidence_output_format": "npz",
                                    "full_confidence_output_dtype": "float32"},
     }
+    if templates is not None:
+        out["template_preprocessor_settings"] = dict(templates)
+    return out
 
 
 def write_runner_yaml(path: str | Path, settings: dict) -> Path:
