@@ -248,3 +248,17 @@ def test_the_openfold3_worker_image_is_built_and_pushed_under_the_name_the_backe
     script = (PROJECT / "cluster" / "scripts" / "build-push.sh").read_text()
     assert f"/{name}:" in script and name in script.split("for name in", 1)[1].split("\n")[0]
     assert (PROJECT / "cluster" / "images" / name.replace("eksfold-", "")).is_dir()
+
+
+def test_a_fractional_cpu_request_gets_its_threads_rounded_up():
+    """Align Pods ask 7.5 CPUs (to pack a node's allocatable CPU) and run 8 threads."""
+    from eksfold.k8s.jobs import _env
+    from eksfold.k8s.sizing import Resources, Sizing
+
+    align = Sizing().for_length("align", 300)
+    assert align.cpu == "7.5"
+    env = {e["name"]: e.get("value") for e in _env(align, jobs.JobOptions(), None, None)}
+    assert env["OMP_NUM_THREADS"] == "8"
+    env = {e["name"]: e.get("value") for e in _env(Resources("x", cpu="500m", memory="1Gi"),
+                                                   jobs.JobOptions(), None, None)}
+    assert env["OMP_NUM_THREADS"] == "1"

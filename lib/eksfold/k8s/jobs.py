@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -119,7 +120,9 @@ def _env(res: Resources, opts: JobOptions, index: int | None, shard: list | None
     # the root filesystem is read-only: caches ($HOME) and scratch go to the /tmp emptyDir
     env = {"PYTHONUNBUFFERED": "1", "EKSFOLD_EXECUTOR": "kubernetes", "HOME": "/tmp",
            "EKSFOLD_SCRATCH": "/tmp",
-           "OMP_NUM_THREADS": str(max(1, int(cpus)))}
+           # a fractional request (align: 7.5, to pack a node's allocatable CPU) gets the
+           # threads of the cores it runs on, rounded up (no CPU limit: nothing throttles it)
+           "OMP_NUM_THREADS": str(max(1, math.ceil(cpus)))}
     if res.low_memory:
         env["EKSFOLD_LOW_MEMORY"] = "1"
     if index is not None:
