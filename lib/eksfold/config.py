@@ -27,7 +27,9 @@ class DatabaseConfig:
     uniprot_hits.sto (jackhmmer; FASTA with UniProt headers, ``tr|ACC|NAME_SPECIES``), or
     uniprot_hits.a3m in MMseqs2 mode (its MMseqs2 database ``<dir>/mmseqs/<stem>``): searched
     only for the protein chains of heteromeric complexes of a family that pairs MSAs by species
-    (OpenFold3), never part of the unpaired MSAs.
+    (OpenFold3), never part of the unpaired MSAs. rfam -> rfam_hits.a3m (nhmmer; an RNA
+    FASTA): searched only for the RNA chains of complexes of a family that reads RNA MSAs
+    (OpenFold3), cached under its own key (:mod:`eksfold.alignment.rna`).
     """
 
     uniref90: str | None = None
@@ -42,6 +44,8 @@ class DatabaseConfig:
     obsolete_pdbs: str | None = None
     # species pairing of complexes (AlphaFold-Multimer's and OpenFold3's uniprot_hits)
     uniprot: str | None = None
+    # RNA chains of complexes (OpenFold3's rfam_hits): nhmmer, as AlphaFold3 searches Rfam
+    rfam: str | None = None
 
     def configured(self) -> dict[str, str]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v}
