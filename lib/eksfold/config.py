@@ -160,11 +160,14 @@ class RunConfig:
 def default_databases() -> DatabaseConfig:
     """The installation's default jackhmmer database (see :func:`eksfold.site.default_database`),
     or an empty configuration when there is none (the align stage then says how to get one)."""
-    from .site import default_database
+    from .site import default_database, default_rfam_db
 
     from .templates.settings import default_template_databases
 
     db = default_database()
     # the same stand-in is the default uniprot database: its headers are UniProt's (species)
     dbs = DatabaseConfig(uniref90=str(db), uniprot=str(db)) if db else DatabaseConfig()
+    rfam = default_rfam_db()   # the Rfam seed stand-in: RNA chains' MSAs (OpenFold3)
+    if db and rfam:
+        dbs = dataclasses.replace(dbs, rfam=str(rfam))
     return dataclasses.replace(dbs, **default_template_databases())   # templates hook (#20)
