@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -251,9 +250,12 @@ def test_the_folded_complex_has_the_rna_rows_in_openfold3s_features(of3, small_d
                EKSFOLD_DATABASE=str(small_db))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
     root = tmp_path / "run"
-    chains = complex_chains(rna[TRNA_NAME])[:2]     # protein + tRNA dimer: 60 + 2 x 74 tokens
+    # protein + a Vault RNA (60 + 99 tokens): their MSAs differ in depth, so the per-chain rows
+    # of OpenFold3's features tell them apart
+    chains = [complex_chains("")[0],
+              {"molecule_type": "rna", "chain_ids": ["B"], "sequence": rna[VAULT_NAME]}]
     proc = subprocess.run([sys.executable, "-m", "eksfold.cli", "run",
-                           str(job(tmp_path, "s6-trna", chains)), "--root", str(root),
+                           str(job(tmp_path, "s6-vault", chains)), "--root", str(root),
                            "--preset", "of3-tiny", "--weights", "random:3", "--device", "cpu",
                            "--rfam", str(rfam_db), "--stages", "align,infer"],
                           capture_output=True, text=True, env=env, timeout=2800)
@@ -262,17 +264,19 @@ def test_the_folded_complex_has_the_rna_rows_in_openfold3s_features(of3, small_d
 
     run = Run.open(str(root))
     assert run.config.databases.rfam == str(rfam_db)
-    align = run.record("align", "s6-trna").metrics
-    rows = align["chains"]["B,C"]["rfam_rows"]
+    align = run.record("align", "s6-vault").metrics
+    rows = align["chains"]["B"]["rfam_rows"]
     assert align["rna_msas"]["searched"] and rows > 1
-    infer = run.record("infer", "s6-trna").metrics
-    assert infer["untrained"] and infer["msas"]["B,C"]["files"] == [RFAM_HITS]
-    assert infer["msas"]["B,C"]["rows"] == rows
-    target = run.target("s6-trna")
-    query, _ = query_for(target, run.store.local_path("targets/s6-trna/align"), tmp_path / "st")
-    expected = of3_msas(of3, {"s6-trna": query}, tmp_path / "w")["s6-trna"]
-    assert expected["B"]["rows"] == rows
-    # the rows OpenFold3 featurised per chain: the RNA chains' own depth, the protein's its own
-    assert infer["msa_rows_per_chain"]["B"] == infer["msa_rows_per_chain"]["C"] == rows
-    assert infer["msa_rows_per_chain"]["A"] == expected["A"]["rows"]
-    assert shutil.which("nhmmer")
+    infer = run.record("infer", "s6-vault").metrics
+    assert infer["untrained"] and infer["msas"]["B"]["files"] == [RFAM_HITS]
+    assert infer["msas"]["B"]["rows"] == rows and infer["msas"]["B"]["cache_hit"] is False
+    target = run.target("s6-vault")
+    query, _ = query_for(target, run.store.local_path("targets/s6-vault/align"), tmp_path / "st")
+    expected = of3_msas(of3, {"s6-vault": query}, tmp_path / "w")["s6-vault"]
+    assert expected["B"]["rows"] == rows and expected["A"]["rows"] != rows
+    # the rows OpenFold3 featurised per chain (rows with residues at its tokens): its query row
+    # on top of each chain's main MSA (which starts with the query again); the shallower chain
+    # is padded to the deepest with all-gap rows
+    per_chain = infer["msa_rows_per_chain"]
+    assert per_chain == {"A": 1 + expected["A"]["rows"], "B": 1 + rows}
+    assert infer["msa_rows"] == max(per_chain.values())
