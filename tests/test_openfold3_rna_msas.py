@@ -280,3 +280,15 @@ def test_the_folded_complex_has_the_rna_rows_in_openfold3s_features(of3, small_d
     per_chain = infer["msa_rows_per_chain"]
     assert per_chain == {"A": 1 + expected["A"]["rows"], "B": 1 + rows}
     assert infer["msa_rows"] == max(per_chain.values())
+
+
+def test_the_default_databases_include_the_standin(small_db, rfam_db, monkeypatch):
+    """`make setup` records the stand-in (site.json rfam_db, or $EKSFOLD_RFAM_DB): runs with
+    the default databases search RNA chains; a path that is not there is no default."""
+    from eksfold.config import default_databases
+
+    monkeypatch.setenv("EKSFOLD_DATABASE", str(small_db))
+    monkeypatch.setenv("EKSFOLD_RFAM_DB", str(rfam_db))
+    assert default_databases().rfam == str(rfam_db)
+    monkeypatch.setenv("EKSFOLD_RFAM_DB", str(rfam_db) + ".missing")
+    assert default_databases().rfam is None
