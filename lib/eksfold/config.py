@@ -27,7 +27,9 @@ class DatabaseConfig:
     uniprot_hits.sto (jackhmmer; FASTA with UniProt headers, ``tr|ACC|NAME_SPECIES``), or
     uniprot_hits.a3m in MMseqs2 mode (its MMseqs2 database ``<dir>/mmseqs/<stem>``): searched
     only for the protein chains of heteromeric complexes of a family that pairs MSAs by species
-    (OpenFold3), never part of the unpaired MSAs.
+    (OpenFold3), never part of the unpaired MSAs. rfam -> rfam_hits.a3m (nhmmer; an RNA
+    FASTA): searched only for the RNA chains of complexes of a family that reads RNA MSAs
+    (OpenFold3), cached under its own key (:mod:`eksfold.alignment.rna`).
     """
 
     uniref90: str | None = None
@@ -42,6 +44,8 @@ class DatabaseConfig:
     obsolete_pdbs: str | None = None
     # species pairing of complexes (AlphaFold-Multimer's and OpenFold3's uniprot_hits)
     uniprot: str | None = None
+    # RNA chains of complexes (OpenFold3's rfam_hits): nhmmer, as AlphaFold3 searches Rfam
+    rfam: str | None = None
 
     def configured(self) -> dict[str, str]:
         return {k: v for k, v in dataclasses.asdict(self).items() if v}
@@ -156,11 +160,14 @@ class RunConfig:
 def default_databases() -> DatabaseConfig:
     """The installation's default jackhmmer database (see :func:`eksfold.site.default_database`),
     or an empty configuration when there is none (the align stage then says how to get one)."""
-    from .site import default_database
+    from .site import default_database, default_rfam_db
 
     from .templates.settings import default_template_databases
 
     db = default_database()
     # the same stand-in is the default uniprot database: its headers are UniProt's (species)
     dbs = DatabaseConfig(uniref90=str(db), uniprot=str(db)) if db else DatabaseConfig()
+    rfam = default_rfam_db()   # the Rfam seed stand-in: RNA chains' MSAs (OpenFold3)
+    if db and rfam:
+        dbs = dataclasses.replace(dbs, rfam=str(rfam))
     return dataclasses.replace(dbs, **default_template_databases())   # templates hook (#20)

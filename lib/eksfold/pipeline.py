@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from .alignment.pairing import databases_for, plan as pairing_plan
+from .alignment.rna import databases_for as rna_databases_for, plan as rna_plan
 from .config import (AlignConfig, DatabaseConfig, InferConfig, RelaxConfig, RunConfig,
                      ScoreConfig, TemplateConfig, default_databases)
 from .contracts import DEFAULT_PRESET, DEFAULT_WEIGHTS
@@ -132,7 +133,8 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
         raise TargetError(str(source), f"no valid target to run ({len(rejected)} refused: {shown})")
     if not isinstance(relax, RelaxConfig):
         relax = RelaxConfig(enabled=not is_untrained(weights) if relax is None else bool(relax))
-    databases = databases_for(backend, databases or default_databases())
+    databases = rna_databases_for(backend, databases_for(backend,
+                                                          databases or default_databases()))
     config = RunConfig(databases=_absolute(databases),
                        align=align or AlignConfig(),
                        infer=InferConfig(preset=preset, weights=weights, device=device, seed=seed,
@@ -146,6 +148,10 @@ def run_pipeline(source: str | Path | list[Target], root: str | None = None, *, 
         tool = "mmseqs2" if config.align.msa_mode == "mmseqs2" else "jackhmmer"
         log.info("paired MSAs of complexes: %s", f"{tool} against uniprot {pairing.database}"
                  if pairing.active else pairing.reason)
+    rna = rna_plan(config)   # ConfigError for a missing rfam database, before any work
+    if rna.wanted:
+        log.info("MSAs of RNA chains: %s", f"nhmmer against rfam {rna.database}"
+                 if rna.active else rna.reason)
     if parse_weights(weights).kind == "file" and (stages is None or "infer" in stages):
         # a truncated or corrupt checkpoint: one clear error before any unit, not one per fold
         check_weights_file(resolve_weights_path(weights))

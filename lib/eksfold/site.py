@@ -13,6 +13,7 @@ target sets         ``EKSFOLD_DATA``         ``data`` (folder with cameo92/, cam
 runs of notebooks   ``EKSFOLD_RUNS``         ``runs`` (default ``~/eksfold-runs``)
 3Dmol.js            ``EKSFOLD_3DMOL_JS``     ``threedmol_js`` (npm package, make setup)
 template databases  ``EKSFOLD_TEMPLATE_DB``  ``template_db`` (stand-in, mk/templates.mk)
+RNA database        ``EKSFOLD_RFAM_DB``      ``rfam_db`` (Rfam seed stand-in, mk/rna.mk)
 =================== ======================== ==========================================
 
 >>> target_file("cameo2022")          # doctest: +SKIP
@@ -100,6 +101,12 @@ def default_mmseqs_db(layout: str = "plain") -> str | None:
     key = "mmseqs_db" if layout == "plain" else "mmseqs_colabfold_db"
     path = _located(f"EKSFOLD_{key.upper()}", key)
     return str(path) if path is not None else None
+
+
+def default_rfam_db() -> Path | None:
+    """The RNA database (``rfam`` role) ``make setup`` built (mk/rna.mk), if it exists."""
+    path = _located("EKSFOLD_RFAM_DB", "rfam_db")
+    return path if path is not None and path.is_file() else None
 
 
 def threedmol_js() -> Path | None:

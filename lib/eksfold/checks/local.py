@@ -13,6 +13,7 @@ from .rows import _row, _table
 # (tool, needed for, required?)
 TOOLS = (("jackhmmer", "the align stage", True),
          ("hhblits", "alignments with --bfd/--uniclust30", False),
+         ("nhmmer", "MSAs of RNA chains with --rfam (OpenFold3)", False),
          ("TMalign", "checking the accuracy metrics", False),
          ("kalign", "alignment benchmarks", False),
          ("chromium", "the report tests (headless browser)", False))

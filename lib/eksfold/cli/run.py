@@ -72,6 +72,10 @@ def _add_run(sub) -> None:
                                      "that prefix). "
                                      "Default: with the default databases, the one `make setup` "
                                      "built; with --uniref90 etc. and no --uniprot, unpaired")
+    p.add_argument("--rfam", help="RNA FASTA (AlphaFold3's Rfam, or the stand-in `make setup` "
+                                  "builds: data/db/rfam_standin.fasta): MSAs of the RNA chains of "
+                                  "complexes, by nhmmer (OpenFold3 presets); without it RNA "
+                                  "chains fold single-sequence")
     p.add_argument("--align-cpus", type=int, default=2, help="CPUs per alignment unit")
     p.add_argument("--msa", default="jackhmmer", choices=["jackhmmer", "mmseqs2"],
                    help="alignment mode: jackhmmer (+hhblits) or MMseqs2 (ColabFold-style)")
@@ -140,6 +144,8 @@ def cmd_run(args) -> int:
         dbs = default_databases()
     if args.uniprot:
         dbs = dataclasses.replace(dbs, uniprot=args.uniprot)
+    if args.rfam:
+        dbs = dataclasses.replace(dbs, rfam=args.rfam)
     template_dbs = {k: getattr(args, k) for k in ("pdb70", "pdb_seqres", "template_mmcif_dir",
                                                   "obsolete_pdbs") if getattr(args, k)}
     dbs = dataclasses.replace(dbs, **template_dbs)

@@ -19,6 +19,11 @@ needs) and ``colabfold``, where ``prepare`` also builds its MMseqs2 database
 (``uniprot/mmseqs/uniprot``, about as large again) for pairing in MMseqs2 mode; any mode's
 ``prepare --only uniprot`` fetches it alone.
 
+``rfam`` (AlphaFold3's Rfam 14.9 FASTA, clustered at 90 % identity / 80 % coverage, from its
+``fetch_databases.sh``; zstd-compressed) is the ``rfam`` role: nhmmer MSAs of the RNA chains of
+complexes (:mod:`eksfold.alignment.rna`, OpenFold3's ``rfam_hits``). Not in any mode's set
+(the protein modes do not need it): ``prepare --only rfam``.
+
 Layout under the destination (``/fsx/db`` on the cluster; the same as ``cluster/data-prep``)::
 
     uniref90/uniref90.fasta              mgnify/mgy_clusters_2022_05.fa
@@ -26,6 +31,7 @@ Layout under the destination (``/fsx/db`` on the cluster; the same as ``cluster/
     bfd/bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt_{a3m,hhm,cs219}.ff{data,index}
     uniref30/UniRef30_2021_03_*          pdb70/pdb70_*
     uniprot/uniprot.fasta                uniprot/mmseqs/uniprot (MMseqs2 mode's pairing)
+    rfam/rfam_14_9_clust_seq_id_90_cov_80_rep_seq.fasta   (RNA chains' MSAs, nhmmer)
     pdb_seqres/pdb_seqres.txt            (template search: pdb70 by hhsearch, pdb_seqres by
     pdb_mmcif/mmcif_files/*.cif           hmmsearch; templates read pdb_mmcif)
     pdb_mmcif/obsolete.dat
@@ -44,12 +50,13 @@ from pathlib import Path
 from ..errors import ConfigError
 
 GCS = "https://storage.googleapis.com/alphafold-databases"
+AF3_RFAM = "rfam_14_9_clust_seq_id_90_cov_80_rep_seq.fasta"
 UNIPROT_FTP = "https://ftp.ebi.ac.uk/pub/databases/uniprot/current_release/knowledgebase/complete"
 
 
 @dataclass(frozen=True)
 class Source:
-    """One file (or file tree) to download; ``unpack`` is gunzip|untar|none|mmcif."""
+    """One file (or file tree) to download; ``unpack`` is gunzip|unzstd|untar|none|mmcif."""
 
     url: str
     unpack: str
@@ -108,6 +115,12 @@ DATABASES: dict[str, Database] = {db.name: db for db in (
         Source(f"{UNIPROT_FTP}/uniprot_sprot.fasta.gz", "gunzip", 0.1)),
         "UniProtKB TrEMBL + Swiss-Prot, current release (AlphaFold's download_uniprot.sh); "
         "species pairing of complexes (--uniprot)", role="uniprot", concat=True),
+    # 138,115,553 nucleotides (AlphaFold3's rfam_z_value, 138.115553 Mb): ~0.2 GB unpacked;
+    # the compressed size is an estimate (zstd on nucleotide FASTA, ~4x)
+    Database("rfam", "nhmmer", f"rfam/{AF3_RFAM}", 0.2, (Source(
+        f"{GCS}/v3.0/{AF3_RFAM}.zst", "unzstd", 0.05),),
+        "Rfam 14.9, AlphaFold3's clustered FASTA (fetch_databases.sh); MSAs of RNA chains "
+        "(--rfam, OpenFold3)", role="rfam"),
     Database("pdb_seqres", "hmmsearch", "pdb_seqres/pdb_seqres.txt", 0.3, (Source(
         "https://files.wwpdb.org/pub/pdb/derived_data/pdb_seqres.txt", "none", 0.3),),
         "SEQRES of every PDB chain; hmmsearch template route (AlphaFold 2.3, OpenFold multimer)",

@@ -78,12 +78,14 @@ def _prepare(db: Database, dest: Path, mirror, progress, keep_archives, workers)
         if src.unpack == "mmcif":
             moved += _mmcif_tree(url, folder / "mmcif_files", progress, workers)
             continue
-        if src.unpack == "gunzip" and (folder / src.filename.removesuffix(".gz")).exists():
+        if src.unpack in ("gunzip", "unzstd") and (folder / _unpacked(src)).exists():
             continue   # unpacked by an interrupted attempt (written whole, then renamed)
         result = fetch(url, folder / src.filename, progress=progress, desc=f"{db.name} {src.filename}")
         moved += result.transferred
         if src.unpack == "gunzip":
             _gunzip(result.path, folder / src.filename.removesuffix(".gz"))
+        elif src.unpack == "unzstd":   # AlphaFold3's databases (rfam)
+            _unzstd(result.path, folder / _unpacked(src))
         elif src.unpack == "untar":
             _untar(result.path, folder)
         if src.unpack != "none" and not keep_archives:
@@ -129,6 +131,22 @@ def _mirrored(db: Database, src: Source, mirror: str | None) -> str:
         return src.url
     base = f"{mirror.rstrip('/')}/{db.path.split('/', 1)[0]}"
     return f"{base}/mmCIF/" if src.unpack == "mmcif" else f"{base}/{src.filename}"
+
+
+def _unpacked(src: Source) -> str:
+    return src.filename.removesuffix(".gz").removesuffix(".zst")
+
+
+def _unzstd(archive: Path, out: Path) -> None:
+    """zstd's own decompressor (Debian ``zstd``); written whole, then renamed."""
+    if not shutil.which("zstd"):
+        raise StorageError(str(archive), "zstd is not installed", "apt-get install zstd")
+    tmp = out.with_name(f".{out.name}.tmp")
+    proc = subprocess.run(["zstd", "-d", "-q", "-f", "-o", str(tmp), str(archive)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise StorageError(str(archive), f"zstd failed: {proc.stderr.strip()[-500:]}")
+    os.replace(tmp, out)
 
 
 def _gunzip(archive: Path, out: Path, pigz: bool = True) -> None:

@@ -25,12 +25,14 @@ class AlignInputs:
     ``"pdb_seqres"``: hmmsearch against ``pdb_seqres``, ``pdb_hits.sto``); empty when the
     preset runs without templates. ``paired_msas``: the family pairs its chains' MSAs by
     species itself (OpenFold3): heteromers get each chain's UniProt hits
-    (:mod:`eksfold.alignment.pairing`).
+    (:mod:`eksfold.alignment.pairing`). ``rna_msas``: RNA database roles the family reads MSAs
+    of RNA chains from (OpenFold3: ``("rfam",)``, :mod:`eksfold.alignment.rna`).
     """
 
     msas: tuple[str, ...]
     template_hits: tuple[str, ...] = ()
     paired_msas: bool = False
+    rna_msas: tuple[str, ...] = ()
 
 
 class Folder(Protocol):

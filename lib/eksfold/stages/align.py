@@ -20,6 +20,9 @@ MMseqs2 into ``chain_<id>/uniprot_hits.a3m`` (:mod:`eksfold.alignment.uniprot_mm
 per chain sequence under its own key (:mod:`eksfold.alignment.pairing`). Metrics ``pairing``
 (paired or why not), ``uniprot_hits`` (hits per chain, query not counted) and per chain
 ``uniprot_cache_hit`` (and ``uniprot_dropped_rows``: MMseqs2 hits without a UniProt name).
+RNA chains of a family that reads RNA MSAs (OpenFold3): nhmmer against the ``rfam`` database
+into ``chain_<id>/rfam_hits.a3m`` (:mod:`eksfold.alignment.rna`); per chain ``rfam_hits``,
+``rfam_rows`` (with the query) and ``rfam_cache_hit``, and ``rna_msas`` (searched or why not).
 """
 from __future__ import annotations
 
@@ -93,6 +96,7 @@ class AlignStage(Stage):
         if self.templates:
             self.versions.update(self.templates.versions())
         self._open_pairing(cfg)
+        self._open_rna(cfg)
         self.cache = _cache(cfg, self) if cfg.cache else None
         self._check_databases()
         if not self.tools and not self.mmseqs and not cfg.use_precomputed:
@@ -119,6 +123,19 @@ class AlignStage(Stage):
                                      cfg.jackhmmer_iterations, cfg.evalue, cfg.uniprot_max_hits)
             self.uniprot.output_name = UNIPROT_HITS
             self.versions.setdefault("jackhmmer", tool_version(["jackhmmer", "-h"]))
+
+    def _open_rna(self, cfg) -> None:
+        """nhmmer of RNA chains against the rfam database, when the family reads RNA MSAs
+        (:mod:`eksfold.alignment.rna`)."""
+        from ..alignment.rna import plan
+
+        self.rna = plan(self.config)
+        self.nhmmer = None
+        if self.rna.active:
+            from ..alignment.nhmmer import Nhmmer
+
+            self.nhmmer = Nhmmer(self.rna.database, cfg.cpus)
+            self.versions.setdefault("nhmmer", tool_version(["nhmmer", "-h"]))
 
     def _check_databases(self) -> None:
         """A truncated database fails each unit with a clear, retryable error (exit 1): the
@@ -183,10 +200,13 @@ class AlignStage(Stage):
     def _complex(self, target: Target, inputs, out: Path) -> dict:
         """A complex: each distinct protein chain (entity) aligned once, into
         ``chain_<first id>/`` (the MSA cache applies per chain; a run's template search runs
-        there too, its hits cached with the MSAs); RNA, DNA and ligands need no MSA here. A
+        there too, its hits cached with the MSAs); DNA and ligands need no MSA. A
         heteromer of a pairing family also gets each chain's UniProt hits
         (``uniprot_hits.sto``). Metrics: the tools' sums, per chain depth and cache hits, and
-        ``pairing``: whether its MSAs can be paired and, if not, why."""
+        ``pairing``: whether its MSAs can be paired and, if not, why. Each distinct RNA chain
+        of a family that reads RNA MSAs (OpenFold3): nhmmer against the rfam database into
+        ``chain_<id>/rfam_hits.a3m`` (cached per chain sequence), or, with no rfam database,
+        none and ``rna_msas`` says why."""
         from ..alignment.pairing import (UNIPROT_HITS, UNIPROT_HITS_A3M, protein_entities,
                                          skip_reason)
         from ..models.openfold3.folder import chain_dir
@@ -204,7 +224,8 @@ class AlignStage(Stage):
             per_chain[key] = self.run_unit(sub, inputs, folder)
             if search_uniprot:
                 uniprot[key] = self._uniprot(sub, folder)
-        runs = [*per_chain.values(), *uniprot.values()]
+        rna = self._rna_chains(target, out)
+        runs = [*per_chain.values(), *uniprot.values(), *rna.values()]
         chains = {k: {"msa_depth": m.get("msa_depth"), "cache_hit": m.get("cache_hit"),
                       "tool_wall_s": m.get("tool_wall_s"),
                       **({"template_hits": m["template_hits"]} if "template_hits" in m else {})}
@@ -213,6 +234,15 @@ class AlignStage(Stage):
             chains[k].update(uniprot_hits=m["hits"], uniprot_cache_hit=m["cache_hit"])
             if m.get("dropped_rows"):   # MMseqs2 hits without a UniProt name: not pairable
                 chains[k]["uniprot_dropped_rows"] = m["dropped_rows"]
+        for k, m in rna.items():
+            chains[k] = {"molecule_type": "rna", "rfam_hits": m["hits"],
+                         "rfam_rows": m["hits"] + 1, "rfam_cache_hit": m["cache_hit"],
+                         "tool_wall_s": m["tool_wall_s"]}
+        rna_entities = [c for c in target.complex["chains"] if c["molecule_type"] == "rna"]
+        rna_msas = (None if not (self.rna.wanted and rna_entities) else
+                    {"searched": True, "source": "rfam", "database": self.rna.database,
+                     "chains": len(rna)} if self.rna.active else
+                    {"searched": False, "reason": self.rna.reason})
         pairing = ({"paired": True, "source": "uniprot", "database": self.uniprot.database,
                     "chains": len(uniprot)} if search_uniprot
                    else {"paired": False, "reason": skip} if self.pairing.wanted else None)
@@ -226,6 +256,7 @@ class AlignStage(Stage):
                 "msa_depth": min((m.get("msa_depth") or 0 for m in per_chain.values()),
                                  default=0),
                 **({"pairing": pairing} if pairing else {}),
+                **({"rna_msas": rna_msas} if rna_msas else {}),
                 # templates (hits per chain above): the sum, the summary's template_hits
                 **({"template_hits": sum(m["template_hits"] for m in per_chain.values()
                                          if "template_hits" in m)}
@@ -269,6 +300,50 @@ class AlignStage(Stage):
         if self.cache:
             self.cache.put(target.sequence, mode, self.uniprot_identity, out, names=[name])
         return {"cache_hit": False, "hits": len(read_msa_sequences(out / name)) - 1, **run}
+
+    def _rna_chains(self, target: Target, out: Path) -> dict:
+        """Each distinct RNA chain's rfam hits (nhmmer), by its chain ids; {} without a
+        database. The hits' rows and cache hit go beside them (``rna_msa.json``) for the
+        infer record."""
+        from ..alignment.rna import rna_entities, write_record
+        from ..models.openfold3.folder import chain_dir
+
+        if not self.nhmmer:
+            return {}
+        done = {}
+        for chain in rna_entities(target.complex):
+            folder = out / chain_dir(chain["chain_ids"])
+            folder.mkdir(parents=True, exist_ok=True)
+            sub = f"{target.id}-{chain['chain_ids'][0].lower()}"
+            result = self._rfam(sub, chain["sequence"], folder)
+            write_record(folder, {"rows": result["hits"] + 1, "hits": result["hits"],
+                                  "cache_hit": result["cache_hit"],
+                                  "database": self.rna.database})
+            done[",".join(chain["chain_ids"])] = result
+        return done
+
+    def _rfam(self, name: str, sequence: str, out: Path) -> dict:
+        """One RNA chain: nhmmer into ``out/rfam_hits.a3m``, or the cached hits of the same
+        sequence (key: sequence, mode ``rfam-nhmmer``, the database and the settings)."""
+        from ..alignment.nhmmer import RFAM_HITS, a3m_rows
+        from ..alignment.rna import MODE
+
+        started = time.perf_counter()
+        if self.cache and self.cache.get(sequence, MODE, self.rna_identity, out):
+            return {"cache_hit": True, "hits": a3m_rows(out / RFAM_HITS) - 1,
+                    "tool_wall_s": round(time.perf_counter() - started, 3), "cpu_s": 0.0,
+                    "tool_peak_rss_mb": 0.0}
+        query = out.parent / f".{name}.rna.fasta"
+        query.write_text(f">{name}\n{sequence}\n")
+        try:
+            done = self.nhmmer.run(query, out / RFAM_HITS)
+        finally:
+            query.unlink(missing_ok=True)
+        if self.cache:
+            self.cache.put(sequence, MODE, self.rna_identity, out, names=[RFAM_HITS])
+        return {"cache_hit": False, "hits": a3m_rows(out / RFAM_HITS) - 1,
+                "tool_wall_s": done.wall_s, "cpu_s": done.cpu_s,
+                "tool_peak_rss_mb": done.peak_rss_mb}
 
     def _templates(self, target: Target, out: Path, metrics: dict) -> dict:
         """Template search after the MSAs (eksfold.templates.search); nothing without one."""
@@ -348,7 +423,7 @@ def _mmseqs_search(cfg):
 # DatabaseConfig fields that hold template databases, not sequence databases for the MSAs
 TEMPLATE_FIELDS = ("pdb70", "pdb_seqres", "template_mmcif_dir", "obsolete_pdbs")
 # ... and the UniProt hits for pairing, cached under their own key (mode "uniprot")
-NOT_IN_MSA_KEY = (*TEMPLATE_FIELDS, "uniprot")
+NOT_IN_MSA_KEY = (*TEMPLATE_FIELDS, "uniprot", "rfam")   # rfam: RNA chains' own key
 
 
 def _cache(cfg, stage: AlignStage):
@@ -371,6 +446,8 @@ def _cache(cfg, stage: AlignStage):
             if cfg.msa_mode == "mmseqs2" else
             database_identity(tool.database, search="jackhmmer", iterations=tool.iterations,
                               evalue=tool.evalue, max_hits=tool.max_hits))
+    if stage.nhmmer:   # RNA chains' hits: that database and nhmmer's settings
+        stage.rna_identity = database_identity(stage.nhmmer.database, **stage.nhmmer.settings())
     return MSACache(cfg.cache)
 
 

@@ -85,7 +85,9 @@ class OpenFold3(ModelBackend):
         # OpenFold3 pairs MSAs itself, by species, from each chain's uniprot_hits (UniProt
         # headers): the align stage searches the uniprot database for heteromers
         # (eksfold.alignment.pairing). Templates: each protein entity's hmm_output.sto.
+        # RNA chains: nhmmer against the rfam database (eksfold.alignment.rna), rfam_hits.a3m.
         return AlignInputs(msas=("uniref90", "mgnify", "bfd", "small_bfd"), paired_msas=True,
+                           rna_msas=("rfam",),
                            template_hits=("pdb_seqres",) if self.uses_templates(templates)
                            else ())
 

@@ -55,13 +55,16 @@ MSA_NAMES = {
     # and leaves out of the unpaired MSA (not in its aln_order)
     "uniprot_hits.sto": "uniprot_hits.sto",
     "uniprot_hits.a3m": "uniprot_hits.a3m",            # the same, MMseqs2 mode (UniProt names)
+    # RNA chains: nhmmer against the rfam database (eksfold.alignment.rna), as AlphaFold3
+    "rfam_hits.a3m": "rfam_hits.a3m",
 }
 UNTRAINED_NOTE = ("UNTRAINED RANDOM OpenFold3 WEIGHTS: structures and confidences are "
                   "meaningless; they exist to exercise the pipeline and measure cost.")
 
 
 def chain_dir(chain_ids) -> str:
-    """The align stage's sub-folder for one protein entity of a complex (its first chain)."""
+    """The align stage's sub-folder for one protein or RNA entity of a complex (its first
+    chain)."""
     return f"chain_{chain_ids[0]}"
 
 
@@ -105,8 +108,10 @@ def query_for(target, alignment_dir: Path | None, staging: Path,
     """One OpenFold3 query for ``target`` with each protein entity's MSAs, and what was used.
 
     A single-chain target's MSAs are the align folder itself; a complex's are one sub-folder
-    per protein entity (:func:`chain_dir`). RNA, DNA and ligands get none (OpenFold3 then uses
-    the query sequence alone). Chains that name their own MSA files keep them. ``templates``:
+    per protein entity (:func:`chain_dir`), and per RNA entity its ``rfam_hits.a3m`` where the
+    align stage searched one (the record says its rows and whether the cache gave it: ``rows``,
+    ``cache_hit``); DNA and ligands get none (OpenFold3 then uses the query sequence alone).
+    Chains that name their own MSA files keep them. ``templates``:
     each protein entity's template hits (hmmsearch's ``hmm_output.sto`` in its folder, which
     OpenFold3's StoParser reads) as its ``template_alignment_file_path`` when it holds any
     (read with :func:`eksfold.templates.hits.read_hits`: a malformed file fails the target); a
@@ -117,6 +122,9 @@ def query_for(target, alignment_dir: Path | None, staging: Path,
     complex_ = as_complex(target)
     query, used = complex_.to_query(), {}
     for chain in query["chains"]:
+        if chain["molecule_type"] == "rna":
+            _rna_msas(chain, alignment_dir, staging, used)
+            continue
         if chain["molecule_type"] != "protein":
             continue
         folder = (alignment_dir if target.complex is None or alignment_dir is None
@@ -138,6 +146,23 @@ def query_for(target, alignment_dir: Path | None, staging: Path,
             chain["main_msa_file_paths"] = files
         record.update(files=[Path(f).name for f in files], not_read=unused)
     return query, used
+
+
+def _rna_msas(chain: dict, alignment_dir: Path | None, staging: Path, used: dict) -> None:
+    """An RNA entity's MSA (the align stage's ``chain_<id>/rfam_hits.a3m``), if any."""
+    from ...alignment.rna import read_record
+
+    if "main_msa_file_paths" in chain or alignment_dir is None:
+        return
+    folder = alignment_dir / chain_dir(chain["chain_ids"])
+    files, unused = msa_files(folder, staging / chain_dir(chain["chain_ids"]))
+    if not files:
+        return
+    chain["main_msa_file_paths"] = files
+    searched = read_record(folder) or {}
+    used[",".join(chain["chain_ids"])] = {
+        "molecule_type": "rna", "files": [Path(f).name for f in files], "not_read": unused,
+        "rows": searched.get("rows"), "cache_hit": searched.get("cache_hit")}
 
 
 def template_record(query: dict, result: dict, msas: dict, mmcif_dir: str | None) -> dict:
@@ -417,6 +442,8 @@ class OpenFold3Folder:
                 # chains (its num_paired_seqs less the query row) and all rows
                 "paired_msa_rows": result.get("paired_msa_rows"),
                 "msa_rows": result.get("msa_rows"),
+                # per chain id (OpenFold3's asym_id 1.. in query order): its rows in the batch
+                "msa_rows_per_chain": _per_chain_id(target, result.get("msa_rows_per_chain")),
                 "preset": self.preset, "weights": self.config.weights,
                 "untrained": bool(result.get("untrained")),
                 "checkpoint": self.info.get("checkpoint"),
@@ -445,6 +472,15 @@ class OpenFold3Folder:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+
+def _per_chain_id(target, per_asym: dict | None) -> dict | None:
+    """``{asym_id: n}`` of the runner (OpenFold3 numbers chains 1.. in query order) by chain
+    id."""
+    if per_asym is None:
+        return None
+    order = as_complex(target).chain_ids
+    return {order[int(a) - 1]: n for a, n in per_asym.items() if 0 < int(a) <= len(order)}
 
 
 def _device(spec: str) -> str:

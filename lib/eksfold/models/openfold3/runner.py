@@ -255,7 +255,9 @@ class WarmRunner:
 def _msa_rows_callback(record: dict):
     """A Lightning callback that keeps, from the first batch of a query, OpenFold3's own MSA
     features: ``paired_msa_rows`` (its ``num_paired_seqs`` less the query row: rows paired
-    across chains by species) and ``msa_rows`` (all rows of the MSA feature); and its template
+    across chains by species), ``msa_rows`` (all rows of the MSA feature) and
+    ``msa_rows_per_chain`` (per chain, numbered as below: rows of the ``msa`` feature with a
+    residue, not a gap, at any of its tokens, the query row included); and its template
     features: ``template_slots`` (template rows of the batch) and ``templates_per_chain``:
     for each chain (numbered 1.. in OpenFold3's token order, its ``asym_id``), the templates
     whose features cover any of its tokens (``template_pseudo_beta_mask``): what reaches the
@@ -270,6 +272,19 @@ def _msa_rows_callback(record: dict):
             record["paired_msa_rows"] = int(batch["num_paired_seqs"].max()) - 1
             if "msa" in batch:
                 record["msa_rows"] = int(batch["msa"].shape[-3])
+            msa, asym = batch.get("msa"), batch.get("asym_id")
+            if msa is not None and asym is not None:
+                # per chain: MSA rows with a residue (not a gap) at any of its tokens, the query
+                # row included. OpenFold3 pads a chain whose MSA is shallower than the deepest
+                # with all-gap rows and leaves them unmasked (msa_mask is 1), so the gap
+                # channel, not the mask, tells a chain's own rows.
+                from openfold3.core.data.resources.residues import STANDARD_RESIDUES_WITH_GAP_1
+
+                gap = STANDARD_RESIDUES_WITH_GAP_1.index("-")
+                residue, chains = msa[0][..., gap] == 0, asym[0]   # [rows, tokens], [tokens]
+                record["msa_rows_per_chain"] = {
+                    int(a): int(residue[:, chains == a].any(dim=-1).sum())
+                    for a in chains.unique().tolist() if a > 0}
             mask, asym = batch.get("template_pseudo_beta_mask"), batch.get("asym_id")
             if mask is not None and asym is not None:
                 mask, asym = mask[0], asym[0]            # [templates, tokens], [tokens]
