@@ -128,7 +128,10 @@ def test_each_chain_of_a_heteromer_gets_its_uniprot_hits_with_shared_species(ali
     assert MSA_NAMES[UNIPROT_HITS] == UNIPROT_HITS
 
 
-def test_openfold3_pairs_the_heteromer_by_species(aligned, of3, tmp_path):
+def assert_openfold3_pairs_by_species(aligned, of3, tmp_path, msa_name: str) -> None:
+    """OpenFold3's own MSA processing pairs the heteromer s6-s18 by species from its chains'
+    UniProt hits (jackhmmer or MMseqs2: ``msa_name`` is the chains' own MSA file, linked into
+    a copy without the hits), not a homomer, and a repeated chain shares its entity's rows."""
     base, targets, _ = aligned
     queries = {tid: query_for(targets[tid], base / tid, tmp_path / "staging" / tid)[0]
                for tid in ("s6-s18", "s6-dimer", "s6-s18-s18")}
@@ -136,13 +139,14 @@ def test_openfold3_pairs_the_heteromer_by_species(aligned, of3, tmp_path):
     bare = tmp_path / "bare"
     for chain in ("A", "B"):
         (bare / f"chain_{chain}").mkdir(parents=True)
-        (bare / f"chain_{chain}" / "uniref90_hits.sto").symlink_to(
-            base / "s6-s18" / f"chain_{chain}" / "uniref90_hits.sto")
+        (bare / f"chain_{chain}" / msa_name).symlink_to(
+            base / "s6-s18" / f"chain_{chain}" / msa_name)
     queries["unpaired"] = query_for(targets["s6-s18"], bare, tmp_path / "staging" / "bare")[0]
     result = of3_pairing(of3, queries, tmp_path / "w")
     paired = result["s6-s18"]
     assert paired["paired_rows"] >= 3, paired
-    # every paired row: chain A's and chain B's UniProt rows come from one species
+    # every paired row: chain A's and chain B's UniProt rows come from one species, as
+    # OpenFold3's own parsers read them
     rows = list(zip(paired["species"]["A"], paired["species"]["B"]))
     assert len(rows) == paired["paired_rows"]
     assert all(set(a) & set(b) for a, b in rows), rows
@@ -152,6 +156,10 @@ def test_openfold3_pairs_the_heteromer_by_species(aligned, of3, tmp_path):
     # a repeated chain shares its entity's paired rows; the heteromer still pairs
     assert result["s6-s18-s18"]["paired_rows"] == paired["paired_rows"]
     assert result["s6-s18-s18"]["species"]["B"] == result["s6-s18-s18"]["species"]["C"]
+
+
+def test_openfold3_pairs_the_heteromer_by_species(aligned, of3, tmp_path):
+    assert_openfold3_pairs_by_species(aligned, of3, tmp_path, "uniref90_hits.sto")
 
 
 def test_homomers_and_repeated_chains_are_searched_once(aligned):

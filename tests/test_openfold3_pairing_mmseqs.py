@@ -27,7 +27,8 @@ from eksfold.models.openfold3.environment import LIB
 from eksfold.models.openfold3.folder import MSA_NAMES, query_for
 from eksfold.stages.align import AlignStage
 from eksfold.target_files import read_targets
-from test_openfold3_pairing import COMPLEXES, HETERODIMER, S6, S18, of3_pairing
+from test_openfold3_pairing import (COMPLEXES, HETERODIMER, S6, S18,
+                                    assert_openfold3_pairs_by_species, of3_pairing)
 
 PROJECT = Path(__file__).resolve().parents[1]
 MMSEQS_DB = PROJECT / "data" / "db" / "mmseqs" / "uniprot20k"   # the plain layout
@@ -94,28 +95,7 @@ def test_each_chain_of_a_heteromer_gets_uniprot_named_mmseqs_hits(aligned, mmseq
 
 
 def test_openfold3_pairs_the_mmseqs_hits_by_species(aligned, of3, tmp_path):
-    base, targets, _ = aligned
-    queries = {tid: query_for(targets[tid], base / tid, tmp_path / "staging" / tid)[0]
-               for tid in ("s6-s18", "s6-dimer", "s6-s18-s18")}
-    bare = tmp_path / "bare"   # the same heteromer without the UniProt hits: nothing to pair
-    for chain in ("A", "B"):
-        (bare / f"chain_{chain}").mkdir(parents=True)
-        (bare / f"chain_{chain}" / "uniref_mmseqs.a3m").symlink_to(
-            base / "s6-s18" / f"chain_{chain}" / "uniref_mmseqs.a3m")
-    queries["unpaired"] = query_for(targets["s6-s18"], bare, tmp_path / "staging" / "bare")[0]
-    result = of3_pairing(of3, queries, tmp_path / "w")
-    paired = result["s6-s18"]
-    assert paired["paired_rows"] >= 3, paired
-    # every paired row: chain A's and chain B's UniProt rows come from one species, as
-    # OpenFold3's own A3M parser and species parser read them
-    rows = list(zip(paired["species"]["A"], paired["species"]["B"]))
-    assert len(rows) == paired["paired_rows"]
-    assert all(set(a) & set(b) for a, b in rows), rows
-    assert ["GEOMG"] in paired["species"]["A"]
-    assert result["unpaired"]["paired_rows"] == 0
-    assert result["s6-dimer"]["paired_rows"] == 0
-    assert result["s6-s18-s18"]["paired_rows"] == paired["paired_rows"]
-    assert result["s6-s18-s18"]["species"]["B"] == result["s6-s18-s18"]["species"]["C"]
+    assert_openfold3_pairs_by_species(aligned, of3, tmp_path, "uniref_mmseqs.a3m")
 
 
 def test_homomers_get_no_uniprot_search_and_repeated_chains_come_from_the_cache(aligned):
