@@ -195,8 +195,11 @@ def test_kueue_quotas_match_nodepool_limits(docs):
     flavors = {f["metadata"]["name"]: f for f in objects(docs, "ResourceFlavor")}
     pools = {}
     for np in nodepools(docs):
-        labels = np["spec"]["template"]["metadata"]["labels"]
-        pools[tuple(sorted(labels.items()))] = np["spec"]["limits"]
+        labels = tuple(sorted(np["spec"]["template"]["metadata"]["labels"].items()))
+        # NodePools with the same labels (a weighted fallback) share one flavor, whose quota
+        # then bounds them together: their limits must agree with it
+        assert pools.setdefault(labels, np["spec"]["limits"]) == np["spec"]["limits"], \
+            np["metadata"]["name"]
     for cq in objects(docs, "ClusterQueue"):
         for group in cq["spec"]["resourceGroups"]:
             for fl in group["flavors"]:
@@ -417,7 +420,8 @@ def test_executor_pods_land_on_the_intended_pools_and_flavors(docs):
     queues = {q["metadata"]["name"]: q for q in objects(docs, "LocalQueue")}
     cqs = {q["metadata"]["name"]: q for q in objects(docs, "ClusterQueue")}
     expected = {"align-std": {names.ALIGN_POOL}, "align-long": {names.ALIGN_POOL},
-                "infer-std": {names.INFER_POOL, "eksfold-infer-large"},
+                "infer-small": {names.INFER_POOL, "eksfold-infer-l4", "eksfold-infer-large"},
+                "infer-std": {names.INFER_POOL, "eksfold-infer-l4", "eksfold-infer-large"},
                 "infer-large": {"eksfold-infer-large"}, "infer-xlarge": {"eksfold-infer-large"}}
     for name, job in executor_pods().items():
         spec = job["spec"]["template"]["spec"]
@@ -430,7 +434,7 @@ def test_executor_pods_land_on_the_intended_pools_and_flavors(docs):
                   if requested <= set(g["coveredResources"])
                   and cv.fits(spec, flavors[fl["name"]])]
         assert usable, name
-        if name.startswith("infer-") and name != "infer-std":
+        if name.startswith("infer-") and name not in ("infer-small", "infer-std"):
             assert usable == ["eksfold-gpu-large"], name
 
 
@@ -472,7 +476,7 @@ def test_jupyterhub_profiles_as_pods(docs):
         assert pod["metadata"]["annotations"][names.DO_NOT_DISRUPT_ANNOTATION] == "true"
     landing = {slug: {p for p, n in nodes.items() if cv.fits(pod["spec"], n)}
                for slug, pod in pods.items()}
-    assert landing == {"cpu": {names.ALIGN_POOL}, "gpu": {names.INFER_POOL}}
+    assert landing == {"cpu": {names.ALIGN_POOL}, "gpu": {names.INFER_POOL, "eksfold-infer-l4"}}
     gpu = pods["gpu"]["spec"]["containers"][0]["resources"]["limits"]
     assert gpu[names.GPU_RESOURCE] == "1"
 

@@ -386,6 +386,31 @@ def test_oom_killed_pod_recorded_as_an_oom_kill_of_its_unit(k8s, small_db, tmp_p
     assert record.reason == "OOMKilled" and record.exit_code == 137 and not record.done
 
 
+
+def test_oom_killed_pod_is_retried_in_the_next_size_class(k8s, small_db, tmp_path, worker_env):
+    """A unit whose Pod was OOMKilled outgrew its size class's host memory (e.g. an MSA deeper
+    than the class allows for): its retry asks for the next class, not the same Pod again."""
+    run, ex, victim, events = _launch_one_and_wait_running(k8s, tmp_path, small_db, "oomup",
+                                                           retries=1)
+
+    def memory(pod_name):
+        pod = k8s.api.core.read_namespaced_pod(pod_name, names.NAMESPACE)
+        return pod.spec.containers[0].resources.requests["memory"]
+
+    assert memory(victim.name) == "12Gi"          # 40 residues: the small class
+    k8s.kubelet.oom_kill(victim.name)
+    retry = []
+
+    def retried():
+        events.extend(ex.poll())
+        retry[:] = [r for r in running_pods(k8s, Path(run.root)) if r.name != victim.name]
+        return retry
+    k8s_cluster.wait_until(retried, 120, "the retry's Pod to be running")
+    assert memory(retry[0].name) == "24Gi"        # the next class
+    events += wait_events(ex, 1, timeout=300)
+    assert run.record("infer", "solo").done
+
+
 def test_evicted_pod_gets_a_terminal_phase_is_retried_and_recorded_as_unknown_kill(
         k8s, small_db, tmp_path, worker_env):
     """Node-pressure eviction as kubelets >= 1.27 report it (Failed, exit 137,

@@ -16,6 +16,7 @@ from eksfold.planner.karpenter import default_cluster
 from eksfold.planner.costs import Costs, FixedCosts, loglog_curve
 from eksfold.planner.localsim import simulate_local
 from eksfold.planner.simulate import simulate_cluster
+from eksfold.planner import routing as _routing  # noqa: F401  (planner.routing below)
 
 LENGTHS = {"t1": 400, "t2": 300, "t3": 200, "t4": 100}
 
@@ -220,6 +221,12 @@ def test_fastest_for_budget(monkeypatch):
     assert "$0.01" in str(err.value)
 
 
+def _sizing():
+    from eksfold.k8s.jobs import Sizing
+
+    return Sizing()
+
+
 def test_default_cluster_is_read_from_cluster_dir():
     cl = default_cluster()
     docs = [d for d in yaml.safe_load_all(open(planner.cluster.CLUSTER_DIR
@@ -233,7 +240,12 @@ def test_default_cluster_is_read_from_cluster_dir():
                                   ["spec"]["limits"]["nvidia.com/gpu"])
     assert large.gpu in ("L40S", "H100") and large.instance in large.candidates
     align = next(p for p in cl.pools if p.stage == "align")
-    assert align.instance.startswith("r") and align.spot_price < align.price
+    assert align.spot_price < align.price
+    # the 16 GiB align Pod: an m 2xlarge (32 GiB) is the cheapest that holds it, while a
+    # 32 GiB one (queries over 1,000 residues) needs a bigger type of the pool: an r 2xlarge
+    assert align.instance.startswith("m") and align.instance.endswith(".2xlarge")
+    long_pool, _ = planner.routing.route("align", 1500, cl, _sizing())
+    assert long_pool.instance.startswith("r") and long_pool.instance.endswith(".2xlarge")
 
 
 def test_user_cluster_yaml(tmp_path):
@@ -400,26 +412,34 @@ def test_local_dispatch_gap_by_hand():
 
 
 def test_instance_type_by_cost_per_structure():
-    # eksfold-infer allows g5 and g6 with > 30,000 MiB: the 24 GiB infer Pod (host memory
-    # measured, k8s.sizing) fits the 2xlarge types. g6.2xlarge (L4) is the cheapest per Pod
-    # ($0.9776/h), but g5.2xlarge (A10G, $1.212/h) is cheaper per structure: the data-sheet
-    # speeds relative to a V100 are A10G sqrt(600/900 * 31.2/15.7) = 1.15 and L4
-    # sqrt(300/900 * 30.3/15.7) = 0.80
+    # eksfold-infer allows g5 with > 15,000 MiB: the 12 GiB infer Pod of <= 800 residues (host
+    # memory measured, k8s.sizing) fits g5.xlarge, the cheapest per structure:
+    # $1.006/h over the A10G's data-sheet speed relative to a V100, sqrt(600/900 * 31.2/15.7)
     import math
 
     from eksfold.planner.karpenter import cost_per_structure_key
 
-    std = next(p for p in default_cluster().pools if p.name == "eksfold-infer")
-    assert std.instance == "g5.2xlarge" and "g6.2xlarge" in std.choice
-    assert cost_per_structure_key(std) == pytest.approx(
-        1.212 / math.sqrt(600 / 900 * 31.2 / 15.7))
-    l4 = next(v for v in std.variants if v.instance == "g6.2xlarge")
-    assert cost_per_structure_key(l4) == pytest.approx(
-        0.9776 / math.sqrt(300 / 900 * 30.3 / 15.7)) and cost_per_structure_key(l4) > \
-        cost_per_structure_key(std)
-    # the 4xlarge types cost more per structure for the same GPU
-    g5_4 = next(v for v in std.variants if v.instance == "g5.4xlarge")
-    assert cost_per_structure_key(g5_4) > cost_per_structure_key(std)
+    a10g = math.sqrt(600 / 900 * 31.2 / 15.7)
+    l4 = math.sqrt(300 / 900 * 30.3 / 15.7)
+    cl = default_cluster()
+    std = next(p for p in cl.pools if p.name == "eksfold-infer")
+    assert std.instance == "g5.xlarge" and std.weight > 0
+    assert cost_per_structure_key(std) == pytest.approx(1.006 / a10g)
+    # the 24 GiB Pod (801-1,000 residues) takes the pool's next type that holds it
+    g5_2 = next(v for v in std.variants if v.instance == "g5.2xlarge")
+    assert cost_per_structure_key(g5_2) == pytest.approx(1.212 / a10g)
+    assert cost_per_structure_key(g5_2) > cost_per_structure_key(std)
+    # L4 (g6) costs less per hour but more per structure: it is the lower-weight fallback
+    # NodePool, which the plan does not use while the g5 pool fits
+    fallback = next(p for p in cl.pools if p.name == "eksfold-infer-l4")
+    assert fallback.gpu == "L4" and fallback.weight < std.weight
+    assert fallback.price < std.price
+    assert cost_per_structure_key(fallback) == pytest.approx(0.8048 / l4)
+    assert cost_per_structure_key(fallback) > cost_per_structure_key(std)
+    for length, instance in ((300, "g5.xlarge"), (800, "g5.xlarge"), (900, "g5.2xlarge")):
+        pool, res = planner.routing.route("infer", length, cl, _sizing())
+        assert pool.instance == instance and pool.name.startswith("eksfold-infer"), length
+        assert pool.fits(float(res.cpu), float(res.memory.rstrip("Gi")), res.gpu)
 
 
 def test_spot_fallback_and_msa_cache_by_hand():

@@ -58,7 +58,9 @@ def test_batcher_holds_only_the_stage_with_a_lead(tmp_path):
     # LPT over 2 shards, each longest first; shard 0 holds the longest target
     assert first[0].shards == [["long"], ["mid", "short"]]
     later = b.take(force=True)
-    assert [s.stage for s in later] == ["infer"] and later[0].shards[0] == ["long"]
+    # two size classes (900 residues: a 24 GiB Pod; 300 and 100: 12 GiB), the longest first
+    assert [(s.stage, s.resources.size) for s in later] == [("infer", "std"), ("infer", "small")]
+    assert later[0].shards == [["long"]] and later[1].shards == [["mid"], ["short"]]
     assert b.take(force=True) == []
 
 
@@ -146,3 +148,58 @@ def test_the_tracker_reports_a_streaming_shard_from_its_progress(tmp_path):
     run.write_shard_progress("infer-0001-std", 0, None, ["c", "b", "a"])
     assert seen(running) == [("b", "finished")]                   # the last waits for the Pod
     assert seen(UnitStatus("finished", pod="p0")) == [("a", "finished")]
+
+
+def test_inference_pod_memory_classes_cover_the_measured_host_peak():
+    """Each inference size class's memory holds the measured host peak (committed CSV of
+    `eksfold bench hostmem`) at its longest length and 30,000 MSA rows, plus the weights, the
+    stated CUDA allowance and 25 %; the small class fits a 16 GiB xlarge GPU node."""
+    import csv
+    from importlib.resources import files
+
+    from eksfold.bench.hostmem import CUDA_HOST_GIB
+    from eksfold.planner.karpenter import default_cluster
+
+    rows = list(csv.DictReader(files("eksfold").joinpath(
+        "profiles/cpu-2core/infer-host-memory.csv").open()))
+    model = next(r for r in rows if r["kind"] == "model")
+    weights = float(model["peak_rss_mb"]) - float(model["rss_imported_mb"])
+    at = {int(r["length"]): float(r["peak_rss_mb"]) for r in rows
+          if r["kind"] == "features" and int(r["depth"]) == 30000}
+
+    def peak(length):   # linear between the measured lengths
+        lo = max(n for n in at if n <= length)
+        hi = min(n for n in at if n >= length)
+        return at[lo] if lo == hi else at[lo] + (at[hi] - at[lo]) * (length - lo) / (hi - lo)
+
+    classes = [c for c in Sizing().classes["infer"] if c.max_length is not None
+               and c.max_length <= max(at)]
+    assert [c.resources.size for c in classes] == ["small", "std"]
+    for c in classes:
+        need_gib = (peak(c.max_length) + weights + CUDA_HOST_GIB * 1024) * 1.25 / 1024
+        assert need_gib <= float(c.resources.memory.rstrip("Gi")), (c.resources.size, need_gib)
+    small = classes[0].resources
+    g5 = next(p for p in default_cluster().pools if p.name == "eksfold-infer")
+    assert g5.instance == "g5.xlarge" and g5.fits(float(small.cpu), 12.0, 1)
+
+
+def test_a_unit_whose_pod_was_oomkilled_gets_the_next_size_class(tmp_path):
+    from eksfold.memory.kills import record_kill
+
+    lengths = {"a": 300, "b": 250}
+    run = Run.create(str(tmp_path / "run"), _targets(lengths), RunConfig())
+    b = Batcher(Sizing(), max_shards={"infer": 2}, fixed_cost_s={"infer": 0.0})
+    assert b.unit_resources(run, "infer", "a").size == "small"
+    # a kill of unknown cause (a spot reclaim, a user's SIGKILL) is no reason for more memory
+    record_kill(run.store, "infer", "a", "unknown", "Pod x disrupted", "kubernetes")
+    assert b.unit_resources(run, "infer", "a").memory == "12Gi"
+    record_kill(run.store, "infer", "a", "oom", "Pod x OOMKilled (exit code 137)", "kubernetes")
+    assert (b.unit_resources(run, "infer", "a").size,
+            b.unit_resources(run, "infer", "a").memory) == ("std", "24Gi")
+    b.add(run, "infer", ["a", "b"])
+    got = {s.resources.size: s.shards for s in b.take(force=True)}
+    assert got == {"std": [["a"]], "small": [["b"]]}
+    # the last class is the ceiling
+    for _ in range(5):
+        record_kill(run.store, "infer", "a", "oom", "OOMKilled", "kubernetes")
+    assert b.unit_resources(run, "infer", "a") == Sizing().classes["infer"][-1].resources

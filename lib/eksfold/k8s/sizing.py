@@ -62,6 +62,13 @@ def _default_classes() -> dict[str, tuple[SizeClass, ...]]:
             # 30,000 MSA rows (~0.22 KB per residue-row), the weights add 0.45 GB; + 3 GiB
             # for CUDA (assumed) + 25 % = 13.7 GiB. 24Gi leaves room for ~60,000 rows and fits
             # the 32 GiB 2xlarge GPU nodes, cheaper per structure than the 4xlarge ones.
+            # Up to 800 residues, 30,000 rows (the deepest MSA measured) need (the 800-residue
+            # line of the same fit: ~6.2 GB + 0.45 GB + 3 GiB) x 1.25 = 12 GiB: the Pod fits the
+            # 16 GiB xlarge nodes (4 vCPUs, ~14 GiB allocatable), the same GPU for ~17 % less
+            # per hour (g5.xlarge). A deeper MSA that outgrows it gets its Pod OOMKilled and
+            # the retry takes the next class (Batcher.unit_resources).
+            SizeClass(800, Resources("small", cpu="3", memory="12Gi", gpu=1, shm="4Gi",
+                                     gpu_class="standard")),
             SizeClass(1000, Resources("std", cpu="4", memory="24Gi", gpu=1, shm="8Gi",
                                       gpu_class="standard")),
             # 2,500 residues x 30,000 rows: ~16.5 GB of features at the measured rate; 40Gi
@@ -92,18 +99,25 @@ class Sizing:
     classes: dict[str, tuple[SizeClass, ...]] = field(default_factory=_default_classes)
     gpu_model: object | None = None
 
-    def for_length(self, stage: str, length: int) -> Resources:
+    def for_length(self, stage: str, length: int, step_up: int = 0) -> Resources:
+        """The first class that fits ``length``; ``step_up`` classes bigger for a unit whose
+        Pod was OOMKilled that many times (its host memory outgrew the class: e.g. an MSA far
+        deeper than the class allows for), the last class at most."""
         if stage == "infer" and self.gpu_model is not None:
-            return self._routed(length)
+            res = self._routed(length)
+            if step_up:   # the predicted host peak was too low: double it per kill
+                gib = int(res.memory.rstrip("Gi")) * 2 ** step_up
+                res = replace(res, memory=f"{gib}Gi")
+            return res
         if stage not in self.classes:   # a stage added later: its own resource hint
             cls = get_stage(stage)
             hint = cls.__new__(cls).resources(length)   # a hint needs no run (as the planner's)
             return Resources("std", cpu=str(hint.cpu), memory=f"{int(hint.memory_gb)}Gi",
                              gpu=hint.gpu, gpu_class="standard" if hint.gpu else None)
-        for cls in self.classes[stage]:
-            if cls.max_length is None or length <= cls.max_length:
-                return cls.resources
-        return self.classes[stage][-1].resources
+        classes = self.classes[stage]
+        first = next((i for i, c in enumerate(classes)
+                      if c.max_length is None or length <= c.max_length), len(classes) - 1)
+        return classes[min(first + step_up, len(classes) - 1)].resources
 
     def _routed(self, length: int) -> Resources:
         from ..memory.chooser import gpu_class_for

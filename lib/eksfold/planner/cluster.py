@@ -57,6 +57,7 @@ class NodePool:
     candidates: tuple = ()           # the instance types the pool's requirements allow
     variants: tuple = ()             # those types as NodePools: for Pods the main type can't hold
     choice: str = ""                 # why this instance type (e.g. lowest cost per structure)
+    weight: int = 0                  # Karpenter's NodePool weight: the highest that fits is used
 
     @property
     def alloc_cpu(self) -> float:

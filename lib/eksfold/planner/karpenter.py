@@ -146,6 +146,7 @@ def default_cluster(path: Path | None = None, prices: Path = PRICES) -> ClusterS
         for v in best.variants:
             v.consolidate_after_s = best.consolidate_after_s
         best.candidates = tuple(sorted(allowed))
+        best.weight = int(spec.get("weight", 0))
         pools.append(best)
     rate = float(table.get("spot_interruptions_per_hour", 0.0))
     return ClusterSpec("cluster/ (Karpenter NodePools)", pools, table["always_on_per_hour"],

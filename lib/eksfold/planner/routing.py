@@ -29,6 +29,7 @@ def route(stage: str, length: int, cluster, sizing, target: str = "?", memory_mo
             raise TargetError(target, exc.problem) from None
     if gpu_class:
         pools = [p for p in pools if p.gpu_class == gpu_class]
+    pools = sorted(pools, key=lambda p: -p.weight)   # as Karpenter: the heaviest pool that fits
     req = (float(res.cpu), float(res.memory.rstrip("Gi")), res.gpu)
     for pool in pools:
         if pool.max_nodes > 0 and pool.fits(*req):

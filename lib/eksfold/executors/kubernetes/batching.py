@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from ...alignment.podmemory import run_index_gib, sized_for_index
 from ...k8s.jobs import Resources, Sizing
+from ...memory.kills import OOM, read_kills
 from ...run import Run
 from ...sharding import longest_group_first, plan_shards
 from ...stages import get_stage
@@ -119,26 +120,31 @@ class Batcher:
         self._buffer[:] = keep
         out = []
         for (_, stage), (run, ids) in groups.items():
-            by_size: dict[str, list[str]] = {}
+            by_size: dict[Resources, list[str]] = {}
             for tid in dict.fromkeys(ids):
-                by_size.setdefault(self.resources(run, stage, run.target(tid).length).size,
-                                   []).append(tid)
+                by_size.setdefault(self.unit_resources(run, stage, tid), []).append(tid)
             lengths = {t: run.target(t).length for t in ids}
-            for _, group in longest_group_first(by_size, lengths):
-                out.append(self._submission(run, stage, group))
+            for res, group in longest_group_first(by_size, lengths):
+                out.append(self._submission(run, stage, group, res))
         return out
 
-    def resources(self, run: Run, stage: str, length: int) -> Resources:
+    def resources(self, run: Run, stage: str, length: int, step_up: int = 0) -> Resources:
         """The size class's requests; an MMseqs2 alignment Pod's memory from its index."""
-        res = self.sizing.for_length(stage, length)
+        res = self.sizing.for_length(stage, length, step_up)
         if stage == "align":
             res = sized_for_index(res, run_index_gib(run.config.align))
         return res
 
-    def _submission(self, run: Run, stage: str, ids: list[str]) -> Submission:
+    def unit_resources(self, run: Run, stage: str, target: str) -> Resources:
+        """The unit's requests: one size class up per OOMKilled Pod it has had (the kills the
+        death watch recorded, :mod:`eksfold.memory.kills`), so that a retry gets more memory."""
+        ooms = sum(1 for k in read_kills(run.store, stage, target) if k.get("cause") == OOM)
+        return self.resources(run, stage, run.target(target).length, ooms)
+
+    def _submission(self, run: Run, stage: str, ids: list[str],
+                    resources: Resources) -> Submission:
         cls = get_stage(stage)
         lengths = {t: run.target(t).length for t in ids}
-        resources = self.resources(run, stage, max(lengths.values()))
         align = run.config.align
         costs = shard_seconds(stage, lengths, resources, align.msa_mode,
                               align.mmseqs_sensitivity if align.msa_mode == "mmseqs2" else None)

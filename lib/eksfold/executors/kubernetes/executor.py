@@ -232,8 +232,22 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         log.info("%s shard %s/%d: %s; retrying", shard.stage, shard.batch, shard.index, st.detail)
         self.tracker.remove((shard.job, shard.index))
         self.deaths.forget((shard.job, shard.index))
-        self._create(replace(shard, job="", attempt=shard.attempt + 1, final_since=None))
+        self._create(replace(shard, job="", attempt=shard.attempt + 1, final_since=None,
+                             resources=self._retry_resources(shard)))
         return True
+
+    def _retry_resources(self, shard: Shard):
+        """The shard's requests, or a bigger size class when one of its units has had its Pod
+        OOMKilled (the death watch recorded it): retrying in the same Pod size would fail again."""
+        res = shard.resources
+        for tid in shard.targets:
+            unit = self.batcher.unit_resources(shard.run, shard.stage, tid)
+            if float(unit.memory.rstrip("Gi")) > float(res.memory.rstrip("Gi")):
+                res = unit
+        if res != shard.resources:
+            log.info("%s shard %s/%d: OOMKilled; retrying with %s of memory (was %s)",
+                     shard.stage, shard.batch, shard.index, res.memory, shard.resources.memory)
+        return res
 
     @staticmethod
     def _record_failures(shard: Shard, st) -> None:
