@@ -209,6 +209,33 @@ def test_smallest_cluster_for_deadline(monkeypatch):
     assert "deadline" in str(err.value) and err.value.best.makespan_s < 300
 
 
+
+def test_cheapest_cluster_for_deadline_can_have_more_nodes():
+    # streaming; align 60 s per target, infer L/10 s, nodes start in 100 s, CPU $0.5/h, GPU
+    # $3.6/h, every node launched at 0. One CPU node: aligns end 160/220/280/340, the GPU runs
+    # t1 160-200, t2 220-250, t3 280-300, t4 340-350: GPU 350 s ($0.35) + CPU 340 s ($0.0472).
+    # Two CPU nodes: aligns end 160, 160, 220, 220; GPU t1 160-200, t2 200-230, t3 230-250,
+    # t4 250-260: GPU 260 s ($0.26) + CPU 2 x 220 s ($0.0611): one node more, $0.076 less.
+    fixed = FixedCosts(node_start_s=100.0, image_pull_s=0.0, pod_start_s=0.0,
+                       worker_open_s={"align": 0.0, "infer": 0.0}, unit_overhead_s={})
+    costs = Costs({"align": lambda n: 60.0, "infer": lambda n: n / 10.0}, fixed, ["test"],
+                  "jackhmmer")
+    cl = small_cluster(gpus=1, align_price=0.5)
+    cl.pools[0].max_nodes = 2
+
+    def sim(c, window):
+        return simulate_cluster(LENGTHS, c, costs, stream=True, poll_s=0.0)
+
+    fewest = search.smallest_for_deadline(sim, cl, 400, windows=(None,))
+    assert fewest.node_counts == {"cpu": 1, "gpu": 1} and fewest.makespan_s == 350
+    assert fewest.cost == pytest.approx(350 * 3.6 / 3600 + 340 * 0.5 / 3600, abs=1e-4)
+    cheapest = search.smallest_for_deadline(sim, cl, 400, windows=(None,), objective="cost")
+    assert cheapest.node_counts == {"cpu": 2, "gpu": 1} and cheapest.makespan_s == 260
+    assert cheapest.cost == pytest.approx(260 * 3.6 / 3600 + 2 * 220 * 0.5 / 3600, abs=1e-4)
+    assert "cheapest cluster meeting the deadline" in cheapest.notes[-1]
+    with pytest.raises(ConfigError):
+        search.smallest_for_deadline(sim, cl, 400, windows=(None,), objective="speed")
+
 def test_fastest_for_budget(monkeypatch):
     monkeypatch.setattr(search, "WINDOWS", (35.0,))
     rich = search.fastest_for_budget(fixed_window_sim, small_cluster(gpus=2), 10.0)

@@ -30,6 +30,7 @@ def cmd_plan(args) -> int:
         return 0
     result = planner.plan(args.targets, cluster=args.cluster, profile=args.profile,
                           msa_mode=args.msa, spot=args.spot, deadline=args.deadline,
+                          objective="cost" if args.cheapest else "nodes",
                           budget=args.budget, relax=args.relax, local=args.local,
                           workers={"align": args.align_workers, "infer": args.infer_workers},
                           batch_window=args.batch_window, limit=args.limit,
@@ -74,6 +75,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--spot", action="store_true", help="spot prices where a pool allows spot")
     p.add_argument("--deadline", help="plan the smallest cluster that finishes within this "
                                       "(e.g. 45m, 8h, 2d)")
+    p.add_argument("--cheapest", action="store_true",
+                   help="with --deadline: the cheapest cluster that meets it (default: the one "
+                        "with the fewest nodes, which can cost more: GPU nodes wait for fewer "
+                        "alignment nodes)")
     p.add_argument("--budget", type=float, help="plan the fastest cluster within this many USD")
     p.add_argument("--relax", action="store_true", help="include Amber relaxation")
     p.add_argument("--score", action="store_true",

@@ -79,7 +79,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
          workers: dict | None = None, limit: int | None = None,
          memory: tuple | None = None, mmseqs_sensitivity: float | None = None,
          mmseqs_index_gib: float | None = None, msa_cache_hit: float = 0.0,
-         templates: str | None = None, score: bool = False, preset: str | None = None) -> Plan:
+         templates: str | None = None, score: bool = False, preset: str | None = None,
+         objective: str = "nodes") -> Plan:
     """Predict the schedule, makespan and cost of running ``targets``.
 
     Parameters
@@ -92,6 +93,8 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     spot : price the pools that allow spot at spot prices (the plan also gives the cost if
         every spot node fell back to on-demand)
     deadline : "45m", "8h", seconds: plan the smallest cluster that meets it
+    objective : with ``deadline``: "nodes" (the fewest nodes, then the lowest cost) or "cost"
+        (the lowest cost, then the fewest nodes)
     budget : USD: plan the fastest cluster within it
     batch_window : None (default): the streaming executor (every stage's Job submitted at the
         start, dependent ones after the planned lead; workers take targets as their inputs
@@ -179,9 +182,10 @@ def plan(targets, cluster=None, profile: str | None = None, msa_mode: str = "jac
     windows = (None,) if batch_window is None else (batch_window,)
     deadline_s = parse_duration(deadline) if deadline is not None else None
     if deadline_s is not None:
-        result = smallest_for_deadline(simulate, spec, deadline_s, windows)
+        result = smallest_for_deadline(simulate, spec, deadline_s, windows, objective)
         if budget is not None and result.cost > budget:
-            raise InfeasiblePlan(f"the smallest cluster meeting the deadline costs "
+            raise InfeasiblePlan(f"the {'smallest' if objective == 'nodes' else 'cheapest'} "
+                                 f"cluster meeting the deadline costs "
                                  f"${result.cost:,.2f}, over the budget of ${budget:,.2f}", result)
     elif budget is not None:
         result = fastest_for_budget(simulate, spec, budget, windows)

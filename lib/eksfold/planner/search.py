@@ -49,8 +49,13 @@ def _used(simulate, cluster, window) -> set[str]:
     return {u.pool.split("/")[0] for u in plan.units}   # a bigger type counts as its pool
 
 
-def smallest_for_deadline(simulate, cluster, deadline_s: float, windows=None) -> Plan:
-    """The fewest nodes (then the lowest cost) whose plan finishes within ``deadline_s``."""
+def smallest_for_deadline(simulate, cluster, deadline_s: float, windows=None,
+                          objective: str = "nodes") -> Plan:
+    """The fewest nodes (then the lowest cost) whose plan finishes within ``deadline_s``;
+    ``objective="cost"``: the lowest cost to the cent (then the fewest nodes). A smaller
+    cluster is not always cheaper: GPU nodes that wait for fewer alignment nodes bill idle."""
+    if objective not in ("nodes", "cost"):
+        raise ConfigError(f"objective must be 'nodes' or 'cost', not {objective!r}")
     fastest, window = best_window(simulate, cluster, windows)
     if fastest.makespan_s > deadline_s:
         raise InfeasiblePlan(
@@ -63,14 +68,16 @@ def smallest_for_deadline(simulate, cluster, deadline_s: float, windows=None) ->
     best = None
     for counts, plan in _grid(simulate, cluster, used, window):
         if plan.makespan_s <= deadline_s:
-            key = (sum(plan.node_counts.values()), plan.cost)
+            nodes = sum(plan.node_counts.values())
+            key = (nodes, plan.cost) if objective == "nodes" else (round(plan.cost, 2), nodes)
             if best is None or key < best[0]:
                 best = (key, counts, plan)
     counts = best[1]
     plan, window = best_window(simulate, cluster.scaled(**counts), windows)
     if plan.makespan_s > deadline_s:       # the grid's window was better for these counts
         plan = best[2]
-    plan.notes.append(f"smallest cluster meeting the deadline {fmt_duration(deadline_s)}: "
+    what = "smallest" if objective == "nodes" else "cheapest"
+    plan.notes.append(f"{what} cluster meeting the deadline {fmt_duration(deadline_s)}: "
                       + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return plan
 
