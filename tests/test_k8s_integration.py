@@ -185,7 +185,7 @@ def test_end_to_end_matches_local_executor(k8s, cameo_fasta, small_db, tmp_path,
         else:
             assert r.env[kjobs.INDEX_ENV] == r.argv[r.argv.index("--index") + 1]
         assert r.node.startswith("align-" if stage == "align" else "infer-")
-        assert r.env["OMP_NUM_THREADS"] in ("8", "4")
+        assert r.env["OMP_NUM_THREADS"] in ("8", "4", "3")   # align, infer std / small Pods
         shards[stage] += pod_shard(r)
     assert sorted(shards["align"]) == sorted(shards["infer"]) == sorted(b.target)
     # the record names the very Pod that ran the unit (downward API), not a shared hostname
