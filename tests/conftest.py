@@ -86,3 +86,47 @@ def of3():
     except ImportError as exc:
         pytest.fail(str(exc))
 
+
+@pytest.fixture(scope="session")
+def of3_checkpoint(tmp_path_factory) -> Path:
+    """The seeded random OpenFold3 checkpoint of ``--weights random:3`` (reduced, UNTRAINED),
+    made once per session by the real code path. A run with a fresh ``$EKSFOLD_CACHE`` would
+    build it again (~14 s of a 2-core machine)."""
+    import subprocess
+
+    from eksfold.models.openfold3.environment import of3_env, of3_python
+
+    try:
+        python = of3_python()
+    except ImportError as exc:
+        pytest.fail(str(exc))
+    root = tmp_path_factory.mktemp("of3-checkpoint")
+    path = root / "random-reduced-3.pt"
+    proc = subprocess.run([python, "-m", "eksfold.models.openfold3.checkpoint", str(path),
+                           "--seed", "3", "--configuration", "reduced"],
+                          capture_output=True, text=True, env=of3_env(root / "work"),
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return path
+
+
+@pytest.fixture(scope="session")
+def of3_cache(of3_checkpoint):
+    """``of3_cache(folder)``: ``folder`` as an ``$EKSFOLD_CACHE`` that already holds
+    :func:`of3_checkpoint` (hard-linked, with its label, where the OpenFold3 folder looks for
+    ``random:3``); the runner keeps it because its label matches (``make_random_checkpoint``)."""
+    import shutil
+
+    from eksfold.models.openfold3.checkpoint import label_path
+
+    def seed(cache) -> Path:
+        dest = Path(cache) / "openfold3"
+        dest.mkdir(parents=True, exist_ok=True)
+        for src in (of3_checkpoint, label_path(of3_checkpoint)):
+            if not (dest / src.name).exists():
+                try:
+                    os.link(src, dest / src.name)
+                except OSError:       # another file system
+                    shutil.copy2(src, dest / src.name)
+        return Path(cache)
+    return seed

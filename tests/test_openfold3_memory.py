@@ -147,7 +147,8 @@ def test_the_planner_prices_a_complex_by_its_tokens(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
-def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeypatch):
+def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, of3_cache, tmp_path,
+                                                           monkeypatch):
     """One runner, one load: the same query with `lma`, then `predict`, then `lma`: the
     network reports the values it folded with, and `predict` raises the runner's own peak.
     (In this order: a warm runner keeps what its biggest query grew it to, so a lower peak
@@ -155,7 +156,7 @@ def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeyp
     from eksfold.config import InferConfig
     from eksfold.targets import Target
 
-    monkeypatch.setenv("EKSFOLD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EKSFOLD_CACHE", str(of3_cache(tmp_path / "cache")))
     folder = get_backend("of3-tiny").load(InferConfig(preset="of3-tiny", weights="random:3",
                                                       device="cpu", seed=42))
     try:
@@ -181,6 +182,7 @@ def test_a_setting_switch_takes_effect_on_the_warm_runner(of3, tmp_path, monkeyp
 @pytest.mark.slow
 @pytest.mark.timeout(6000)
 def test_an_oom_killed_runner_is_retried_one_setting_lower_in_the_same_run(of3, small_db,
+                                                                            of3_cache,
                                                                             tmp_path):
     """The inference worker runs in a memory cgroup (--infer-memory-mb) that holds the runner
     too; with `predict` the runner's peak passes the limit and the kernel kills it; the folder
@@ -199,7 +201,7 @@ def test_an_oom_killed_runner_is_retried_one_setting_lower_in_the_same_run(of3, 
     # ~190 MB of shared libraries already in the page cache (measured: the runner's RssFile),
     # so the charged peaks are ~140 MB below the sweep's RSS peaks: the limit sits between.
     limit = (high + low) / 2 - 100
-    env = dict(os.environ, EKSFOLD_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, EKSFOLD_CACHE=str(of3_cache(tmp_path / "cache")))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
     (tmp_path / "in.fasta").write_text(f">big\n{protein(TOKENS)}\n")
     cmd = [sys.executable, "-m", "eksfold.cli", "run", str(tmp_path / "in.fasta"), "--root",

@@ -211,13 +211,14 @@ def test_no_uniprot_database_is_a_stated_unpaired_fallback_and_a_missing_one_an_
 
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
-def test_the_folded_heteromer_has_paired_rows_in_openfold3s_features(of3, small_db, tmp_path):
+def test_the_folded_heteromer_has_paired_rows_in_openfold3s_features(of3, small_db, tmp_path,
+                                                                     of3_cache):
     """`eksfold run` with the default databases ($EKSFOLD_DATABASE: uniref90 and uniprot both
     the stand-in, stated in the manifest); OpenFold3's features of the fold hold the paired
     rows its MSA processing makes from the align stage's files. The chains are S6's first 60
     and S18's residues 31-95 (125 tokens, not 224: the fold is the test's cost), whose
     homologues still share species in the database."""
-    env = dict(os.environ, EKSFOLD_CACHE=str(tmp_path / "cache"),
+    env = dict(os.environ, EKSFOLD_CACHE=str(of3_cache(tmp_path / "cache")),
                EKSFOLD_DATABASE=str(small_db))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
     root, fasta = tmp_path / "run", tmp_path / "fragments.fasta"

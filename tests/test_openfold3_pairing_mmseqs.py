@@ -170,12 +170,12 @@ def test_no_uniprot_database_is_a_stated_unpaired_fallback(small_db, tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
 def test_the_folded_heteromer_has_paired_rows_in_mmseqs2_mode(of3, small_db, mmseqs_db,
-                                                               tmp_path):
+                                                               tmp_path, of3_cache):
     """`eksfold run --msa mmseqs2` with the default databases ($EKSFOLD_DATABASE: the uniprot
     role is the stand-in FASTA, its MMseqs2 database beside it); OpenFold3's features of the
     fold hold the paired rows its MSA processing makes from the align stage's files. The
     chains are the jackhmmer test's fragments (125 tokens)."""
-    env = dict(os.environ, EKSFOLD_CACHE=str(tmp_path / "cache"),
+    env = dict(os.environ, EKSFOLD_CACHE=str(of3_cache(tmp_path / "cache")),
                EKSFOLD_DATABASE=str(small_db))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
     root, fasta = tmp_path / "run", tmp_path / "fragments.fasta"

@@ -52,7 +52,7 @@ def eksfold_run(inputs, root, cache, db, env):
 
 
 @pytest.fixture(scope="module")
-def of3_run(of3, small_db, tmp_path_factory):
+def of3_run(of3, small_db, of3_cache, tmp_path_factory):
     import os
 
     base = tmp_path_factory.mktemp("of3run")
@@ -60,7 +60,7 @@ def of3_run(of3, small_db, tmp_path_factory):
     inputs.mkdir()
     (inputs / "mixed.fasta").write_text(FASTA)
     (inputs / "jobs.json").write_text(json.dumps(JOBS))
-    env = dict(os.environ, EKSFOLD_CACHE=str(base / "cache"))
+    env = dict(os.environ, EKSFOLD_CACHE=str(of3_cache(base / "cache")))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
     first = eksfold_run(inputs, base / "run", base / "msa-cache", small_db, env)
     # SOME_INVALID: the run finished, one target (bad-smiles) refused as bad input

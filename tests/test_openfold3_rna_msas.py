@@ -243,10 +243,11 @@ def test_rfam_is_in_the_catalogue_and_prepares_from_a_zstd_mirror(rfam_db, tmp_p
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
 def test_the_folded_complex_has_the_rna_rows_in_openfold3s_features(of3, small_db, rfam_db,
-                                                                    rna, tmp_path):
+                                                                    rna, tmp_path,
+                                                                    of3_cache):
     """`eksfold run --rfam` (default uniref90: $EKSFOLD_DATABASE); OpenFold3's features of the
     fold hold, per RNA chain, the rows its MSA processing makes from the align stage's hits."""
-    env = dict(os.environ, EKSFOLD_CACHE=str(tmp_path / "cache"),
+    env = dict(os.environ, EKSFOLD_CACHE=str(of3_cache(tmp_path / "cache")),
                EKSFOLD_DATABASE=str(small_db))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
     root = tmp_path / "run"

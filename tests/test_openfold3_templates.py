@@ -110,13 +110,14 @@ def test_the_max_template_date_is_the_newest_release_date_allowed():
 # Six folds and three network loads of the reduced configuration: minutes on an idle 2-core
 # machine, far longer on a shared one (slow, with room under pytest-timeout).
 @pytest.fixture(scope="module")
-def of3_templates_run(of3, small_db, template_db, tmp_path_factory):
+def of3_templates_run(of3, small_db, template_db, of3_cache, tmp_path_factory):
     base = tmp_path_factory.mktemp("of3tmpl")
     (base / "jobs.json").write_text(json.dumps([JOB]))
     tmp, home = base / "tmpdir", base / "home"
     tmp.mkdir()
     home.mkdir()
-    env = dict(os.environ, EKSFOLD_CACHE=str(base / "cache"), TMPDIR=str(tmp), HOME=str(home))
+    env = dict(os.environ, EKSFOLD_CACHE=str(of3_cache(base / "cache")),
+               TMPDIR=str(tmp), HOME=str(home))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LIB), env.get("PYTHONPATH")) if p)
     dbs = standin.paths(template_db)
     cmd = [sys.executable, "-m", "eksfold.cli", "run", str(base / "jobs.json"), "--root",
