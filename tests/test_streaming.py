@@ -196,6 +196,10 @@ def test_a_unit_whose_pod_was_oomkilled_gets_the_next_size_class(tmp_path):
     record_kill(run.store, "infer", "a", "oom", "Pod x OOMKilled (exit code 137)", "kubernetes")
     assert (b.unit_resources(run, "infer", "a").size,
             b.unit_resources(run, "infer", "a").memory) == ("std", "24Gi")
+    from eksfold.memory.kills import oom_counts
+
+    assert oom_counts(run.store, "infer") == {"a": 1}     # b has no kill file; a's unknown kill
+    assert oom_counts(run.store, "align") == {}           # does not count
     b.add(run, "infer", ["a", "b"])
     got = {s.resources.size: s.shards for s in b.take(force=True)}
     assert got == {"std": [["a"]], "small": [["b"]]}

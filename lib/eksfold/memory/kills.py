@@ -44,6 +44,20 @@ def record_kill(store, stage: str, target: str, cause: str, evidence: str,
     return entry
 
 
+def oom_counts(store, stage: str) -> dict[str, int]:
+    """target -> the ``oom`` kills recorded for its unit of ``stage``, for every unit that has
+    any: one listing of the stage's attempts folder, then only the kill files it holds (a
+    run's units mostly have none, and on S3 a read per unit would be a request per unit)."""
+    suffix, out = ".kills.json", {}
+    for rel in store.list(f"attempts/{stage}/"):
+        if rel.endswith(suffix):
+            target = rel.rsplit("/", 1)[-1][:-len(suffix)]
+            n = sum(1 for k in read_kills(store, stage, target) if k.get("cause") == OOM)
+            if n:
+                out[target] = n
+    return out
+
+
 def clear_kills(store, stage: str, target: str) -> None:
     """Forget the unit's kills (after it is committed, or when a user's rerun starts afresh)."""
     try:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ...alignment.podmemory import run_index_gib, sized_for_index
 from ...k8s.jobs import Resources, Sizing
-from ...memory.kills import OOM, read_kills
+from ...memory.kills import oom_counts
 from ...run import Run
 from ...sharding import longest_group_first, plan_shards
 from ...stages import get_stage
@@ -121,8 +121,9 @@ class Batcher:
         out = []
         for (_, stage), (run, ids) in groups.items():
             by_size: dict[Resources, list[str]] = {}
+            ooms = oom_counts(run.store, stage)
             for tid in dict.fromkeys(ids):
-                by_size.setdefault(self.unit_resources(run, stage, tid), []).append(tid)
+                by_size.setdefault(self.unit_resources(run, stage, tid, ooms), []).append(tid)
             lengths = {t: run.target(t).length for t in ids}
             for res, group in longest_group_first(by_size, lengths):
                 out.append(self._submission(run, stage, group, res))
@@ -135,11 +136,14 @@ class Batcher:
             res = sized_for_index(res, run_index_gib(run.config.align))
         return res
 
-    def unit_resources(self, run: Run, stage: str, target: str) -> Resources:
+    def unit_resources(self, run: Run, stage: str, target: str,
+                       ooms: dict[str, int] | None = None) -> Resources:
         """The unit's requests: one size class up per OOMKilled Pod it has had (the kills the
-        death watch recorded, :mod:`eksfold.memory.kills`), so that a retry gets more memory."""
-        ooms = sum(1 for k in read_kills(run.store, stage, target) if k.get("cause") == OOM)
-        return self.resources(run, stage, run.target(target).length, ooms)
+        death watch recorded, :mod:`eksfold.memory.kills`), so that a retry gets more memory.
+        ``ooms``: :func:`~eksfold.memory.kills.oom_counts` of the stage, when already read."""
+        if ooms is None:
+            ooms = oom_counts(run.store, stage)
+        return self.resources(run, stage, run.target(target).length, ooms.get(target, 0))
 
     def _submission(self, run: Run, stage: str, ids: list[str],
                     resources: Resources) -> Submission:

@@ -26,6 +26,7 @@ from ...k8s import jobs as kjobs
 from ...k8s.client import Api
 from ...k8s.images import stage_image
 from ...k8s.status import unit_status
+from ...memory.kills import oom_counts
 from ...records import UnitRecord
 from ...run import Run
 from ...stages import get_stage
@@ -240,8 +241,9 @@ class KubernetesExecutor(RunAdmin, Observing, Connection, Executor):
         """The shard's requests, or a bigger size class when one of its units has had its Pod
         OOMKilled (the death watch recorded it): retrying in the same Pod size would fail again."""
         res = shard.resources
+        ooms = oom_counts(shard.run.store, shard.stage)
         for tid in shard.targets:
-            unit = self.batcher.unit_resources(shard.run, shard.stage, tid)
+            unit = self.batcher.unit_resources(shard.run, shard.stage, tid, ooms)
             if float(unit.memory.rstrip("Gi")) > float(res.memory.rstrip("Gi")):
                 res = unit
         if res != shard.resources:
