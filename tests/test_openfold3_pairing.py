@@ -162,12 +162,14 @@ def test_openfold3_pairs_the_heteromer_by_species(aligned, of3, tmp_path):
     assert_openfold3_pairs_by_species(aligned, of3, tmp_path, "uniref90_hits.sto")
 
 
-def test_homomers_and_repeated_chains_are_searched_once(aligned):
+def assert_homomers_and_repeated_chains_searched_once(aligned, hits_name: str) -> None:
+    """The aligned complexes (COMPLEXES) of either MSA mode: a homomer gets no UniProt search,
+    a chain seen before gets its UniProt hits (``hits_name``) from the cache."""
     base, _, metrics = aligned
     homomer = metrics["s6-dimer"]
     assert homomer["aligned_chains"] == 1 and "uniprot_hits" not in homomer
     assert not homomer["pairing"]["paired"] and "homomer" in homomer["pairing"]["reason"]
-    assert not (base / "s6-dimer" / "chain_A" / UNIPROT_HITS).exists()
+    assert not (base / "s6-dimer" / "chain_A" / hits_name).exists()
     # S6 again in another heteromer: its UniProt hits come from the cache, the new S18 is searched
     other = metrics["s6-s18b"]["chains"]
     assert other["A"]["uniprot_cache_hit"] and not other["B"]["uniprot_cache_hit"]
@@ -177,6 +179,10 @@ def test_homomers_and_repeated_chains_are_searched_once(aligned):
     assert set(trimer["chains"]) == {"A", "B,C"} and trimer["pairing"]["paired"]
     assert all(c["cache_hit"] and c["uniprot_cache_hit"] for c in trimer["chains"].values())
     assert trimer["cpu_s"] == 0
+
+
+def test_homomers_and_repeated_chains_are_searched_once(aligned):
+    assert_homomers_and_repeated_chains_searched_once(aligned, UNIPROT_HITS)
 
 
 def test_the_uniprot_cache_key_includes_the_database(aligned, small_db, tmp_path):

@@ -28,6 +28,7 @@ from eksfold.models.openfold3.folder import MSA_NAMES, query_for
 from eksfold.stages.align import AlignStage
 from eksfold.target_files import read_targets
 from test_openfold3_pairing import (COMPLEXES, HETERODIMER, S6, S18,
+                                    assert_homomers_and_repeated_chains_searched_once,
                                     assert_openfold3_pairs_by_species, of3_pairing)
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -99,20 +100,10 @@ def test_openfold3_pairs_the_mmseqs_hits_by_species(aligned, of3, tmp_path):
 
 
 def test_homomers_get_no_uniprot_search_and_repeated_chains_come_from_the_cache(aligned):
-    base, _, metrics = aligned
-    homomer = metrics["s6-dimer"]
-    assert homomer["aligned_chains"] == 1 and "uniprot_hits" not in homomer
-    assert not homomer["pairing"]["paired"] and "homomer" in homomer["pairing"]["reason"]
-    assert not (base / "s6-dimer" / "chain_A" / UNIPROT_HITS_A3M).exists()
-    other = metrics["s6-s18b"]["chains"]
-    assert other["A"]["uniprot_cache_hit"] and not other["B"]["uniprot_cache_hit"]
-    assert other["A"]["uniprot_hits"] == metrics["s6-s18"]["chains"]["A"]["uniprot_hits"]
+    assert_homomers_and_repeated_chains_searched_once(aligned, UNIPROT_HITS_A3M)
+    base = aligned[0]
     assert (base / "s6-s18b" / "chain_A" / UNIPROT_HITS_A3M).read_text() == (
         base / "s6-s18" / "chain_A" / UNIPROT_HITS_A3M).read_text()
-    trimer = metrics["s6-s18-s18"]
-    assert set(trimer["chains"]) == {"A", "B,C"} and trimer["pairing"]["paired"]
-    assert all(c["cache_hit"] and c["uniprot_cache_hit"] for c in trimer["chains"].values())
-    assert trimer["cpu_s"] == 0
 
 
 def test_the_cache_keeps_the_modes_apart(aligned, small_db, tmp_path):
